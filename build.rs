@@ -1,0 +1,28 @@
+//! Compiles the protobuf contract with protox (no system `protoc`), generates the tonic
+//! services and keeps the encoded descriptor set for reflection and the JSON bridge.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto");
+    // error_details.proto rides along so that reflection clients can decode ErrorInfo details.
+    let files = [
+        "relreg/v1/admin.proto",
+        "relreg/v1/catalog.proto",
+        "google/rpc/error_details.proto",
+    ];
+    let descriptors = protox::compile(files, ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(
+        out.join("relreg_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .bytes(".")
+        .compile_fds(descriptors)?;
+    Ok(())
+}

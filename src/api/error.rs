@@ -1,0 +1,84 @@
+//! The one table from domain error codes to gRPC codes and HTTP statuses, and the two ways an
+//! error leaves the server: a `tonic::Status` with `google.rpc.ErrorInfo`, or a JSON body
+//! `{"code", "message", "details"}`.
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use tonic_types::{ErrorDetails, StatusExt as _};
+
+use crate::domain::{Error, ErrorCode};
+
+/// The error domain carried in `ErrorInfo`.
+const DOMAIN: &str = "relreg.dev";
+
+/// Maps every error code to its gRPC code and HTTP status (grpc-gateway's table, with 412
+/// for etag mismatches, 409 for immutability, 413 for oversized blobs and 416 for ranges).
+pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
+    use tonic::Code as G;
+    match code {
+        ErrorCode::InvalidArgument => (G::InvalidArgument, StatusCode::BAD_REQUEST),
+        ErrorCode::NotFound => (G::NotFound, StatusCode::NOT_FOUND),
+        ErrorCode::AlreadyExists => (G::AlreadyExists, StatusCode::CONFLICT),
+        ErrorCode::EtagMismatch => (G::FailedPrecondition, StatusCode::PRECONDITION_FAILED),
+        ErrorCode::VersionImmutable => (G::FailedPrecondition, StatusCode::CONFLICT),
+        ErrorCode::ValidationFailed => (G::FailedPrecondition, StatusCode::BAD_REQUEST),
+        ErrorCode::DigestMismatch => (G::InvalidArgument, StatusCode::BAD_REQUEST),
+        ErrorCode::BlobTooLarge => (G::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
+        ErrorCode::RangeNotSatisfiable => (G::OutOfRange, StatusCode::RANGE_NOT_SATISFIABLE),
+        ErrorCode::FailedPrecondition => (G::FailedPrecondition, StatusCode::BAD_REQUEST),
+        ErrorCode::Unauthenticated => (G::Unauthenticated, StatusCode::UNAUTHORIZED),
+        ErrorCode::PermissionDenied => (G::PermissionDenied, StatusCode::FORBIDDEN),
+        ErrorCode::Unavailable => (G::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        ErrorCode::Internal => (G::Internal, StatusCode::INTERNAL_SERVER_ERROR),
+    }
+}
+
+fn metadata(e: &Error) -> std::collections::HashMap<String, String> {
+    e.field
+        .iter()
+        .map(|f| ("field".to_owned(), f.clone()))
+        .collect()
+}
+
+/// Converts a domain error to a gRPC status carrying `ErrorInfo` (and `BadRequest` for fields).
+pub fn status(e: Error) -> tonic::Status {
+    let (code, _) = codes(e.code);
+    let mut details = ErrorDetails::with_error_info(e.code.reason(), DOMAIN, metadata(&e));
+    if let Some(field) = &e.field {
+        details.add_bad_request_violation(field.clone(), e.message.clone());
+    }
+    tonic::Status::with_error_details(code, e.message, details)
+}
+
+/// Returns the HTTP status and JSON body of a domain error.
+pub fn json_error(e: &Error) -> (StatusCode, serde_json::Value) {
+    let (code, http) = codes(e.code);
+    let body = serde_json::json!({
+        "code": code as i32,
+        "message": e.message,
+        "details": [{
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": e.code.reason(),
+            "domain": DOMAIN,
+            "metadata": metadata(e),
+        }],
+    });
+    (http, body)
+}
+
+/// An error answered as JSON by the HTTP routes.
+#[derive(Debug)]
+pub struct HttpError(pub Error);
+
+impl From<Error> for HttpError {
+    fn from(e: Error) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let (status, body) = json_error(&self.0);
+        (status, axum::Json(body)).into_response()
+    }
+}

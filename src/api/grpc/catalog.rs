@@ -1,0 +1,133 @@
+//! `relreg.v1.ReleaseCatalog`: read access for apps and services.
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt as _};
+use tonic::{Request, Response, Status};
+
+use super::caller;
+use crate::{
+    api::error::status,
+    domain::Error,
+    pb::{self, release_catalog_server::ReleaseCatalog},
+    registry::{Page, Registry},
+};
+
+/// The `ReleaseCatalog` service over a registry.
+#[derive(Clone)]
+pub struct CatalogService {
+    registry: Registry,
+}
+
+impl CatalogService {
+    /// Returns the service.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+}
+
+type Answer<T> = Result<Response<T>, Status>;
+
+/// The server stream of `DownloadBlob`.
+pub(super) type DownloadStream =
+    Pin<Box<dyn Stream<Item = Result<pb::DownloadBlobResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ReleaseCatalog for CatalogService {
+    async fn get_package(
+        &self,
+        request: Request<pb::GetPackageRequest>,
+    ) -> Answer<pb::GetPackageResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let package = self
+            .registry
+            .get_package(&c, &r.repo, &r.package)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetPackageResponse {
+            package: Some(package.into()),
+        }))
+    }
+
+    async fn list_versions(
+        &self,
+        request: Request<pb::ListVersionsRequest>,
+    ) -> Answer<pb::ListVersionsResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+        let (versions, next_page_token) = self
+            .registry
+            .list_versions(&c, &r.repo, &r.package, &page)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ListVersionsResponse {
+            versions: versions.into_iter().map(Into::into).collect(),
+            next_page_token,
+        }))
+    }
+
+    async fn get_version(
+        &self,
+        request: Request<pb::GetVersionRequest>,
+    ) -> Answer<pb::GetVersionResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let v = self
+            .registry
+            .get_version(&c, &r.repo, &r.package, &r.version)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetVersionResponse {
+            version: Some(v.into()),
+        }))
+    }
+
+    async fn resolve_version(
+        &self,
+        request: Request<pb::ResolveVersionRequest>,
+    ) -> Answer<pb::ResolveVersionResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let v = self
+            .registry
+            .resolve_version(&c, &r.repo, &r.package, &r.requirement)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ResolveVersionResponse {
+            version: Some(v.into()),
+        }))
+    }
+
+    type DownloadBlobStream = DownloadStream;
+
+    async fn download_blob(
+        &self,
+        request: Request<pb::DownloadBlobRequest>,
+    ) -> Answer<DownloadStream> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let offset = u64::try_from(r.offset)
+            .map_err(|_| status(Error::invalid("offset", "must not be negative")))?;
+        let download = self
+            .registry
+            .download_blob(&c, &r.repo, &r.digest, offset, None)
+            .await
+            .map_err(status)?;
+        let size = download.blob.size;
+        let stream = download.bytes.scan(offset as i64, move |position, chunk| {
+            let item = chunk.map_err(status).map(|chunk| {
+                let at = *position;
+                *position += chunk.len() as i64;
+                pb::DownloadBlobResponse {
+                    chunk,
+                    offset: at,
+                    size,
+                }
+            });
+            futures::future::ready(Some(item))
+        });
+        Ok(Response::new(Box::pin(stream)))
+    }
+}

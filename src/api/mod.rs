@@ -1,0 +1,6 @@
+//! Transport: tonic services, HTTP routes and the error table. Each handler converts the
+//! request into domain values, calls the registry and converts the answer; no rules here.
+
+pub mod error;
+pub mod grpc;
+pub mod http;

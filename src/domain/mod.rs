@@ -1,0 +1,20 @@
+//! Domain types shared by every layer: names, digests, states, records, validation and the
+//! closed set of error codes. Nothing here does I/O or knows about tonic or sqlx.
+
+mod error;
+mod kinds;
+mod names;
+mod records;
+mod version;
+
+pub use error::{Error, ErrorCode, Result};
+pub use kinds::{KindValidator, validator_for};
+pub use names::{Digest, FilePath, Name, parse_name};
+pub use records::{
+    AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Role, Token,
+    TokenScope, VersionFile, VersionKey, VersionRecord,
+};
+pub use version::{
+    Manifest, VersionState, canonical_json, content_digest, diff_files, parse_manifest,
+    parse_requirement, parse_semver,
+};

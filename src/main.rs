@@ -1,0 +1,8 @@
+//! The `relreg` binary: parses the command line and runs it.
+
+use clap::Parser as _;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    relreg::cli::Cli::parse().run().await
+}

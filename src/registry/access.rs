@@ -1,0 +1,146 @@
+//! Who is calling and what they may do: bearer tokens are looked up by the hash of their
+//! secret, and every use case asks `require` or `require_read` before it touches anything.
+
+use sha2::{Digest as _, Sha256};
+
+use super::{Registry, now_micros, store_error};
+use crate::domain::{Error, ErrorCode, Repo, Result, Role, Token};
+
+/// What the transport knows about a request.
+#[derive(Debug, Clone, Default)]
+pub struct Caller {
+    /// The bearer secret, if one was presented.
+    pub bearer: Option<String>,
+    /// Correlates logs and audit events.
+    pub request_id: String,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// No token was presented.
+    Anonymous,
+    /// A valid token.
+    Token(Token),
+    /// An offline command run against the database directly (`relreg token create`).
+    Local,
+}
+
+impl Principal {
+    /// Returns the actor recorded in audit events.
+    pub fn actor(&self) -> String {
+        match self {
+            Self::Anonymous => "anonymous".into(),
+            Self::Token(t) => t.id.clone(),
+            Self::Local => "local".into(),
+        }
+    }
+
+    /// Checks that the principal holds `role` in `repo` (`None`: across every repo).
+    pub fn require(&self, repo: Option<&str>, role: Role) -> Result<()> {
+        match self {
+            Self::Local => Ok(()),
+            Self::Anonymous => Err(Error::new(
+                ErrorCode::Unauthenticated,
+                "a bearer token is required",
+            )),
+            Self::Token(t) => {
+                let in_scope = match repo {
+                    Some(r) => t.scope.covers(r),
+                    None => t.scope.repo().is_none(),
+                };
+                if !in_scope {
+                    return Err(Error::new(
+                        ErrorCode::PermissionDenied,
+                        match repo {
+                            Some(r) => format!("token is not valid for repo {r}"),
+                            None => "token is limited to one repo".into(),
+                        },
+                    ));
+                }
+                if t.role < role {
+                    return Err(Error::new(
+                        ErrorCode::PermissionDenied,
+                        format!("role {} is required", role.as_str()),
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks read access: public repos are open to everyone, private ones need a reader.
+    pub fn require_read(&self, repo: &Repo) -> Result<()> {
+        if repo.public {
+            return Ok(());
+        }
+        self.require(Some(&repo.key), Role::Reader)
+    }
+
+    /// Tells whether the principal may see drafts in a repo.
+    pub fn sees_drafts(&self, repo: &str) -> bool {
+        self.require(Some(repo), Role::Publisher).is_ok()
+    }
+}
+
+/// Returns the stored hash of a token secret.
+pub(super) fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Registry {
+    /// Resolves the caller's bearer token: none is anonymous; an unknown, revoked or expired
+    /// one is UNAUTHENTICATED.
+    pub async fn authenticate(&self, caller: &Caller) -> Result<Principal> {
+        let Some(secret) = caller.bearer.as_deref() else {
+            return Ok(Principal::Anonymous);
+        };
+        let token = self
+            .store
+            .token_by_hash(&hash_secret(secret))
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "invalid token"))?;
+        if token.revoked_at.is_some() {
+            return Err(Error::new(ErrorCode::Unauthenticated, "token revoked"));
+        }
+        if token.expires_at.is_some_and(|at| at <= now_micros()) {
+            return Err(Error::new(ErrorCode::Unauthenticated, "token expired"));
+        }
+        Ok(Principal::Token(token))
+    }
+
+    /// Loads a repo or answers NOT_FOUND.
+    pub(super) async fn repo(&self, key: &str) -> Result<Repo> {
+        self.store
+            .get_repo(key)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::not_found(format!("repo {key}")))
+    }
+
+    /// Authenticates, then loads a repo the caller may read.
+    pub(super) async fn readable_repo(
+        &self,
+        caller: &Caller,
+        key: &str,
+    ) -> Result<(Principal, Repo)> {
+        let principal = self.authenticate(caller).await?;
+        let repo = self.repo(key).await?;
+        principal.require_read(&repo)?;
+        Ok((principal, repo))
+    }
+
+    /// Authenticates and checks `role` in a repo before loading it.
+    pub(super) async fn writable_repo(
+        &self,
+        caller: &Caller,
+        key: &str,
+        role: Role,
+    ) -> Result<(Principal, Repo)> {
+        let principal = self.authenticate(caller).await?;
+        principal.require(Some(key), role)?;
+        let repo = self.repo(key).await?;
+        Ok((principal, repo))
+    }
+}

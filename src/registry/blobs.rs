@@ -1,0 +1,135 @@
+//! Blob uploads and downloads: bytes go to the blob store, visibility per repo to the store.
+
+use serde_json::json;
+
+use super::{Caller, Registry, audit, now_micros, store_error};
+use crate::{
+    blobs::{ByteStream, Expected},
+    domain::{BlobInfo, Digest, Error, ErrorCode, Result, Role, parse_name},
+};
+
+/// The header of an upload.
+#[derive(Debug, Clone, Default)]
+pub struct UploadHeader {
+    pub repo: String,
+    pub expected_digest: String,
+    pub expected_size: Option<i64>,
+    pub media_type: String,
+}
+
+/// A download: the blob and a stream of the requested bytes.
+pub struct BlobDownload {
+    pub blob: BlobInfo,
+    /// The first byte the stream carries.
+    pub offset: u64,
+    pub bytes: ByteStream,
+}
+
+impl Registry {
+    /// Streams an upload into the blob store and makes it visible to the header's repo.
+    pub async fn upload_blob(
+        &self,
+        caller: &Caller,
+        header: UploadHeader,
+        chunks: ByteStream,
+    ) -> Result<BlobInfo> {
+        parse_name("header.repo", &header.repo)?;
+        let digest = match header.expected_digest.as_str() {
+            "" => None,
+            d => Some(Digest::parse("header.expected_digest", d)?),
+        };
+        let size = match header.expected_size {
+            Some(s) if s < 0 => {
+                return Err(Error::invalid(
+                    "header.expected_size",
+                    "must not be negative",
+                ));
+            }
+            Some(s) if s as u64 > self.limits.max_blob_size => {
+                return Err(Error::new(
+                    ErrorCode::BlobTooLarge,
+                    format!(
+                        "blob exceeds the limit of {} bytes",
+                        self.limits.max_blob_size
+                    ),
+                ));
+            }
+            s => s.map(|s| s as u64),
+        };
+        let (principal, repo) = self
+            .writable_repo(caller, &header.repo, Role::Publisher)
+            .await?;
+        let stored = self
+            .blobs
+            .put(chunks, Expected { digest, size }, self.limits.max_blob_size)
+            .await?;
+        let blob = BlobInfo {
+            digest: stored.digest.to_string(),
+            size: stored.size as i64,
+            media_type: header.media_type,
+        };
+        let details = json!({ "size": blob.size, "media_type": blob.media_type });
+        let record = audit(
+            &principal,
+            caller,
+            "blob.uploaded",
+            &repo.key,
+            &blob.digest,
+            details,
+        );
+        self.store
+            .add_blob(&repo.key, &blob, now_micros(), &record)
+            .await
+            .map_err(store_error)?;
+        Ok(blob)
+    }
+
+    /// Returns a blob visible to a repo the caller may read.
+    pub async fn blob_info(&self, caller: &Caller, repo: &str, digest: &str) -> Result<BlobInfo> {
+        parse_name("repo", repo)?;
+        let digest = Digest::parse("digest", digest)?.to_string();
+        self.readable_repo(caller, repo).await?;
+        self.store
+            .get_blob(repo, &digest)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::not_found(format!("blob {digest} in repo {repo}")))
+    }
+
+    /// Opens a blob's bytes from `start` to `end` (exclusive; `None`: to the end).
+    pub async fn download_blob(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        digest: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<BlobDownload> {
+        let blob = self.blob_info(caller, repo, digest).await?;
+        self.open_blob(blob, start, end).await
+    }
+
+    /// Opens the bytes of a blob already authorized.
+    pub async fn open_blob(
+        &self,
+        blob: BlobInfo,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<BlobDownload> {
+        let size = blob.size as u64;
+        let end = end.unwrap_or(size).min(size);
+        if start > size || start > end {
+            return Err(Error::new(
+                ErrorCode::RangeNotSatisfiable,
+                format!("offset {start} is outside blob of {size} bytes"),
+            ));
+        }
+        let digest = Digest::parse("digest", &blob.digest)?;
+        let bytes = self.blobs.read(&digest, start..end).await?;
+        Ok(BlobDownload {
+            blob,
+            offset: start,
+            bytes,
+        })
+    }
+}

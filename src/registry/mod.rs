@@ -1,0 +1,116 @@
+//! Use cases: every rule of relreg lives here. Each public method authenticates the caller,
+//! checks its role, validates input into domain types, decides what changes, and hands the
+//! store one atomic write with its audit record and outbox event.
+
+mod access;
+mod audit;
+mod blobs;
+mod paging;
+mod repos;
+mod tokens;
+mod versions;
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+pub use access::{Caller, Principal};
+pub use blobs::{BlobDownload, UploadHeader};
+pub use paging::Page;
+pub use tokens::NewToken;
+pub use versions::{DiffResult, Edit};
+
+use crate::{
+    blobs::BlobStore,
+    domain::{AuditRecord, Error, ErrorCode},
+    store::{Store, StoreError},
+};
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest blob an upload may carry, in bytes.
+    pub max_blob_size: u64,
+}
+
+/// The use-case layer: one instance per server, shared by every transport.
+#[derive(Clone)]
+pub struct Registry {
+    store: Arc<dyn Store>,
+    blobs: BlobStore,
+    limits: Limits,
+}
+
+impl Registry {
+    /// Returns a registry over a store and a blob store.
+    pub fn new(store: Arc<dyn Store>, blobs: BlobStore, limits: Limits) -> Self {
+        Self {
+            store,
+            blobs,
+            limits,
+        }
+    }
+
+    /// Checks that the database and the blob store answer.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.store.ping().await.map_err(store_error)?;
+        self.blobs.ping().await
+    }
+
+    /// Closes the database pool.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// Returns the store, for the offline commands and tests.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+}
+
+/// Returns the current time in unix microseconds.
+pub(crate) fn now_micros() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+/// Returns a fresh random etag for a draft.
+fn new_etag() -> String {
+    format!("\"{}\"", &uuid::Uuid::new_v4().simple().to_string()[..16])
+}
+
+/// Maps a store failure the registry did not expect to a domain error.
+fn store_error(e: StoreError) -> Error {
+    match e {
+        StoreError::NotFound => Error::new(ErrorCode::NotFound, "not found"),
+        StoreError::Conflict => Error::new(ErrorCode::AlreadyExists, "already exists"),
+        StoreError::Unavailable(cause) => {
+            tracing::error!(error = %cause, "database unavailable");
+            Error::new(ErrorCode::Unavailable, "database unavailable")
+        }
+        StoreError::Internal(cause) => Error::internal(cause),
+    }
+}
+
+/// Builds the audit record of an action by a principal.
+fn audit(
+    principal: &Principal,
+    caller: &Caller,
+    action: &str,
+    repo: &str,
+    target: impl Into<String>,
+    details: serde_json::Value,
+) -> AuditRecord {
+    AuditRecord {
+        at: now_micros(),
+        actor: principal.actor(),
+        action: action.to_owned(),
+        repo: repo.to_owned(),
+        target: target.into(),
+        details: details.to_string(),
+        request_id: caller.request_id.clone(),
+    }
+}

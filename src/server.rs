@@ -1,0 +1,187 @@
+//! One listener for everything: gRPC (h2c), gRPC-Web (HTTP/1.1 and h2), server reflection v1
+//! and v1alpha, `grpc.health.v1`, and the plain HTTP routes. `serve` is used by `relreg serve`
+//! and by the tests alike.
+
+use std::future::Future;
+
+use ::http::{HeaderName, HeaderValue, Method};
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tonic_health::ServingStatus;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::{
+    api::{
+        grpc::{AdminService, CatalogService},
+        http,
+    },
+    blobs::BlobStore,
+    config::Config,
+    pb::{
+        self, release_admin_server::ReleaseAdminServer,
+        release_catalog_server::ReleaseCatalogServer,
+    },
+    registry::{Limits, Registry},
+    store,
+};
+
+/// Opens the store and blob store a configuration names.
+pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
+    let store = store::open(&config.storage.database_url)
+        .await
+        .context("opening the database")?;
+    let blobs = BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?;
+    Ok(Registry::new(
+        store,
+        blobs,
+        Limits {
+            max_blob_size: config.max_blob_size,
+        },
+    ))
+}
+
+/// Serves relreg on `listener` until `shutdown` resolves; then health turns NOT_SERVING,
+/// in-flight calls get the grace period to finish, and the database pool closes.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let registry = open_registry(&config).await?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status("", ServingStatus::Serving).await;
+    health
+        .set_serving::<ReleaseAdminServer<AdminService>>()
+        .await;
+    health
+        .set_serving::<ReleaseCatalogServer<CatalogService>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_alpha = reflection().build_v1alpha()?;
+
+    let grpc = tonic::service::Routes::from(axum::Router::new())
+        .add_service(ReleaseAdminServer::new(AdminService::new(registry.clone())))
+        .add_service(ReleaseCatalogServer::new(CatalogService::new(
+            registry.clone(),
+        )))
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_alpha)
+        .into_axum_router()
+        .layer(tonic_web::GrpcWebLayer::new());
+    let mut app = grpc.merge(http::router(registry.clone()));
+    if let Some(cors) = cors(&config.cors_origins)? {
+        app = app.layer(cors);
+    }
+
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = %redact(&config.storage.database_url), "relreg listening");
+    let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: draining in-flight calls");
+        health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        health
+            .set_not_serving::<ReleaseAdminServer<AdminService>>()
+            .await;
+        health
+            .set_not_serving::<ReleaseCatalogServer<CatalogService>>()
+            .await;
+        let _ = draining_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let grace = config.shutdown_grace();
+    tokio::select! {
+        result = server.into_future() => result.context("serving")?,
+        () = async move {
+            if draining_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing open connections"),
+    }
+    registry.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Builds the CORS layer for the allowed origins, if any.
+fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
+    let origins: Vec<&str> = origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .collect();
+    if origins.is_empty() {
+        return Ok(None);
+    }
+    let allow = if origins.contains(&"*") {
+        AllowOrigin::any()
+    } else {
+        let values = origins
+            .iter()
+            .map(|o| HeaderValue::from_str(o).with_context(|| format!("bad CORS origin {o:?}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        AllowOrigin::list(values)
+    };
+    let headers = [
+        "authorization",
+        "content-type",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+        "x-request-id",
+        "if-match",
+        "if-none-match",
+        "range",
+        "if-range",
+        "connect-protocol-version",
+    ];
+    let exposed = [
+        "grpc-status",
+        "grpc-message",
+        "grpc-status-details-bin",
+        "etag",
+        "content-range",
+        "content-length",
+        "location",
+        "x-request-id",
+    ];
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([
+                Method::GET,
+                Method::HEAD,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers(headers.map(HeaderName::from_static))
+            .expose_headers(exposed.map(HeaderName::from_static))
+            .max_age(std::time::Duration::from_secs(600)),
+    ))
+}
+
+/// Hides a password in a database URL before it is logged.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,212 @@
+//! Persistence: the `Store` trait and its two implementations, SQLite (the embedded default)
+//! and PostgreSQL. Stores persist and retrieve domain records; every rule lives in the
+//! registry. Each mutating method is one transaction that also writes the audit record (and,
+//! where given, the outbox event) it is handed, so a change and its record commit together.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Token, VersionFile,
+    VersionKey, VersionRecord, VersionState,
+};
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+/// Why a store call failed; never a driver error.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row that the call needs does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule refused the write.
+    #[error("conflict")]
+    Conflict,
+    /// The database is not answering.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else; the text is for logs only.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+/// The result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A change to a draft version.
+#[derive(Debug, Clone)]
+pub enum DraftEdit {
+    PutFile(VersionFile),
+    DeleteFile(String),
+    SetManifest(String),
+}
+
+/// The guard a conditional write of a version must pass.
+#[derive(Debug, Clone)]
+pub struct Guard<'a> {
+    pub key: &'a VersionKey,
+    /// The states the version must be in.
+    pub states: &'a [VersionState],
+    /// When set, the version's etag must equal it.
+    pub etag: Option<&'a str>,
+}
+
+/// What a conditional write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The write happened (with its audit record and event).
+    Applied,
+    /// The guard did not hold; nothing was written.
+    GuardFailed,
+    /// The guard held but the thing the edit names is missing; nothing was written.
+    Missing,
+}
+
+/// A state change of a version, with what it records.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub to: VersionState,
+    pub at: i64,
+    /// Set on publish.
+    pub content_digest: Option<String>,
+    pub deprecation_reason: Option<String>,
+    pub replacement: Option<String>,
+    pub yank_reason: Option<String>,
+}
+
+/// An outbox event to write with a change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub topic: String,
+    pub repo: String,
+    pub payload: String,
+}
+
+/// Persistence for everything relreg stores.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Closes the connection pool.
+    async fn close(&self);
+
+    /// Inserts a repo; `Conflict` when the key is taken.
+    async fn create_repo(&self, repo: &Repo, audit: &AuditRecord) -> StoreResult<()>;
+    /// Returns a repo.
+    async fn get_repo(&self, key: &str) -> StoreResult<Option<Repo>>;
+
+    /// Inserts a package; `Conflict` when the name is taken in the repo, `NotFound` without repo.
+    async fn create_package(&self, package: &Package, audit: &AuditRecord) -> StoreResult<()>;
+    /// Returns a package.
+    async fn get_package(&self, repo: &str, name: &str) -> StoreResult<Option<Package>>;
+    /// Lists packages by name, after `after`.
+    async fn list_packages(
+        &self,
+        repo: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Package>>;
+
+    /// Inserts a draft version; `Conflict` when the version string exists in the package.
+    async fn create_version(
+        &self,
+        key: &VersionKey,
+        etag: &str,
+        at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<VersionRecord>;
+    /// Returns a version with its files.
+    async fn get_version(&self, key: &VersionKey) -> StoreResult<Option<VersionRecord>>;
+    /// Lists versions (without files) in insertion order after `after_seq`.
+    async fn list_versions(
+        &self,
+        repo: &str,
+        package: &str,
+        after_seq: Option<i64>,
+        limit: i64,
+        include_drafts: bool,
+    ) -> StoreResult<Vec<VersionRecord>>;
+    /// Lists every version of a package that was ever published (without files).
+    async fn released_versions(&self, repo: &str, package: &str)
+    -> StoreResult<Vec<VersionRecord>>;
+    /// Applies an edit to a draft and sets its new etag, if the guard holds.
+    async fn edit_draft(
+        &self,
+        guard: Guard<'_>,
+        new_etag: &str,
+        at: i64,
+        edit: &DraftEdit,
+        audit: &AuditRecord,
+    ) -> StoreResult<Outcome>;
+    /// Changes a version's state, if the guard holds, writing the audit record and event.
+    async fn transition_version(
+        &self,
+        guard: Guard<'_>,
+        change: &Transition,
+        audit: &AuditRecord,
+        event: Option<&NewEvent>,
+    ) -> StoreResult<Outcome>;
+    /// Deletes a version with its files, if the guard holds.
+    async fn delete_version(&self, guard: Guard<'_>, audit: &AuditRecord) -> StoreResult<Outcome>;
+
+    /// Makes a stored blob visible to a repo; returns whether it was new to the repo (the audit
+    /// record is written only then).
+    async fn add_blob(
+        &self,
+        repo: &str,
+        blob: &BlobInfo,
+        at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool>;
+    /// Returns a blob if it is visible to the repo.
+    async fn get_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<BlobInfo>>;
+
+    /// Lists audit events in id order after `after_id`.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Lists outbox events in id order after `after_id`.
+    async fn list_outbox(&self, after_id: Option<i64>, limit: i64)
+    -> StoreResult<Vec<OutboxEvent>>;
+
+    /// Inserts a token with the hash of its secret.
+    async fn create_token(
+        &self,
+        token: &Token,
+        secret_hash: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
+    /// Returns the token whose secret has this hash.
+    async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<Token>>;
+    /// Returns a token by id.
+    async fn get_token(&self, id: &str) -> StoreResult<Option<Token>>;
+    /// Lists tokens by id after `after`, optionally only those scoped to one repo.
+    async fn list_tokens(
+        &self,
+        repo: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Token>>;
+    /// Marks a token revoked; returns whether it changed (the audit record is written only then).
+    async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> StoreResult<bool>;
+}
+
+/// Opens the store a URL names: `sqlite://…` or `postgres://…` (migrations applied).
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(std::sync::Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::Internal(format!(
+            "unsupported database url {url:?}: use sqlite:// or postgres://"
+        )))
+    }
+}

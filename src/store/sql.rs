@@ -1,0 +1,692 @@
+//! The SQL both backends share. Every query here is portable (`$1` placeholders, `RETURNING`,
+//! `ON CONFLICT`), so it is written once and instantiated per backend by `impl_sql_store!`
+//! with the backend's concrete sqlx types; what differs (connecting, starting a write
+//! transaction, migrations, triggers) stays in `sqlite.rs` and `postgres.rs`.
+
+use super::StoreError;
+
+/// Maps a driver error to a store error with portable checks (no constraint names).
+pub(super) fn classify(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        e @ (sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed) => StoreError::Unavailable(e.to_string()),
+        other => StoreError::Internal(other.to_string()),
+    }
+}
+
+pub(super) const VERSION_COLUMNS: &str = "seq, repo, package, version, state, etag, content_digest, manifest, \
+     deprecation_reason, replacement, yank_reason, created_at, updated_at, published_at";
+
+pub(super) const TOKEN_COLUMNS: &str = "id, name, repo, role, created_at, expires_at, revoked_at";
+
+pub(super) const AUDIT_COLUMNS: &str = "id, at, actor, action, repo, target, details, request_id";
+
+/// Implements `Store` for `$store`, whose `pool` field is a `sqlx::Pool<$db>` and which has
+/// an inherent `begin_write` starting a write transaction.
+macro_rules! impl_sql_store {
+    ($store:ident, $db:ident) => {
+        mod imp {
+        use super::$store;
+        use async_trait::async_trait;
+        use sqlx::Row as _;
+
+        use crate::domain::{
+            AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Token,
+            TokenScope, VersionFile, VersionKey, VersionRecord, VersionState,
+        };
+        use crate::store::{
+            sql::{classify, AUDIT_COLUMNS, TOKEN_COLUMNS, VERSION_COLUMNS},
+            DraftEdit, Guard, NewEvent, Outcome, Store, StoreResult, Transition,
+        };
+
+        type Conn = <sqlx::$db as sqlx::Database>::Connection;
+        type DbRow = <sqlx::$db as sqlx::Database>::Row;
+
+        fn version_from_row(row: &DbRow) -> Result<VersionRecord, sqlx::Error> {
+            let state: String = row.try_get("state")?;
+            Ok(VersionRecord {
+                key: VersionKey {
+                    repo: row.try_get("repo")?,
+                    package: row.try_get("package")?,
+                    version: row.try_get("version")?,
+                },
+                seq: row.try_get("seq")?,
+                state: state.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                etag: row.try_get("etag")?,
+                content_digest: row.try_get("content_digest")?,
+                manifest: row.try_get("manifest")?,
+                files: Vec::new(),
+                deprecation_reason: row.try_get("deprecation_reason")?,
+                replacement: row.try_get("replacement")?,
+                yank_reason: row.try_get("yank_reason")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+                published_at: row.try_get("published_at")?,
+            })
+        }
+
+        fn token_from_row(row: &DbRow) -> Result<Token, sqlx::Error> {
+            let repo: Option<String> = row.try_get("repo")?;
+            let role: String = row.try_get("role")?;
+            Ok(Token {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                scope: repo.map_or(TokenScope::AllRepos, TokenScope::Repo),
+                role: role.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                created_at: row.try_get("created_at")?,
+                expires_at: row.try_get("expires_at")?,
+                revoked_at: row.try_get("revoked_at")?,
+            })
+        }
+
+        fn package_from_row(row: &DbRow) -> Result<Package, sqlx::Error> {
+            Ok(Package {
+                repo: row.try_get("repo")?,
+                name: row.try_get("name")?,
+                kind: row.try_get("kind")?,
+                description: row.try_get("description")?,
+                created_at: row.try_get("created_at")?,
+            })
+        }
+
+        fn states_sql(states: &[VersionState]) -> String {
+            let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
+            list.join(", ")
+        }
+
+        async fn write_audit(conn: &mut Conn, a: &AuditRecord) -> StoreResult<()> {
+            sqlx::query(
+                "INSERT INTO audit_events (at, actor, action, repo, target, details, request_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(a.at)
+            .bind(&a.actor)
+            .bind(&a.action)
+            .bind(&a.repo)
+            .bind(&a.target)
+            .bind(&a.details)
+            .bind(&a.request_id)
+            .execute(conn)
+            .await
+            .map_err(classify)?;
+            Ok(())
+        }
+
+        async fn write_event(conn: &mut Conn, at: i64, e: &NewEvent) -> StoreResult<()> {
+            sqlx::query("INSERT INTO outbox (at, topic, repo, payload) VALUES ($1, $2, $3, $4)")
+                .bind(at)
+                .bind(&e.topic)
+                .bind(&e.repo)
+                .bind(&e.payload)
+                .execute(conn)
+                .await
+                .map_err(classify)?;
+            Ok(())
+        }
+
+        /// Takes the guard as a conditional write: bumps `updated_at` (and the etag when given)
+        /// only if the version is in an allowed state with the expected etag. Returns its seq.
+        async fn claim(
+            conn: &mut Conn,
+            guard: &Guard<'_>,
+            new_etag: Option<&str>,
+            at: i64,
+        ) -> StoreResult<Option<i64>> {
+            let sql = format!(
+                "UPDATE versions SET updated_at = $1, etag = COALESCE($2, etag) \
+                 WHERE repo = $3 AND package = $4 AND version = $5 AND state IN ({}) \
+                 AND ($6 IS NULL OR etag = $6) RETURNING seq",
+                states_sql(guard.states)
+            );
+            let row = sqlx::query(&sql)
+                .bind(at)
+                .bind(new_etag)
+                .bind(&guard.key.repo)
+                .bind(&guard.key.package)
+                .bind(&guard.key.version)
+                .bind(guard.etag)
+                .fetch_optional(conn)
+                .await
+                .map_err(classify)?;
+            row.map(|r| r.try_get::<i64, _>(0)).transpose().map_err(classify)
+        }
+
+        #[async_trait]
+        impl Store for $store {
+            async fn ping(&self) -> StoreResult<()> {
+                sqlx::query("SELECT 1").execute(&self.pool).await.map_err(classify)?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
+            async fn create_repo(&self, repo: &Repo, audit: &AuditRecord) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO repos (key, public, display_name, created_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&repo.key)
+                .bind(repo.public)
+                .bind(&repo.display_name)
+                .bind(repo.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                write_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(classify)
+            }
+
+            async fn get_repo(&self, key: &str) -> StoreResult<Option<Repo>> {
+                let row = sqlx::query(
+                    "SELECT key, public, display_name, created_at FROM repos WHERE key = $1",
+                )
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+                row.map(|r| {
+                    Ok(Repo {
+                        key: r.try_get("key")?,
+                        public: r.try_get("public")?,
+                        display_name: r.try_get("display_name")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .transpose()
+                .map_err(classify)
+            }
+
+            async fn create_package(&self, p: &Package, audit: &AuditRecord) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO packages (repo, name, kind, description, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&p.repo)
+                .bind(&p.name)
+                .bind(&p.kind)
+                .bind(&p.description)
+                .bind(p.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                write_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(classify)
+            }
+
+            async fn get_package(&self, repo: &str, name: &str) -> StoreResult<Option<Package>> {
+                let row = sqlx::query(
+                    "SELECT repo, name, kind, description, created_at FROM packages \
+                     WHERE repo = $1 AND name = $2",
+                )
+                .bind(repo)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+                row.as_ref().map(package_from_row).transpose().map_err(classify)
+            }
+
+            async fn list_packages(
+                &self,
+                repo: &str,
+                after: Option<&str>,
+                limit: i64,
+            ) -> StoreResult<Vec<Package>> {
+                let rows = sqlx::query(
+                    "SELECT repo, name, kind, description, created_at FROM packages \
+                     WHERE repo = $1 AND ($2 IS NULL OR name > $2) ORDER BY name LIMIT $3",
+                )
+                .bind(repo)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+                rows.iter().map(package_from_row).collect::<Result<_, _>>().map_err(classify)
+            }
+
+            async fn create_version(
+                &self,
+                key: &VersionKey,
+                etag: &str,
+                at: i64,
+                audit: &AuditRecord,
+            ) -> StoreResult<VersionRecord> {
+                let mut tx = self.begin_write().await?;
+                let sql = format!(
+                    "INSERT INTO versions (repo, package, version, state, etag, manifest, created_at, updated_at) \
+                     VALUES ($1, $2, $3, 'DRAFT', $4, '{{}}', $5, $5) RETURNING {VERSION_COLUMNS}"
+                );
+                let row = sqlx::query(&sql)
+                    .bind(&key.repo)
+                    .bind(&key.package)
+                    .bind(&key.version)
+                    .bind(etag)
+                    .bind(at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                let record = version_from_row(&row).map_err(classify)?;
+                write_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(record)
+            }
+
+            async fn get_version(&self, key: &VersionKey) -> StoreResult<Option<VersionRecord>> {
+                let sql = format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 AND version = $3"
+                );
+                let Some(row) = sqlx::query(&sql)
+                    .bind(&key.repo)
+                    .bind(&key.package)
+                    .bind(&key.version)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?
+                else {
+                    return Ok(None);
+                };
+                let mut record = version_from_row(&row).map_err(classify)?;
+                let files = sqlx::query(
+                    "SELECT path, digest, size, media_type FROM version_files \
+                     WHERE version_seq = $1 ORDER BY path",
+                )
+                .bind(record.seq)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+                record.files = files
+                    .iter()
+                    .map(|r| {
+                        Ok(VersionFile {
+                            path: r.try_get("path")?,
+                            digest: r.try_get("digest")?,
+                            size: r.try_get("size")?,
+                            media_type: r.try_get("media_type")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(classify)?;
+                Ok(Some(record))
+            }
+
+            async fn list_versions(
+                &self,
+                repo: &str,
+                package: &str,
+                after_seq: Option<i64>,
+                limit: i64,
+                include_drafts: bool,
+            ) -> StoreResult<Vec<VersionRecord>> {
+                let sql = format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 \
+                     AND ($3 IS NULL OR seq > $3) AND ($4 OR state <> 'DRAFT') ORDER BY seq LIMIT $5"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(repo)
+                    .bind(package)
+                    .bind(after_seq)
+                    .bind(include_drafts)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                rows.iter().map(version_from_row).collect::<Result<_, _>>().map_err(classify)
+            }
+
+            async fn released_versions(
+                &self,
+                repo: &str,
+                package: &str,
+            ) -> StoreResult<Vec<VersionRecord>> {
+                let sql = format!(
+                    "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 \
+                     AND state <> 'DRAFT' ORDER BY seq"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(repo)
+                    .bind(package)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                rows.iter().map(version_from_row).collect::<Result<_, _>>().map_err(classify)
+            }
+
+            async fn edit_draft(
+                &self,
+                guard: Guard<'_>,
+                new_etag: &str,
+                at: i64,
+                edit: &DraftEdit,
+                audit: &AuditRecord,
+            ) -> StoreResult<Outcome> {
+                let mut tx = self.begin_write().await?;
+                let Some(seq) = claim(&mut tx, &guard, Some(new_etag), at).await? else {
+                    return Ok(Outcome::GuardFailed);
+                };
+                let affected = match edit {
+                    DraftEdit::PutFile(f) => sqlx::query(
+                        "INSERT INTO version_files (version_seq, path, digest, size, media_type) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (version_seq, path) DO UPDATE \
+                         SET digest = excluded.digest, size = excluded.size, media_type = excluded.media_type",
+                    )
+                    .bind(seq)
+                    .bind(&f.path)
+                    .bind(&f.digest)
+                    .bind(f.size)
+                    .bind(&f.media_type),
+                    DraftEdit::DeleteFile(path) => {
+                        sqlx::query("DELETE FROM version_files WHERE version_seq = $1 AND path = $2")
+                            .bind(seq)
+                            .bind(path)
+                    }
+                    DraftEdit::SetManifest(text) => {
+                        sqlx::query("UPDATE versions SET manifest = $2 WHERE seq = $1")
+                            .bind(seq)
+                            .bind(text)
+                    }
+                }
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected();
+                if affected == 0 {
+                    tx.rollback().await.map_err(classify)?;
+                    return Ok(Outcome::Missing);
+                }
+                write_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(Outcome::Applied)
+            }
+
+            async fn transition_version(
+                &self,
+                guard: Guard<'_>,
+                change: &Transition,
+                audit: &AuditRecord,
+                event: Option<&NewEvent>,
+            ) -> StoreResult<Outcome> {
+                let mut tx = self.begin_write().await?;
+                let sql = format!(
+                    "UPDATE versions SET state = $1, updated_at = $2, \
+                     content_digest = COALESCE($3, content_digest), \
+                     published_at = CASE WHEN $1 = 'PUBLISHED' AND published_at IS NULL THEN $2 ELSE published_at END, \
+                     deprecation_reason = COALESCE($4, deprecation_reason), \
+                     replacement = COALESCE($5, replacement), \
+                     yank_reason = COALESCE($6, yank_reason) \
+                     WHERE repo = $7 AND package = $8 AND version = $9 AND state IN ({}) \
+                     AND ($10 IS NULL OR etag = $10)",
+                    states_sql(guard.states)
+                );
+                let affected = sqlx::query(&sql)
+                    .bind(change.to.as_str())
+                    .bind(change.at)
+                    .bind(change.content_digest.as_deref())
+                    .bind(change.deprecation_reason.as_deref())
+                    .bind(change.replacement.as_deref())
+                    .bind(change.yank_reason.as_deref())
+                    .bind(&guard.key.repo)
+                    .bind(&guard.key.package)
+                    .bind(&guard.key.version)
+                    .bind(guard.etag)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?
+                    .rows_affected();
+                if affected == 0 {
+                    return Ok(Outcome::GuardFailed);
+                }
+                write_audit(&mut tx, audit).await?;
+                if let Some(event) = event {
+                    write_event(&mut tx, change.at, event).await?;
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(Outcome::Applied)
+            }
+
+            async fn delete_version(
+                &self,
+                guard: Guard<'_>,
+                audit: &AuditRecord,
+            ) -> StoreResult<Outcome> {
+                let mut tx = self.begin_write().await?;
+                let Some(seq) = claim(&mut tx, &guard, None, audit.at).await? else {
+                    return Ok(Outcome::GuardFailed);
+                };
+                sqlx::query("DELETE FROM versions WHERE seq = $1")
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                write_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(classify)?;
+                Ok(Outcome::Applied)
+            }
+
+            async fn add_blob(
+                &self,
+                repo: &str,
+                blob: &BlobInfo,
+                at: i64,
+                audit: &AuditRecord,
+            ) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (digest) DO NOTHING",
+                )
+                .bind(&blob.digest)
+                .bind(blob.size)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                let added = sqlx::query(
+                    "INSERT INTO repo_blobs (repo, digest, media_type, created_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (repo, digest) DO NOTHING",
+                )
+                .bind(repo)
+                .bind(&blob.digest)
+                .bind(&blob.media_type)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected()
+                    == 1;
+                if added {
+                    write_audit(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(added)
+            }
+
+            async fn get_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<BlobInfo>> {
+                let row = sqlx::query(
+                    "SELECT b.digest, b.size, rb.media_type FROM repo_blobs rb \
+                     JOIN blobs b ON b.digest = rb.digest WHERE rb.repo = $1 AND rb.digest = $2",
+                )
+                .bind(repo)
+                .bind(digest)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
+                row.map(|r| {
+                    Ok(BlobInfo {
+                        digest: r.try_get("digest")?,
+                        size: r.try_get("size")?,
+                        media_type: r.try_get("media_type")?,
+                    })
+                })
+                .transpose()
+                .map_err(classify)
+            }
+
+            async fn list_audit(
+                &self,
+                f: &AuditFilter,
+                after_id: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<Vec<AuditEvent>> {
+                let sql = format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_events WHERE ($1 IS NULL OR id > $1) \
+                     AND ($2 IS NULL OR repo = $2) AND ($3 IS NULL OR action = $3) \
+                     AND ($4 IS NULL OR actor = $4) AND ($5 IS NULL OR at >= $5) \
+                     AND ($6 IS NULL OR at < $6) ORDER BY id LIMIT $7"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(after_id)
+                    .bind(f.repo.as_deref())
+                    .bind(f.action.as_deref())
+                    .bind(f.actor.as_deref())
+                    .bind(f.start)
+                    .bind(f.end)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(AuditEvent {
+                            id: r.try_get("id")?,
+                            record: AuditRecord {
+                                at: r.try_get("at")?,
+                                actor: r.try_get("actor")?,
+                                action: r.try_get("action")?,
+                                repo: r.try_get("repo")?,
+                                target: r.try_get("target")?,
+                                details: r.try_get("details")?,
+                                request_id: r.try_get("request_id")?,
+                            },
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(classify)
+            }
+
+            async fn list_outbox(
+                &self,
+                after_id: Option<i64>,
+                limit: i64,
+            ) -> StoreResult<Vec<OutboxEvent>> {
+                let rows = sqlx::query(
+                    "SELECT id, at, topic, repo, payload FROM outbox \
+                     WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
+                )
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(OutboxEvent {
+                            id: r.try_get("id")?,
+                            at: r.try_get("at")?,
+                            topic: r.try_get("topic")?,
+                            repo: r.try_get("repo")?,
+                            payload: r.try_get("payload")?,
+                        })
+                    })
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(classify)
+            }
+
+            async fn create_token(
+                &self,
+                t: &Token,
+                secret_hash: &str,
+                audit: &AuditRecord,
+            ) -> StoreResult<()> {
+                let mut tx = self.begin_write().await?;
+                sqlx::query(
+                    "INSERT INTO tokens (id, secret_hash, name, repo, role, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&t.id)
+                .bind(secret_hash)
+                .bind(&t.name)
+                .bind(t.scope.repo())
+                .bind(t.role.as_str())
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+                write_audit(&mut tx, audit).await?;
+                tx.commit().await.map_err(classify)
+            }
+
+            async fn token_by_hash(&self, secret_hash: &str) -> StoreResult<Option<Token>> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE secret_hash = $1");
+                let row = sqlx::query(&sql)
+                    .bind(secret_hash)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                row.as_ref().map(token_from_row).transpose().map_err(classify)
+            }
+
+            async fn get_token(&self, id: &str) -> StoreResult<Option<Token>> {
+                let sql = format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1");
+                let row = sqlx::query(&sql)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                row.as_ref().map(token_from_row).transpose().map_err(classify)
+            }
+
+            async fn list_tokens(
+                &self,
+                repo: Option<&str>,
+                after: Option<&str>,
+                limit: i64,
+            ) -> StoreResult<Vec<Token>> {
+                let sql = format!(
+                    "SELECT {TOKEN_COLUMNS} FROM tokens WHERE ($1 IS NULL OR repo = $1) \
+                     AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+                );
+                let rows = sqlx::query(&sql)
+                    .bind(repo)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(classify)?;
+                rows.iter().map(token_from_row).collect::<Result<_, _>>().map_err(classify)
+            }
+
+            async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                let changed = sqlx::query(
+                    "UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+                )
+                .bind(at)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?
+                .rows_affected()
+                    == 1;
+                if changed {
+                    write_audit(&mut tx, audit).await?;
+                }
+                tx.commit().await.map_err(classify)?;
+                Ok(changed)
+            }
+        }
+        }
+    };
+}
+
+pub(super) use impl_sql_store;
