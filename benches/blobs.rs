@@ -1,0 +1,2 @@
+//! Blob throughput benchmark (placeholder until written): see scripts/bench-blobs.sh.
+fn main() {}
