@@ -1,0 +1,427 @@
+//! Test support: a real server on 127.0.0.1:0 over SQLite (temp dir) or PostgreSQL (a fresh
+//! database per test), tonic clients with tokens, and the per-backend test macro.
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use relreg::{
+    config::Config,
+    domain::{Role, TokenScope},
+    pb::{
+        self, release_admin_client::ReleaseAdminClient,
+        release_catalog_client::ReleaseCatalogClient,
+    },
+    registry::{Caller, NewToken, Principal},
+    server,
+    store::Store,
+};
+use tonic::{Code, Request, transport::Channel};
+
+/// Runs each named async test function once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = crate::common::Backend::postgres() {
+                        super::$name(backend).await
+                    }
+                }
+            )*
+        }
+    };
+}
+pub(crate) use backend_tests;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    Sqlite,
+    /// The server URL of a PostgreSQL instance; each test creates its own database there.
+    Postgres(String),
+}
+
+impl Backend {
+    /// Returns the PostgreSQL backend, or `None` (with a loud message) when
+    /// `RELREG_TEST_POSTGRES_URL` is unset. With `RELREG_REQUIRE_POSTGRES=1` a missing URL fails.
+    pub(crate) fn postgres() -> Option<Self> {
+        match std::env::var("RELREG_TEST_POSTGRES_URL") {
+            Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
+            _ if std::env::var("RELREG_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
+                panic!("RELREG_REQUIRE_POSTGRES=1 but RELREG_TEST_POSTGRES_URL is not set")
+            }
+            _ => {
+                eprintln!("SKIPPED: Postgres test (set RELREG_TEST_POSTGRES_URL to run it)");
+                None
+            }
+        }
+    }
+}
+
+/// A database for one test; a Postgres database is dropped afterwards.
+pub(crate) struct TestDb {
+    pub(crate) url: String,
+    admin_url: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// Creates an empty database on the backend.
+    pub(crate) async fn create(backend: &Backend, dir: &std::path::Path) -> Self {
+        match backend {
+            Backend::Sqlite => Self {
+                url: format!("sqlite://{}", dir.join("relreg.db").display()),
+                admin_url: None,
+            },
+            Backend::Postgres(base) => {
+                use sqlx::Connection as _;
+                let name = format!("relreg_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(base)
+                    .await
+                    .expect("connect to RELREG_TEST_POSTGRES_URL");
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create database");
+                conn.close().await.ok();
+                let (prefix, _) = base
+                    .rsplit_once('/')
+                    .expect("postgres url with a database path");
+                Self {
+                    url: format!("{prefix}/{name}"),
+                    admin_url: Some((base.clone(), name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((base, name)) = self.admin_url.take() {
+            // Best effort, on a thread of its own because Drop cannot await.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                rt.block_on(async {
+                    use sqlx::Connection as _;
+                    let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
+                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await
+                        .ok()
+                })
+            })
+            .join();
+        }
+    }
+}
+
+/// A running server with an admin token.
+pub(crate) struct TestServer {
+    pub(crate) addr: SocketAddr,
+    pub(crate) admin: String,
+    pub(crate) config: Config,
+    pub(crate) store: Arc<dyn Store>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub(crate) db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server on the backend with default settings.
+    pub(crate) async fn start(backend: &Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts a server, letting the test adjust the configuration first.
+    pub(crate) async fn start_with(backend: &Backend, adjust: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = TestDb::create(backend, dir.path()).await;
+        let mut config = Config::for_dir(dir.path());
+        config.storage.database_url = db.url.clone();
+        adjust(&mut config);
+        let registry = server::open_registry(&config).await.expect("open registry");
+        let (_, admin) = registry
+            .create_token_as(
+                &Principal::Local,
+                &Caller::default(),
+                NewToken {
+                    name: "test-admin".into(),
+                    scope: TokenScope::AllRepos,
+                    role: Role::Admin,
+                    expires_at: None,
+                },
+            )
+            .await
+            .expect("admin token");
+        let store = registry.store().clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(server::serve(config.clone(), listener, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            addr,
+            admin,
+            config,
+            store,
+            shutdown: Some(tx),
+            handle: Some(handle),
+            db,
+            _dir: dir,
+        }
+    }
+
+    /// Returns the base URL for HTTP requests.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url(""))
+            .expect("uri")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// Returns an admin-service client.
+    pub(crate) async fn admin_client(&self) -> ReleaseAdminClient<Channel> {
+        ReleaseAdminClient::new(self.channel().await)
+    }
+
+    /// Returns a catalog-service client.
+    pub(crate) async fn catalog_client(&self) -> ReleaseCatalogClient<Channel> {
+        ReleaseCatalogClient::new(self.channel().await)
+    }
+
+    /// Creates a token through the API with the admin token; returns its secret.
+    pub(crate) async fn token(&self, repo: &str, role: pb::Role) -> String {
+        self.token_with_id(repo, role).await.0
+    }
+
+    /// Creates a token through the API with the admin token; returns its secret and id.
+    pub(crate) async fn token_with_id(&self, repo: &str, role: pb::Role) -> (String, String) {
+        let mut admin = self.admin_client().await;
+        let request = pb::CreateTokenRequest {
+            name: "t".into(),
+            repo: repo.into(),
+            role: role.into(),
+            expire_time: None,
+        };
+        let answer = admin
+            .create_token(authed(request, &self.admin))
+            .await
+            .expect("create token")
+            .into_inner();
+        (answer.secret, answer.token.expect("token").id)
+    }
+
+    /// Signals shutdown and waits for the server to stop.
+    pub(crate) async fn stop(mut self) {
+        self.signal_shutdown();
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(30), handle)
+                .await
+                .expect("server stops")
+                .expect("join")
+                .expect("serve");
+        }
+    }
+
+    /// Signals shutdown without waiting.
+    pub(crate) fn signal_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Wraps a message in a request carrying a bearer token.
+pub(crate) fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    request
+}
+
+/// Returns the `ErrorInfo` reason of a status, if any.
+pub(crate) fn reason(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt as _;
+    status
+        .get_error_details()
+        .error_info()
+        .map(|i| i.reason.clone())
+        .unwrap_or_default()
+}
+
+/// Asserts a call failed with a code and (when given) a reason.
+#[track_caller]
+pub(crate) fn assert_error<T: std::fmt::Debug>(
+    result: Result<T, tonic::Status>,
+    code: Code,
+    why: &str,
+) -> tonic::Status {
+    let status = result.expect_err("expected an error");
+    assert_eq!(status.code(), code, "unexpected status: {status:?}");
+    if !why.is_empty() {
+        assert_eq!(reason(&status), why, "unexpected reason: {status:?}");
+    }
+    status
+}
+
+/// Returns `sha256:<hex>` of bytes.
+pub(crate) fn digest(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
+}
+
+/// Uploads bytes to a repo in chunks; returns the digest.
+pub(crate) async fn upload(
+    server: &TestServer,
+    token: &str,
+    repo: &str,
+    data: &[u8],
+) -> Result<pb::UploadBlobResponse, tonic::Status> {
+    use pb::upload_blob_request::Payload;
+    let header = pb::UploadBlobHeader {
+        repo: repo.into(),
+        expected_digest: digest(data),
+        expected_size: Some(data.len() as i64),
+        media_type: "text/plain".into(),
+    };
+    let mut messages = vec![pb::UploadBlobRequest {
+        payload: Some(Payload::Header(header)),
+    }];
+    for chunk in data.chunks(7) {
+        messages.push(pb::UploadBlobRequest {
+            payload: Some(Payload::Chunk(bytes::Bytes::copy_from_slice(chunk))),
+        });
+    }
+    let mut client = server.admin_client().await;
+    client
+        .upload_blob(authed(futures::stream::iter(messages), token))
+        .await
+        .map(|r| r.into_inner())
+}
+
+/// Creates a public repo `acme` with a `generic` package `app` (or `config` when asked).
+pub(crate) async fn fixture(server: &TestServer, kind: &str) {
+    let mut admin = server.admin_client().await;
+    admin
+        .create_repo(authed(
+            pb::CreateRepoRequest {
+                repo: "acme".into(),
+                public: true,
+                display_name: "Acme".into(),
+            },
+            &server.admin,
+        ))
+        .await
+        .expect("create repo");
+    admin
+        .create_package(authed(
+            pb::CreatePackageRequest {
+                repo: "acme".into(),
+                package: "app".into(),
+                kind: kind.into(),
+                description: String::new(),
+            },
+            &server.admin,
+        ))
+        .await
+        .expect("create package");
+}
+
+/// Creates a draft version with one file per `(path, bytes)`; returns the draft.
+pub(crate) async fn draft(
+    server: &TestServer,
+    version: &str,
+    files: &[(&str, &[u8])],
+) -> pb::Version {
+    let mut admin = server.admin_client().await;
+    let mut v = admin
+        .create_version(authed(
+            pb::CreateVersionRequest {
+                repo: "acme".into(),
+                package: "app".into(),
+                version: version.into(),
+            },
+            &server.admin,
+        ))
+        .await
+        .expect("create version")
+        .into_inner()
+        .version
+        .expect("version");
+    for (path, data) in files {
+        let blob = upload(server, &server.admin, "acme", data)
+            .await
+            .expect("upload");
+        v = admin
+            .put_version_file(authed(
+                pb::PutVersionFileRequest {
+                    repo: "acme".into(),
+                    package: "app".into(),
+                    version: version.into(),
+                    path: (*path).into(),
+                    digest: blob.digest,
+                    media_type: String::new(),
+                    etag: v.etag.clone(),
+                },
+                &server.admin,
+            ))
+            .await
+            .expect("put file")
+            .into_inner()
+            .version
+            .expect("version");
+    }
+    v
+}
+
+/// Publishes a version with the admin token.
+pub(crate) async fn publish(server: &TestServer, version: &str) -> pb::Version {
+    let mut admin = server.admin_client().await;
+    admin
+        .publish_version(authed(
+            pb::PublishVersionRequest {
+                repo: "acme".into(),
+                package: "app".into(),
+                version: version.into(),
+                etag: String::new(),
+            },
+            &server.admin,
+        ))
+        .await
+        .expect("publish")
+        .into_inner()
+        .version
+        .expect("version")
+}
+
+/// Lists all audit events of a repo's actions (admin view).
+pub(crate) async fn audit_actions(server: &TestServer) -> Vec<String> {
+    let events = server
+        .store
+        .list_audit(&relreg::domain::AuditFilter::default(), None, 10_000)
+        .await
+        .expect("audit");
+    events.into_iter().map(|e| e.record.action).collect()
+}

@@ -1,0 +1,12 @@
+//! Black-box tests: a real relreg server driven through real clients (the generated tonic
+//! client over h2c, gRPC-Web and plain HTTP over HTTP/1.1), each case on SQLite and PostgreSQL.
+
+mod common;
+
+mod auth;
+mod bad_input;
+mod http_blobs;
+mod lifecycle;
+mod races;
+mod server_ops;
+mod store_rules;

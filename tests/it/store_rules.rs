@@ -1,0 +1,79 @@
+//! Rules the database itself enforces, proven by going around the API with raw SQL.
+
+use relreg::store::{PgStore, SqliteStore};
+
+use crate::common::{Backend, TestServer, backend_tests, draft, fixture, publish};
+
+backend_tests!(published_versions_refuse_raw_sql_changes);
+
+#[test]
+fn migrations_have_matching_versions() {
+    let names = |dir: &str| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        names.sort();
+        names
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(
+        sqlite,
+        names("postgres"),
+        "every migration exists for both backends under the same name"
+    );
+}
+
+async fn published_versions_refuse_raw_sql_changes(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(&server, "1.0.0").await;
+    draft(&server, "2.0.0", &[("a.txt", b"a")]).await;
+    let refused = [
+        "UPDATE versions SET manifest = '{\"x\":1}' WHERE version = '1.0.0'",
+        "UPDATE versions SET content_digest = 'sha256:00' WHERE version = '1.0.0'",
+        "UPDATE versions SET state = 'DRAFT' WHERE version = '1.0.0'",
+        "DELETE FROM versions WHERE version = '1.0.0'",
+        "UPDATE version_files SET size = 99 WHERE version_seq = (SELECT seq FROM versions WHERE version = '1.0.0')",
+        "DELETE FROM version_files WHERE version_seq = (SELECT seq FROM versions WHERE version = '1.0.0')",
+        "INSERT INTO version_files (version_seq, path, digest, size, media_type) \
+         SELECT seq, 'b.txt', 'sha256:00', 1, '' FROM versions WHERE version = '1.0.0'",
+    ];
+    let allowed = [
+        "UPDATE versions SET state = 'DEPRECATED', deprecation_reason = 'old' WHERE version = '1.0.0'",
+        "UPDATE versions SET manifest = '{\"draft\":true}' WHERE version = '2.0.0'",
+        "DELETE FROM versions WHERE version = '2.0.0'",
+    ];
+    match &backend {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(&server.db.url).await.unwrap();
+            for sql in refused {
+                let err = sqlx::query(sql).execute(store.pool()).await.expect_err(sql);
+                assert!(
+                    err.to_string().contains("version immutable"),
+                    "{sql}: {err}"
+                );
+            }
+            for sql in allowed {
+                sqlx::query(sql).execute(store.pool()).await.expect(sql);
+            }
+        }
+        Backend::Postgres(_) => {
+            let store = PgStore::connect(&server.db.url).await.unwrap();
+            for sql in refused {
+                let err = sqlx::query(sql).execute(store.pool()).await.expect_err(sql);
+                assert!(
+                    err.to_string().contains("version immutable"),
+                    "{sql}: {err}"
+                );
+            }
+            for sql in allowed {
+                sqlx::query(sql).execute(store.pool()).await.expect(sql);
+            }
+        }
+    }
+    server.stop().await;
+}
