@@ -15,7 +15,8 @@ backend_tests!(
     version_lifecycle,
     config_kind_validates_columns,
     resolve_picks_highest_match,
-    paging_is_stable
+    paging_is_stable,
+    audit_log_filters_and_pages
 );
 
 fn key(version: &str) -> (String, String, String) {
@@ -373,6 +374,25 @@ async fn version_lifecycle(backend: Backend) {
         .unwrap();
     assert_eq!(v.into_inner().version.unwrap().files.len(), 2);
 
+    // Publish, deprecate and yank each wrote one outbox event.
+    let topics: Vec<String> = server
+        .store
+        .list_outbox(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.topic)
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            "version.published",
+            "version.published",
+            "version.deprecated",
+            "version.yanked"
+        ]
+    );
+
     // Every action is in the audit log, readable through the API.
     let listed = admin
         .list_audit_events(authed(
@@ -632,5 +652,114 @@ async fn paging_is_stable(backend: Backend) {
     );
     let audit = audit_actions(&server).await;
     assert_eq!(audit.iter().filter(|a| *a == "package.created").count(), 6);
+    server.stop().await;
+}
+
+async fn audit_log_filters_and_pages(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    let (publisher, publisher_id) = server.token_with_id("acme", pb::Role::Publisher).await;
+    let mut admin = server.admin_client().await;
+    let before = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    for name in ["a1", "a2", "a3"] {
+        let request = pb::CreatePackageRequest {
+            repo: "acme".into(),
+            package: name.into(),
+            ..Default::default()
+        };
+        admin
+            .create_package(authed(request, &publisher))
+            .await
+            .unwrap();
+    }
+    let list = |actor: &str, start: Option<std::time::SystemTime>, token: &str| {
+        pb::ListAuditEventsRequest {
+            actor: actor.into(),
+            start_time: start.map(Into::into),
+            page_size: 2,
+            page_token: token.into(),
+            ..Default::default()
+        }
+    };
+    let t = &server.admin;
+    let first = admin
+        .list_audit_events(authed(list(&publisher_id, None, ""), t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.events.len(), 2);
+    assert!(
+        first
+            .events
+            .iter()
+            .all(|e| e.actor == publisher_id && e.action == "package.created")
+    );
+    let second = admin
+        .list_audit_events(authed(list(&publisher_id, None, &first.next_page_token), t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(second.events.len(), 1);
+    assert_eq!(second.events[0].target, "a3");
+    assert!(second.next_page_token.is_empty());
+    assert!(
+        first.events[0].id < first.events[1].id && first.events[1].id < second.events[0].id,
+        "oldest first"
+    );
+    // A time window: only what happened after `before`.
+    let recent = admin
+        .list_audit_events(authed(list("", Some(before), ""), t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        recent.events.len(),
+        2,
+        "the three package creations, two per page"
+    );
+    let everything = pb::ListAuditEventsRequest {
+        page_size: 1000,
+        ..Default::default()
+    };
+    let all = admin
+        .list_audit_events(authed(everything, t))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.events.len() > 3, "older events too without a window");
+    let details = all
+        .events
+        .iter()
+        .find(|e| e.action == "package.created")
+        .unwrap()
+        .details
+        .clone()
+        .unwrap();
+    assert_eq!(
+        details.fields["kind"].kind,
+        Some(prost_types::value::Kind::StringValue("generic".into()))
+    );
+    // A repo-scoped admin sees its repo's events only; a publisher sees none.
+    let repo_admin = server.token("acme", pb::Role::Admin).await;
+    let scoped = admin
+        .list_audit_events(authed(
+            pb::ListAuditEventsRequest {
+                page_size: 1000,
+                ..Default::default()
+            },
+            &repo_admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(scoped.events.iter().all(|e| e.repo == "acme"));
+    assert_error(
+        admin
+            .list_audit_events(authed(pb::ListAuditEventsRequest::default(), &publisher))
+            .await,
+        Code::PermissionDenied,
+        "PERMISSION_DENIED",
+    );
     server.stop().await;
 }
