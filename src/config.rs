@@ -45,8 +45,15 @@ pub struct Config {
     /// Log format.
     #[arg(long, env = "RELREG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Serve every read from the database (turns off the in-memory cache of published data).
+    #[arg(long, env = "RELREG_NO_CACHE")]
+    pub no_cache: bool,
     /// Seconds in-flight requests may take to finish after a shutdown signal.
-    #[arg(long, env = "RELREG_SHUTDOWN_GRACE", default_value_t = 10)]
+    #[arg(
+        long = "shutdown-grace",
+        env = "RELREG_SHUTDOWN_GRACE",
+        default_value_t = 10
+    )]
     pub shutdown_grace_secs: u64,
 }
 
@@ -63,6 +70,7 @@ impl Config {
             max_blob_size: 8 * 1024 * 1024 * 1024,
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
+            no_cache: false,
             shutdown_grace_secs: 10,
         }
     }

@@ -21,7 +21,7 @@ use crate::{
         self, release_admin_server::ReleaseAdminServer,
         release_catalog_server::ReleaseCatalogServer,
     },
-    registry::{Limits, Registry},
+    registry::{Registry, Settings},
     store,
 };
 
@@ -31,22 +31,29 @@ pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
         .await
         .context("opening the database")?;
     let blobs = BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?;
-    Ok(Registry::new(
-        store,
-        blobs,
-        Limits {
-            max_blob_size: config.max_blob_size,
-        },
-    ))
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let settings = Settings {
+        max_blob_size: config.max_blob_size,
+        public_url: public_url.trim_end_matches('/').to_owned(),
+        cache: !config.no_cache,
+    };
+    Ok(Registry::new(store, blobs, settings))
 }
 
 /// Serves relreg on `listener` until `shutdown` resolves; then health turns NOT_SERVING,
 /// in-flight calls get the grace period to finish, and the database pool closes.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    config
+        .public_url
+        .get_or_insert_with(|| format!("http://{addr}"));
     let registry = open_registry(&config).await?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
@@ -79,7 +86,6 @@ pub async fn serve(
         app = app.layer(cors);
     }
 
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, database = %redact(&config.storage.database_url), "relreg listening");
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {

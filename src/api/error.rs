@@ -47,22 +47,37 @@ pub fn status(e: Error) -> tonic::Status {
     if let Some(field) = &e.field {
         details.add_bad_request_violation(field.clone(), e.message.clone());
     }
+    for v in &e.violations {
+        details.add_precondition_failure_violation(
+            v.rule.clone(),
+            v.subject.clone(),
+            v.description.clone(),
+        );
+    }
     tonic::Status::with_error_details(code, e.message, details)
 }
 
 /// Returns the HTTP status and JSON body of a domain error.
 pub fn json_error(e: &Error) -> (StatusCode, serde_json::Value) {
     let (code, http) = codes(e.code);
-    let body = serde_json::json!({
-        "code": code as i32,
-        "message": e.message,
-        "details": [{
-            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
-            "reason": e.code.reason(),
-            "domain": DOMAIN,
-            "metadata": metadata(e),
-        }],
-    });
+    let mut details = vec![serde_json::json!({
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": e.code.reason(),
+        "domain": DOMAIN,
+        "metadata": metadata(e),
+    })];
+    if !e.violations.is_empty() {
+        let violations: Vec<_> = e
+            .violations
+            .iter()
+            .map(|v| serde_json::json!({ "type": v.rule, "subject": v.subject, "description": v.description }))
+            .collect();
+        details.push(serde_json::json!({
+            "@type": "type.googleapis.com/google.rpc.PreconditionFailure",
+            "violations": violations,
+        }));
+    }
+    let body = serde_json::json!({ "code": code as i32, "message": e.message, "details": details });
     (http, body)
 }
 

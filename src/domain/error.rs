@@ -65,6 +65,18 @@ pub struct Error {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
+    /// Why a precondition failed, one entry per broken rule (e.g. validation findings).
+    pub violations: Vec<Violation>,
+}
+
+/// One broken rule behind a failed precondition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule, e.g. `required_roles`.
+    pub rule: String,
+    /// What it is about, e.g. `artifacts`.
+    pub subject: String,
+    pub description: String,
 }
 
 /// The result type of every fallible domain and registry function.
@@ -77,6 +89,7 @@ impl Error {
             code,
             message: message.into(),
             field: None,
+            violations: Vec::new(),
         }
     }
 
@@ -88,6 +101,7 @@ impl Error {
             code: ErrorCode::InvalidArgument,
             message,
             field: Some(field),
+            violations: Vec::new(),
         }
     }
 

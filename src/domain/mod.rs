@@ -5,14 +5,19 @@ mod error;
 mod kinds;
 mod names;
 mod records;
+mod release;
 mod version;
 
-pub use error::{Error, ErrorCode, Result};
+pub use error::{Error, ErrorCode, Result, Violation};
 pub use kinds::{KindValidator, validator_for};
 pub use names::{Digest, FilePath, Name, parse_name};
 pub use records::{
     AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Role, Token,
     TokenScope, VersionFile, VersionKey, VersionRecord,
+};
+pub use release::{
+    Artifact, AttachedVersion, Compatibility, Finding, ReleaseRecord, ReleaseState, Severity,
+    parse_app_version, sort_key, validate_release,
 };
 pub use version::{
     Manifest, VersionState, canonical_json, content_digest, diff_files, parse_manifest,

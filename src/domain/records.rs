@@ -15,6 +15,8 @@ pub struct Repo {
     pub public: bool,
     pub display_name: String,
     pub created_at: i64,
+    /// The repo's policies as JSON: `{"channels": {"stable": ["role", …]}}`.
+    pub policy: String,
 }
 
 /// A named, typed container of versions.

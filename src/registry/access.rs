@@ -112,11 +112,17 @@ impl Registry {
 
     /// Loads a repo or answers NOT_FOUND.
     pub(super) async fn repo(&self, key: &str) -> Result<Repo> {
-        self.store
+        if let Some(repo) = self.cache.repo(key) {
+            return Ok(repo);
+        }
+        let repo = self
+            .store
             .get_repo(key)
             .await
             .map_err(store_error)?
-            .ok_or_else(|| Error::not_found(format!("repo {key}")))
+            .ok_or_else(|| Error::not_found(format!("repo {key}")))?;
+        self.cache.put_repo(&repo);
+        Ok(repo)
     }
 
     /// Authenticates, then loads a repo the caller may read.

@@ -45,12 +45,12 @@ impl Registry {
                     "must not be negative",
                 ));
             }
-            Some(s) if s as u64 > self.limits.max_blob_size => {
+            Some(s) if s as u64 > self.settings.max_blob_size => {
                 return Err(Error::new(
                     ErrorCode::BlobTooLarge,
                     format!(
                         "blob exceeds the limit of {} bytes",
-                        self.limits.max_blob_size
+                        self.settings.max_blob_size
                     ),
                 ));
             }
@@ -61,7 +61,11 @@ impl Registry {
             .await?;
         let stored = self
             .blobs
-            .put(chunks, Expected { digest, size }, self.limits.max_blob_size)
+            .put(
+                chunks,
+                Expected { digest, size },
+                self.settings.max_blob_size,
+            )
             .await?;
         let blob = BlobInfo {
             digest: stored.digest.to_string(),

@@ -5,7 +5,9 @@
 mod access;
 mod audit;
 mod blobs;
+mod cache;
 mod paging;
+mod releases;
 mod repos;
 mod tokens;
 mod versions;
@@ -18,8 +20,11 @@ use std::{
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
 pub use paging::Page;
+pub use releases::{Decision, ManifestView, NewRelease};
 pub use tokens::NewToken;
 pub use versions::{DiffResult, Edit};
+
+use cache::Cache;
 
 use crate::{
     blobs::BlobStore,
@@ -29,9 +34,13 @@ use crate::{
 
 /// Settings the use cases need.
 #[derive(Debug, Clone)]
-pub struct Limits {
+pub struct Settings {
     /// The largest blob an upload may carry, in bytes.
     pub max_blob_size: u64,
+    /// The base URL clients reach the server at, for download links (no trailing slash).
+    pub public_url: String,
+    /// Whether published data ("latest" decisions, manifests, repos) is served from memory.
+    pub cache: bool,
 }
 
 /// The use-case layer: one instance per server, shared by every transport.
@@ -39,16 +48,19 @@ pub struct Limits {
 pub struct Registry {
     store: Arc<dyn Store>,
     blobs: BlobStore,
-    limits: Limits,
+    settings: Settings,
+    cache: Arc<Cache>,
 }
 
 impl Registry {
     /// Returns a registry over a store and a blob store.
-    pub fn new(store: Arc<dyn Store>, blobs: BlobStore, limits: Limits) -> Self {
+    pub fn new(store: Arc<dyn Store>, blobs: BlobStore, settings: Settings) -> Self {
+        let cache = Arc::new(Cache::new(settings.cache));
         Self {
             store,
             blobs,
-            limits,
+            settings,
+            cache,
         }
     }
 

@@ -25,6 +25,7 @@ impl Registry {
             public,
             display_name: display_name.to_owned(),
             created_at: now_micros(),
+            policy: "{}".into(),
         };
         let record = audit(
             &principal,

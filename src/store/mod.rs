@@ -6,8 +6,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Token, VersionFile,
-    VersionKey, VersionRecord, VersionState,
+    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, ReleaseRecord,
+    Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
 };
 
 mod postgres;
@@ -78,6 +78,25 @@ pub struct Transition {
     pub yank_reason: Option<String>,
 }
 
+/// A change to a draft release.
+#[derive(Debug, Clone)]
+pub enum ReleaseEdit {
+    Attach(Artifact),
+    Detach(String),
+}
+
+/// Builds the audit record and outbox event of a channel change once its new sequence is known.
+pub type ChannelRecords<'a> = &'a (dyn Fn(i64) -> (AuditRecord, NewEvent) + Send + Sync);
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback {
+    /// The channel sequence of the rollback; `None` when nothing was newer than the target.
+    pub sequence: Option<i64>,
+    /// The ids of the releases it deprecated.
+    pub deprecated: Vec<String>,
+}
+
 /// An outbox event to write with a change.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -98,6 +117,13 @@ pub trait Store: Send + Sync + 'static {
     async fn create_repo(&self, repo: &Repo, audit: &AuditRecord) -> StoreResult<()>;
     /// Returns a repo.
     async fn get_repo(&self, key: &str) -> StoreResult<Option<Repo>>;
+    /// Replaces a repo's policy JSON; `NotFound` without the repo.
+    async fn set_repo_policy(
+        &self,
+        repo: &str,
+        policy: &str,
+        audit: &AuditRecord,
+    ) -> StoreResult<()>;
 
     /// Inserts a package; `Conflict` when the name is taken in the repo, `NotFound` without repo.
     async fn create_package(&self, package: &Package, audit: &AuditRecord) -> StoreResult<()>;
@@ -164,6 +190,72 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Returns a blob if it is visible to the repo.
     async fn get_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<BlobInfo>>;
+
+    /// Inserts a draft release; `Conflict` when its version exists in the channel.
+    async fn create_release(
+        &self,
+        release: &ReleaseRecord,
+        audit: &AuditRecord,
+    ) -> StoreResult<ReleaseRecord>;
+    /// Returns a release with its artifacts.
+    async fn get_release(&self, id: &str) -> StoreResult<Option<ReleaseRecord>>;
+    /// Lists releases (without artifacts) in creation order after `after_seq`.
+    async fn list_releases(
+        &self,
+        repo: &str,
+        channel: Option<&str>,
+        include_drafts: bool,
+        after_seq: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<ReleaseRecord>>;
+    /// Applies an edit to a draft release and sets its new etag, if it is a draft with the
+    /// expected etag (`None`: any).
+    async fn edit_release(
+        &self,
+        id: &str,
+        etag: Option<&str>,
+        new_etag: &str,
+        at: i64,
+        edit: &ReleaseEdit,
+        audit: &AuditRecord,
+    ) -> StoreResult<Outcome>;
+    /// Publishes a draft release with this etag whose attached versions are all published or
+    /// deprecated, assigning the channel's next sequence; returns it, or `None` if the guard
+    /// did not hold.
+    async fn publish_release(
+        &self,
+        id: &str,
+        etag: &str,
+        at: i64,
+        records: ChannelRecords<'_>,
+    ) -> StoreResult<Option<i64>>;
+    /// Deprecates a published release, taking the channel's next sequence; `None` if it was
+    /// not published.
+    async fn deprecate_release(
+        &self,
+        id: &str,
+        reason: &str,
+        replacement: &str,
+        at: i64,
+        records: ChannelRecords<'_>,
+    ) -> StoreResult<Option<i64>>;
+    /// Deprecates every published release of the target's channel that sorts above it;
+    /// `None` if the target is not published.
+    async fn rollback_channel(
+        &self,
+        target: &ReleaseRecord,
+        reason: &str,
+        at: i64,
+        records: ChannelRecords<'_>,
+    ) -> StoreResult<Option<Rollback>>;
+    /// Lists published releases of a channel by descending semver, below `before_key`.
+    async fn latest_candidates(
+        &self,
+        repo: &str,
+        channel: &str,
+        before_key: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, ReleaseRecord)>>;
 
     /// Lists audit events in id order after `after_id`.
     async fn list_audit(

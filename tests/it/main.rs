@@ -8,5 +8,6 @@ mod bad_input;
 mod http_blobs;
 mod lifecycle;
 mod races;
+mod releases;
 mod server_ops;
 mod store_rules;

@@ -10,9 +10,9 @@ use super::{
 };
 use crate::{
     api::error::status,
-    domain::{AuditFilter, Error, TokenScope},
+    domain::{AuditFilter, Compatibility, Error, Severity, TokenScope},
     pb::{self, release_admin_server::ReleaseAdmin},
-    registry::{Edit, NewToken, Page, Registry, UploadHeader},
+    registry::{Edit, NewRelease, NewToken, Page, Registry, UploadHeader},
 };
 
 /// The `ReleaseAdmin` service over a registry.
@@ -28,7 +28,7 @@ impl AdminService {
     }
 }
 
-type Answer<T> = Result<Response<T>, Status>;
+pub(super) type Answer<T> = Result<Response<T>, Status>;
 
 fn ok<T>(value: T) -> Answer<T> {
     Ok(Response::new(value))
@@ -417,4 +417,190 @@ impl ReleaseAdmin for AdminService {
             token: Some(token.into()),
         })
     }
+
+    async fn update_repo_policy(
+        &self,
+        request: Request<pb::UpdateRepoPolicyRequest>,
+    ) -> Answer<pb::UpdateRepoPolicyResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let channels = r
+            .policy
+            .unwrap_or_default()
+            .channels
+            .into_iter()
+            .map(|p| (p.channel, p.required_roles))
+            .collect();
+        let saved = self
+            .registry
+            .update_repo_policy(&c, &r.repo, channels)
+            .await
+            .map_err(status)?;
+        let channels = saved
+            .into_iter()
+            .map(|(channel, required_roles)| pb::ChannelPolicy {
+                channel,
+                required_roles,
+            })
+            .collect();
+        ok(pb::UpdateRepoPolicyResponse {
+            policy: Some(pb::RepoPolicy { channels }),
+        })
+    }
+
+    async fn create_release(
+        &self,
+        request: Request<pb::CreateReleaseRequest>,
+    ) -> Answer<pb::CreateReleaseResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let new = NewRelease {
+            repo: r.repo,
+            channel: r.channel,
+            version: r.version,
+            compatibility: Compatibility {
+                min_app_version: r.min_app_version,
+                max_app_version: r.max_app_version,
+                platforms: r.platforms,
+            },
+            notes: r.notes,
+            mandatory: r.mandatory,
+        };
+        let release = self
+            .registry
+            .create_release(&c, new)
+            .await
+            .map_err(status)?;
+        ok(pb::CreateReleaseResponse {
+            release: Some(release.into()),
+        })
+    }
+
+    async fn attach_artifact(
+        &self,
+        request: Request<pb::AttachArtifactRequest>,
+    ) -> Answer<pb::AttachArtifactResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let target = Some((r.package.as_str(), r.version.as_str()));
+        let release = self
+            .registry
+            .edit_release(&c, &r.release_id, &r.role, target, &r.etag)
+            .await
+            .map_err(status)?;
+        ok(pb::AttachArtifactResponse {
+            release: Some(release.into()),
+        })
+    }
+
+    async fn detach_artifact(
+        &self,
+        request: Request<pb::DetachArtifactRequest>,
+    ) -> Answer<pb::DetachArtifactResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let release = self
+            .registry
+            .edit_release(&c, &r.release_id, &r.role, None, &r.etag)
+            .await
+            .map_err(status)?;
+        ok(pb::DetachArtifactResponse {
+            release: Some(release.into()),
+        })
+    }
+
+    async fn validate_release(
+        &self,
+        request: Request<pb::ValidateReleaseRequest>,
+    ) -> Answer<pb::ValidateReleaseResponse> {
+        let c = caller(&request);
+        let id = request.into_inner().release_id;
+        let findings = self
+            .registry
+            .validate_release(&c, &id)
+            .await
+            .map_err(status)?;
+        let publishable = findings.iter().all(|f| f.severity != Severity::Error);
+        ok(pb::ValidateReleaseResponse {
+            findings: findings.into_iter().map(Into::into).collect(),
+            publishable,
+        })
+    }
+
+    async fn publish_release(
+        &self,
+        request: Request<pb::PublishReleaseRequest>,
+    ) -> Answer<pb::PublishReleaseResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let (release, warnings) = self
+            .registry
+            .publish_release(&c, &r.release_id, &r.etag)
+            .await
+            .map_err(status)?;
+        ok(pb::PublishReleaseResponse {
+            release: Some(release.into()),
+            findings: warnings.into_iter().map(Into::into).collect(),
+        })
+    }
+
+    async fn deprecate_release(
+        &self,
+        request: Request<pb::DeprecateReleaseRequest>,
+    ) -> Answer<pb::DeprecateReleaseResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let release = self
+            .registry
+            .deprecate_release(&c, &r.release_id, &r.reason, &r.replacement)
+            .await
+            .map_err(status)?;
+        ok(pb::DeprecateReleaseResponse {
+            release: Some(release.into()),
+        })
+    }
+
+    async fn rollback_channel(
+        &self,
+        request: Request<pb::RollbackChannelRequest>,
+    ) -> Answer<pb::RollbackChannelResponse> {
+        let c = caller(&request);
+        let r = request.into_inner();
+        let (release, deprecated_release_ids, sequence) = self
+            .registry
+            .rollback_channel(&c, &r.repo, &r.channel, &r.release_id)
+            .await
+            .map_err(status)?;
+        ok(pb::RollbackChannelResponse {
+            release: Some(release.into()),
+            deprecated_release_ids,
+            sequence: sequence.unwrap_or_default(),
+        })
+    }
+
+    async fn list_releases(
+        &self,
+        request: Request<pb::ListReleasesRequest>,
+    ) -> Answer<pb::ListReleasesResponse> {
+        list_releases(&self.registry, request, true).await
+    }
+}
+
+/// Lists releases for either service: with drafts for the admin service, published otherwise.
+pub(super) async fn list_releases(
+    registry: &Registry,
+    request: Request<pb::ListReleasesRequest>,
+    admin: bool,
+) -> Answer<pb::ListReleasesResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+    let (releases, next_page_token) = registry
+        .list_releases(&c, &r.repo, &r.channel, admin, &page)
+        .await
+        .map_err(status)?;
+    ok(pb::ListReleasesResponse {
+        releases: releases.into_iter().map(Into::into).collect(),
+        next_page_token,
+    })
 }

@@ -10,7 +10,7 @@ use crate::{
     api::error::status,
     domain::Error,
     pb::{self, release_catalog_server::ReleaseCatalog},
-    registry::{Page, Registry},
+    registry::{Decision, Page, Registry},
 };
 
 /// The `ReleaseCatalog` service over a registry.
@@ -129,5 +129,76 @@ impl ReleaseCatalog for CatalogService {
             futures::future::ready(Some(item))
         });
         Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn get_latest_release(
+        &self,
+        request: Request<pb::GetLatestReleaseRequest>,
+    ) -> Answer<pb::GetLatestReleaseResponse> {
+        use pb::get_latest_release_response::{AppUpdateRequired, Decision as D, UpToDate, Update};
+        let c = caller(&request);
+        let r = request.into_inner();
+        let decision = self
+            .registry
+            .latest_release(
+                &c,
+                &r.repo,
+                &r.channel,
+                &r.app_version,
+                &r.platform,
+                &r.current_release_id,
+            )
+            .await
+            .map_err(status)?;
+        let decision = match decision {
+            Decision::Update(release) => D::Update(Update {
+                manifest_path: format!("/v1/releases/{}/manifest", release.id),
+                release: Some(release.into()),
+            }),
+            Decision::UpToDate(release) => D::UpToDate(UpToDate {
+                release: release.map(Into::into),
+            }),
+            Decision::AppUpdateRequired(min_app_version) => {
+                D::AppUpdateRequired(AppUpdateRequired { min_app_version })
+            }
+        };
+        Ok(Response::new(pb::GetLatestReleaseResponse {
+            decision: Some(decision),
+        }))
+    }
+
+    async fn get_release_manifest(
+        &self,
+        request: Request<pb::GetReleaseManifestRequest>,
+    ) -> Answer<pb::GetReleaseManifestResponse> {
+        let c = caller(&request);
+        let id = request.into_inner().release_id;
+        let manifest = self
+            .registry
+            .release_manifest(&c, &id)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::GetReleaseManifestResponse {
+            manifest: Some(manifest.as_ref().into()),
+        }))
+    }
+
+    async fn get_release(
+        &self,
+        request: Request<pb::GetReleaseRequest>,
+    ) -> Answer<pb::GetReleaseResponse> {
+        let c = caller(&request);
+        let id = request.into_inner().release_id;
+        let release = self.registry.get_release(&c, &id).await.map_err(status)?;
+        Ok(Response::new(pb::GetReleaseResponse {
+            release: Some(release.into()),
+        }))
+    }
+
+    async fn list_releases(
+        &self,
+        request: Request<pb::ListReleasesRequest>,
+    ) -> Answer<pb::ListReleasesResponse> {
+        super::admin::list_releases(&self.registry, request, false).await
     }
 }

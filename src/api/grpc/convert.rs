@@ -5,10 +5,11 @@ use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
 
 use crate::{
     domain::{
-        AuditEvent, Error, Package, Repo, Result, Role, Token, VersionFile, VersionRecord,
-        VersionState, parse_manifest,
+        AuditEvent, Error, Finding, Package, ReleaseRecord, ReleaseState, Repo, Result, Role,
+        Severity, Token, VersionFile, VersionRecord, VersionState, parse_manifest,
     },
     pb,
+    registry::ManifestView,
 };
 
 /// Converts unix microseconds to a protobuf timestamp.
@@ -187,6 +188,107 @@ impl From<AuditEvent> for pb::AuditEvent {
             target: e.record.target,
             details: Some(json_to_struct(&details)),
             request_id: e.record.request_id,
+        }
+    }
+}
+
+fn release_state_to_pb(state: ReleaseState) -> pb::ReleaseState {
+    match state {
+        ReleaseState::Draft => pb::ReleaseState::Draft,
+        ReleaseState::Published => pb::ReleaseState::Published,
+        ReleaseState::Deprecated => pb::ReleaseState::Deprecated,
+    }
+}
+
+impl From<ReleaseRecord> for pb::Release {
+    fn from(r: ReleaseRecord) -> Self {
+        Self {
+            id: r.id,
+            repo: r.repo,
+            channel: r.channel,
+            version: r.version,
+            state: release_state_to_pb(r.state).into(),
+            etag: r.etag,
+            min_app_version: r.compatibility.min_app_version,
+            max_app_version: r.compatibility.max_app_version,
+            platforms: r.compatibility.platforms,
+            notes: r.notes,
+            mandatory: r.mandatory,
+            sequence: r.sequence.unwrap_or_default(),
+            deprecation_reason: r.deprecation_reason,
+            replacement: r.replacement,
+            artifacts: r
+                .artifacts
+                .into_iter()
+                .map(|a| pb::Artifact {
+                    role: a.role,
+                    package: a.package,
+                    version: a.version,
+                })
+                .collect(),
+            create_time: Some(timestamp(r.created_at)),
+            update_time: Some(timestamp(r.updated_at)),
+            publish_time: r.published_at.map(timestamp),
+        }
+    }
+}
+
+impl From<Finding> for pb::Finding {
+    fn from(f: Finding) -> Self {
+        let severity = match f.severity {
+            Severity::Error => pb::Severity::Error,
+            Severity::Warning => pb::Severity::Warning,
+        };
+        Self {
+            severity: severity.into(),
+            rule: f.rule.into(),
+            field: f.field,
+            message: f.message,
+        }
+    }
+}
+
+impl From<&ManifestView> for pb::ReleaseManifest {
+    fn from(m: &ManifestView) -> Self {
+        let r = &m.release;
+        let artifacts = m
+            .artifacts
+            .iter()
+            .map(|(artifact, package, version)| pb::ManifestArtifact {
+                role: artifact.role.clone(),
+                package: package.name.clone(),
+                version: version.key.version.clone(),
+                kind: package.kind.clone(),
+                manifest: Some(json_to_struct(
+                    &parse_manifest("manifest", &version.manifest).unwrap_or_default(),
+                )),
+                content_digest: version.content_digest.clone().unwrap_or_default(),
+                files: version
+                    .files
+                    .iter()
+                    .map(|f| pb::ManifestFile {
+                        path: f.path.clone(),
+                        size: f.size,
+                        sha256: f.digest.trim_start_matches("sha256:").to_owned(),
+                        url: format!("{}/v1/repos/{}/blobs/{}", m.public_url, r.repo, f.digest),
+                        media_type: f.media_type.clone(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Self {
+            release_id: r.id.clone(),
+            repo: r.repo.clone(),
+            channel: r.channel.clone(),
+            version: r.version.clone(),
+            sequence: r.sequence.unwrap_or_default(),
+            min_app_version: r.compatibility.min_app_version.clone(),
+            max_app_version: r.compatibility.max_app_version.clone(),
+            platforms: r.compatibility.platforms.clone(),
+            notes: r.notes.clone(),
+            mandatory: r.mandatory,
+            publish_time: r.published_at.map(timestamp),
+            artifacts,
         }
     }
 }

@@ -1,0 +1,346 @@
+//! Release rules: states, app-version compatibility, the byte-wise semver sort key that lets
+//! the database order releases by precedence, and validation findings.
+
+use std::{fmt, str::FromStr};
+
+use super::{
+    error::{Error, Result},
+    version::VersionState,
+};
+
+/// The lifecycle state of a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReleaseState {
+    Draft,
+    Published,
+    Deprecated,
+}
+
+impl ReleaseState {
+    /// Returns the state's name as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Published => "PUBLISHED",
+            Self::Deprecated => "DEPRECATED",
+        }
+    }
+}
+
+impl FromStr for ReleaseState {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "DRAFT" => Ok(Self::Draft),
+            "PUBLISHED" => Ok(Self::Published),
+            "DEPRECATED" => Ok(Self::Deprecated),
+            other => Err(Error::internal(format!("unknown release state {other:?}"))),
+        }
+    }
+}
+
+impl fmt::Display for ReleaseState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A role bound to a package version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub role: String,
+    pub package: String,
+    pub version: String,
+}
+
+/// Which app versions and platforms a release is for.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Compatibility {
+    /// Empty: no lower bound (validation warns).
+    pub min_app_version: String,
+    /// Empty: no upper bound.
+    pub max_app_version: String,
+    /// Empty: every platform.
+    pub platforms: Vec<String>,
+}
+
+impl Compatibility {
+    /// Tells whether an app version on a platform may run this release. Bounds are inclusive.
+    pub fn admits(&self, app: &semver::Version, platform: &str) -> bool {
+        let above_min =
+            parse_app_version("", &self.min_app_version).map_or(true, |min| *app >= min);
+        let below_max =
+            parse_app_version("", &self.max_app_version).map_or(true, |max| *app <= max);
+        let platform_ok = self.platforms.is_empty() || self.platforms.iter().any(|p| p == platform);
+        above_min && below_max && platform_ok
+    }
+}
+
+/// A stored release; `artifacts` is empty in listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleaseRecord {
+    pub id: String,
+    pub seq: i64,
+    pub repo: String,
+    pub channel: String,
+    pub version: String,
+    pub state: ReleaseState,
+    pub etag: String,
+    pub compatibility: Compatibility,
+    pub notes: String,
+    pub mandatory: bool,
+    /// The channel sequence assigned when published.
+    pub sequence: Option<i64>,
+    pub deprecation_reason: String,
+    pub replacement: String,
+    pub artifacts: Vec<Artifact>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+/// Parses a client's app version: `1` and `2.0` read as `1.0.0` and `2.0.0`; otherwise strict
+/// semver. An empty text is an error the caller may treat as "no bound".
+pub fn parse_app_version(field: &str, value: &str) -> Result<semver::Version> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(Error::invalid(field, "is required"));
+    }
+    let (core, rest) = match value.find(['-', '+']) {
+        Some(i) => value.split_at(i),
+        None => (value, ""),
+    };
+    let parts = core.split('.').count();
+    let padded = match parts {
+        1 => format!("{core}.0.0{rest}"),
+        2 => format!("{core}.0{rest}"),
+        _ => value.to_owned(),
+    };
+    semver::Version::parse(&padded)
+        .map_err(|e| Error::invalid(field, format!("{value:?} is not an app version: {e}")))
+}
+
+/// Returns a key whose byte-wise order is semver precedence: zero-padded numbers, then `~`
+/// for a release or `-` and the encoded pre-release (numeric identifiers sort before
+/// alphanumeric ones; a shorter identifier list sorts first). Build metadata is ignored.
+pub fn sort_key(v: &semver::Version) -> String {
+    let mut key = format!("{:020}.{:020}.{:020}", v.major, v.minor, v.patch);
+    if v.pre.is_empty() {
+        key.push('~');
+        return key;
+    }
+    key.push('-');
+    for (i, ident) in v.pre.as_str().split('.').enumerate() {
+        if i > 0 {
+            // Lower than every identifier character, so `a` < `a.b` < `a-b`.
+            key.push(' ');
+        }
+        match ident.parse::<u64>() {
+            Ok(n) if ident.bytes().all(|b| b.is_ascii_digit()) => {
+                key.push_str(&format!("0{n:020}"))
+            }
+            _ => {
+                key.push('1');
+                key.push_str(ident);
+            }
+        }
+    }
+    key
+}
+
+/// How serious a validation finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Blocks publishing.
+    Error,
+    /// Reported, does not block.
+    Warning,
+}
+
+/// One validation finding about a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub severity: Severity,
+    pub rule: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+/// What validation needs to know about an attached package version.
+#[derive(Debug, Clone)]
+pub struct AttachedVersion {
+    pub artifact: Artifact,
+    /// `None` when the version does not exist (any more).
+    pub state: Option<VersionState>,
+    /// `(path, digest, size)` of each file.
+    pub files: Vec<(String, String, i64)>,
+}
+
+/// Validates a release against its channel's required roles and its attached versions.
+pub fn validate_release(
+    release: &ReleaseRecord,
+    required_roles: &[String],
+    attached: &[AttachedVersion],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = |severity, rule, field: String, message: String| {
+        findings.push(Finding {
+            severity,
+            rule,
+            field,
+            message,
+        })
+    };
+    for role in required_roles {
+        if !release.artifacts.iter().any(|a| &a.role == role) {
+            push(
+                Severity::Error,
+                "required_roles",
+                "artifacts".into(),
+                format!(
+                    "channel {} requires an artifact with role {role:?}",
+                    release.channel
+                ),
+            );
+        }
+    }
+    for a in attached {
+        let field = format!("artifacts[{}]", a.artifact.role);
+        let name = format!("{}@{}", a.artifact.package, a.artifact.version);
+        match a.state {
+            None => push(
+                Severity::Error,
+                "artifact_published",
+                field.clone(),
+                format!("{name} does not exist"),
+            ),
+            Some(VersionState::Draft) => push(
+                Severity::Error,
+                "artifact_published",
+                field.clone(),
+                format!("{name} is a draft"),
+            ),
+            Some(VersionState::Yanked) => push(
+                Severity::Error,
+                "artifact_published",
+                field.clone(),
+                format!("{name} is yanked"),
+            ),
+            Some(VersionState::Deprecated) => push(
+                Severity::Warning,
+                "artifact_deprecated",
+                field.clone(),
+                format!("{name} is deprecated"),
+            ),
+            Some(VersionState::Published) => {}
+        }
+        for (path, digest, size) in &a.files {
+            if !digest.starts_with("sha256:") || digest.len() != 71 || *size < 0 {
+                push(
+                    Severity::Error,
+                    "file_checksum",
+                    format!("{field}.files[{path}]"),
+                    format!("{name}: file {path} lacks a checksum or size"),
+                );
+            }
+        }
+    }
+    let c = &release.compatibility;
+    let min = (!c.min_app_version.is_empty())
+        .then(|| parse_app_version("min_app_version", &c.min_app_version));
+    let max = (!c.max_app_version.is_empty())
+        .then(|| parse_app_version("max_app_version", &c.max_app_version));
+    match (&min, &max) {
+        (Some(Err(e)), _) | (_, Some(Err(e))) => push(
+            Severity::Error,
+            "app_version_bounds",
+            e.field.clone().unwrap_or_default(),
+            e.message.clone(),
+        ),
+        (Some(Ok(lo)), Some(Ok(hi))) if lo > hi => push(
+            Severity::Error,
+            "app_version_bounds",
+            "max_app_version".into(),
+            format!("max_app_version {hi} is below min_app_version {lo}"),
+        ),
+        _ => {}
+    }
+    if min.is_none() {
+        push(
+            Severity::Warning,
+            "min_app_version",
+            "min_app_version".into(),
+            "no min_app_version: every app version will be offered this release".into(),
+        );
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> semver::Version {
+        semver::Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn sort_keys_follow_semver_precedence() {
+        // The order given by the semver 2.0 specification, plus numeric width cases.
+        let ordered = [
+            "0.9.0",
+            "1.0.0-alpha",
+            "1.0.0-alpha.1",
+            "1.0.0-alpha.beta",
+            "1.0.0-alpha-b",
+            "1.0.0-beta",
+            "1.0.0-beta.2",
+            "1.0.0-beta.11",
+            "1.0.0-rc.1",
+            "1.0.0",
+            "1.2.0",
+            "1.10.0",
+            "2.0.0",
+        ];
+        for pair in ordered.windows(2) {
+            let (a, b) = (v(pair[0]), v(pair[1]));
+            assert!(a < b, "semver itself: {a} < {b}");
+            assert!(sort_key(&a) < sort_key(&b), "{a} must sort before {b}");
+        }
+        assert_eq!(sort_key(&v("1.0.0+build.1")), sort_key(&v("1.0.0")));
+    }
+
+    #[test]
+    fn app_versions_accept_short_forms() {
+        assert_eq!(parse_app_version("a", "1").unwrap(), v("1.0.0"));
+        assert_eq!(parse_app_version("a", "2.0").unwrap(), v("2.0.0"));
+        assert_eq!(
+            parse_app_version("a", "2.1-beta.1").unwrap(),
+            v("2.1.0-beta.1")
+        );
+        assert_eq!(parse_app_version("a", "3.4.5").unwrap(), v("3.4.5"));
+        for bad in ["", "x", "1.2.3.4", "v1", "1..2", "-1"] {
+            assert!(parse_app_version("a", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn compatibility_bounds_are_inclusive_and_platforms_filter() {
+        let c = Compatibility {
+            min_app_version: "2.0".into(),
+            max_app_version: "3".into(),
+            platforms: vec!["ios".into()],
+        };
+        assert!(c.admits(&v("2.0.0"), "ios"));
+        assert!(c.admits(&v("3.0.0"), "ios"));
+        assert!(!c.admits(&v("3.0.1"), "ios"));
+        assert!(
+            !c.admits(&v("2.0.0-rc.1"), "ios"),
+            "a pre-release is below its release"
+        );
+        assert!(!c.admits(&v("2.5.0"), "android"));
+        assert!(!c.admits(&v("2.5.0"), ""));
+        assert!(Compatibility::default().admits(&v("0.0.1"), ""));
+    }
+}

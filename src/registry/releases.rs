@@ -1,0 +1,814 @@
+//! Releases: policies, drafts with artifacts, validation-gated publish with channel sequences,
+//! deprecation and rollback, and the mobile hot path — the "latest" decision and manifests.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{
+    Caller, Page, Principal, Registry, audit, cache::Ticket, new_etag, now_micros, store_error,
+};
+use crate::{
+    domain::{
+        Artifact, AttachedVersion, Compatibility, Error, ErrorCode, Finding, Package,
+        ReleaseRecord, ReleaseState, Result, Role, Severity, VersionKey, VersionRecord, Violation,
+        parse_app_version, parse_name, parse_semver, validate_release,
+    },
+    store::{NewEvent, Outcome, ReleaseEdit, StoreError},
+};
+
+/// How many candidates the cold "latest" query reads before falling back to the whole channel.
+const LATEST_BATCH: i64 = 16;
+/// How many times publish re-validates a draft that changed under it.
+const PUBLISH_ATTEMPTS: usize = 3;
+
+/// A release to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewRelease {
+    pub repo: String,
+    pub channel: String,
+    pub version: String,
+    pub compatibility: Compatibility,
+    pub notes: String,
+    pub mandatory: bool,
+}
+
+/// What a client should do, as `GetLatestRelease` answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Run this release.
+    Update(ReleaseRecord),
+    /// The client runs the latest release it may have (if the server knows which).
+    UpToDate(Option<ReleaseRecord>),
+    /// Only a newer app gets a release; the lowest `min_app_version` that would.
+    AppUpdateRequired(String),
+}
+
+/// A release manifest: the release and, per artifact, its package and version with files.
+#[derive(Debug, Clone)]
+pub struct ManifestView {
+    pub release: ReleaseRecord,
+    pub artifacts: Vec<(Artifact, Package, VersionRecord)>,
+    /// The base URL of download links.
+    pub public_url: String,
+}
+
+/// Reads a release's channel policy: the roles it requires.
+fn required_roles(policy: &str, channel: &str) -> Vec<String> {
+    let policy: serde_json::Value = serde_json::from_str(policy).unwrap_or_default();
+    policy["channels"][channel]
+        .as_array()
+        .map(|roles| {
+            roles
+                .iter()
+                .filter_map(|r| r.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Chooses among published releases sorted highest semver first.
+fn decide(
+    releases: &[ReleaseRecord],
+    app: &semver::Version,
+    platform: &str,
+    current: &str,
+) -> Option<Decision> {
+    if let Some(best) = releases
+        .iter()
+        .find(|r| r.compatibility.admits(app, platform))
+    {
+        return Some(if best.id == current {
+            Decision::UpToDate(Some(best.clone()))
+        } else {
+            Decision::Update(best.clone())
+        });
+    }
+    let lowest_newer = releases
+        .iter()
+        .filter(|r| {
+            r.compatibility.platforms.is_empty()
+                || r.compatibility.platforms.iter().any(|p| p == platform)
+        })
+        .filter_map(|r| parse_app_version("", &r.compatibility.min_app_version).ok())
+        .filter(|min| min > app)
+        .min();
+    lowest_newer.map(|min| Decision::AppUpdateRequired(min.to_string()))
+}
+
+fn violations(findings: &[Finding]) -> Vec<Violation> {
+    findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| Violation {
+            rule: f.rule.into(),
+            subject: f.field.clone(),
+            description: f.message.clone(),
+        })
+        .collect()
+}
+
+fn release_event(
+    topic: &str,
+    r: &ReleaseRecord,
+    sequence: i64,
+    extra: serde_json::Value,
+) -> NewEvent {
+    let mut payload = json!({
+        "release_id": r.id, "repo": r.repo, "channel": r.channel, "version": r.version, "sequence": sequence,
+    });
+    if let (Some(p), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
+        p.extend(extra);
+    }
+    NewEvent {
+        topic: topic.into(),
+        repo: r.repo.clone(),
+        payload: payload.to_string(),
+    }
+}
+
+impl Registry {
+    /// Replaces a repo's channel policies: the artifact roles each channel requires.
+    pub async fn update_repo_policy(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        channels: Vec<(String, Vec<String>)>,
+    ) -> Result<Vec<(String, Vec<String>)>> {
+        parse_name("repo", repo)?;
+        let mut policy = serde_json::Map::new();
+        for (i, (channel, roles)) in channels.iter().enumerate() {
+            parse_name(&format!("policy.channels[{i}].channel"), channel)?;
+            for (j, role) in roles.iter().enumerate() {
+                parse_name(&format!("policy.channels[{i}].required_roles[{j}]"), role)?;
+            }
+            if policy.insert(channel.clone(), json!(roles)).is_some() {
+                return Err(Error::invalid(
+                    format!("policy.channels[{i}].channel"),
+                    format!("{channel} is listed twice"),
+                ));
+            }
+        }
+        let (principal, _) = self.writable_repo(caller, repo, Role::Admin).await?;
+        let text = json!({ "channels": policy }).to_string();
+        let record = audit(
+            &principal,
+            caller,
+            "repo.policy_updated",
+            repo,
+            repo,
+            json!({ "channels": policy }),
+        );
+        self.store
+            .set_repo_policy(repo, &text, &record)
+            .await
+            .map_err(store_error)?;
+        self.cache.forget_repo(repo);
+        Ok(channels)
+    }
+
+    /// Creates a draft release.
+    pub async fn create_release(&self, caller: &Caller, new: NewRelease) -> Result<ReleaseRecord> {
+        parse_name("repo", &new.repo)?;
+        parse_name("channel", &new.channel)?;
+        parse_semver("version", &new.version)?;
+        let c = &new.compatibility;
+        if !c.min_app_version.is_empty() {
+            parse_app_version("min_app_version", &c.min_app_version)?;
+        }
+        if !c.max_app_version.is_empty() {
+            parse_app_version("max_app_version", &c.max_app_version)?;
+        }
+        for (i, p) in c.platforms.iter().enumerate() {
+            parse_name(&format!("platforms[{i}]"), p)?;
+        }
+        let (principal, _) = self
+            .writable_repo(caller, &new.repo, Role::Publisher)
+            .await?;
+        let now = now_micros();
+        let release = ReleaseRecord {
+            id: format!("rel_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            seq: 0,
+            repo: new.repo,
+            channel: new.channel,
+            version: new.version,
+            state: ReleaseState::Draft,
+            etag: new_etag(),
+            compatibility: new.compatibility,
+            notes: new.notes,
+            mandatory: new.mandatory,
+            sequence: None,
+            deprecation_reason: String::new(),
+            replacement: String::new(),
+            artifacts: Vec::new(),
+            created_at: now,
+            updated_at: now,
+            published_at: None,
+        };
+        let details = json!({ "channel": release.channel, "version": release.version });
+        let record = audit(
+            &principal,
+            caller,
+            "release.created",
+            &release.repo,
+            &release.id,
+            details,
+        );
+        match self.store.create_release(&release, &record).await {
+            Ok(r) => Ok(r),
+            Err(StoreError::Conflict) => Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "release {} already exists in channel {}",
+                    release.version, release.channel
+                ),
+            )),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Loads a release with its artifacts or answers NOT_FOUND.
+    async fn release(&self, id: &str) -> Result<ReleaseRecord> {
+        if id.is_empty() {
+            return Err(Error::invalid("release_id", "is required"));
+        }
+        self.store
+            .get_release(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Error::not_found(format!("release {id}")))
+    }
+
+    /// Loads a release the caller may read: drafts only for publishers.
+    async fn readable_release(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<(Principal, ReleaseRecord)> {
+        let release = self.release(id).await?;
+        let (principal, _) = self.readable_repo(caller, &release.repo).await?;
+        if release.state == ReleaseState::Draft && !principal.sees_drafts(&release.repo) {
+            return Err(Error::not_found(format!("release {id}")));
+        }
+        Ok((principal, release))
+    }
+
+    /// Returns a release.
+    pub async fn get_release(&self, caller: &Caller, id: &str) -> Result<ReleaseRecord> {
+        Ok(self.readable_release(caller, id).await?.1)
+    }
+
+    /// Attaches (`Some(package, version)`) or detaches (`None`) a role of a draft release.
+    pub async fn edit_release(
+        &self,
+        caller: &Caller,
+        id: &str,
+        role: &str,
+        target: Option<(&str, &str)>,
+        etag: &str,
+    ) -> Result<ReleaseRecord> {
+        parse_name("role", role)?;
+        let release = self.release(id).await?;
+        let (principal, _) = self
+            .writable_repo(caller, &release.repo, Role::Publisher)
+            .await?;
+        let (edit, action, details) = match target {
+            Some((package, version)) => {
+                parse_name("package", package)?;
+                parse_semver("version", version)?;
+                let key = VersionKey {
+                    repo: release.repo.clone(),
+                    package: package.into(),
+                    version: version.into(),
+                };
+                if self
+                    .store
+                    .get_version(&key)
+                    .await
+                    .map_err(store_error)?
+                    .is_none()
+                {
+                    return Err(Error::not_found(format!("version {key}")));
+                }
+                let artifact = Artifact {
+                    role: role.into(),
+                    package: package.into(),
+                    version: version.into(),
+                };
+                let details = json!({ "role": role, "package": package, "version": version });
+                (
+                    ReleaseEdit::Attach(artifact),
+                    "release.artifact_attached",
+                    details,
+                )
+            }
+            None => (
+                ReleaseEdit::Detach(role.into()),
+                "release.artifact_detached",
+                json!({ "role": role }),
+            ),
+        };
+        let record = audit(&principal, caller, action, &release.repo, id, details);
+        let etag = (!etag.is_empty()).then_some(etag);
+        match self
+            .store
+            .edit_release(id, etag, &new_etag(), now_micros(), &edit, &record)
+            .await
+            .map_err(store_error)?
+        {
+            Outcome::Applied => self.release(id).await,
+            Outcome::Missing => Err(Error::not_found(format!("artifact {role} of release {id}"))),
+            Outcome::GuardFailed => {
+                let now = self.release(id).await?;
+                Err(if now.state != ReleaseState::Draft {
+                    Error::new(
+                        ErrorCode::FailedPrecondition,
+                        format!("release {id} is {}: only drafts change", now.state),
+                    )
+                } else {
+                    Error::new(
+                        ErrorCode::EtagMismatch,
+                        format!("release {id} changed: etag does not match"),
+                    )
+                })
+            }
+        }
+    }
+
+    /// Validates a release as it stands.
+    pub async fn validate_release(&self, caller: &Caller, id: &str) -> Result<Vec<Finding>> {
+        let (_, release) = self.readable_release(caller, id).await?;
+        self.findings(&release).await
+    }
+
+    async fn findings(&self, release: &ReleaseRecord) -> Result<Vec<Finding>> {
+        let repo = self.repo(&release.repo).await?;
+        let mut attached = Vec::with_capacity(release.artifacts.len());
+        for a in &release.artifacts {
+            let key = VersionKey {
+                repo: release.repo.clone(),
+                package: a.package.clone(),
+                version: a.version.clone(),
+            };
+            let v = self.store.get_version(&key).await.map_err(store_error)?;
+            attached.push(AttachedVersion {
+                artifact: a.clone(),
+                state: v.as_ref().map(|v| v.state),
+                files: v
+                    .map(|v| {
+                        v.files
+                            .into_iter()
+                            .map(|f| (f.path, f.digest, f.size))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+        Ok(validate_release(
+            release,
+            &required_roles(&repo.policy, &release.channel),
+            &attached,
+        ))
+    }
+
+    /// Publishes a draft release when no ERROR finding stands; the flip, the channel's next
+    /// sequence, the audit record and one outbox event commit together. A retry returns the
+    /// published release and records nothing.
+    pub async fn publish_release(
+        &self,
+        caller: &Caller,
+        id: &str,
+        etag: &str,
+    ) -> Result<(ReleaseRecord, Vec<Finding>)> {
+        let release = self.release(id).await?;
+        let (principal, _) = self
+            .writable_repo(caller, &release.repo, Role::Publisher)
+            .await?;
+        for _ in 0..PUBLISH_ATTEMPTS {
+            let release = self.release(id).await?;
+            if release.state != ReleaseState::Draft {
+                return Ok((release, Vec::new()));
+            }
+            if !etag.is_empty() && etag != release.etag {
+                return Err(Error::new(
+                    ErrorCode::EtagMismatch,
+                    format!("release {id} changed: etag does not match"),
+                ));
+            }
+            let findings = self.findings(&release).await?;
+            if findings.iter().any(|f| f.severity == Severity::Error) {
+                let mut e = Error::new(
+                    ErrorCode::ValidationFailed,
+                    format!("release {id} does not pass validation"),
+                );
+                e.violations = violations(&findings);
+                return Err(e);
+            }
+            let records = |sequence: i64| {
+                let details = json!({ "channel": release.channel, "version": release.version, "sequence": sequence });
+                let record = audit(
+                    &principal,
+                    caller,
+                    "release.published",
+                    &release.repo,
+                    id,
+                    details,
+                );
+                (
+                    record,
+                    release_event("release.published", &release, sequence, json!({})),
+                )
+            };
+            let published = self
+                .store
+                .publish_release(id, &release.etag, now_micros(), &records)
+                .await
+                .map_err(store_error)?;
+            if published.is_some() {
+                self.cache.forget_channel(&release.repo, &release.channel);
+                let warnings = findings
+                    .into_iter()
+                    .filter(|f| f.severity == Severity::Warning)
+                    .collect();
+                return Ok((self.release(id).await?, warnings));
+            }
+            // Published concurrently, edited since validation, or an artifact changed state:
+            // look again.
+        }
+        Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            format!("release {id} kept changing while publishing"),
+        ))
+    }
+
+    /// Stops offering a published release; deprecating it again returns it unchanged.
+    pub async fn deprecate_release(
+        &self,
+        caller: &Caller,
+        id: &str,
+        reason: &str,
+        replacement: &str,
+    ) -> Result<ReleaseRecord> {
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "is required"));
+        }
+        let release = self.release(id).await?;
+        let (principal, _) = self
+            .writable_repo(caller, &release.repo, Role::Publisher)
+            .await?;
+        if !replacement.is_empty() {
+            let other = self
+                .release(replacement)
+                .await
+                .map_err(|e| Error::invalid("replacement", e.message))?;
+            if other.repo != release.repo
+                || other.channel != release.channel
+                || other.id == release.id
+            {
+                return Err(Error::invalid(
+                    "replacement",
+                    "must be another release of the same channel",
+                ));
+            }
+        }
+        let records = |sequence: i64| {
+            let details =
+                json!({ "reason": reason, "replacement": replacement, "sequence": sequence });
+            let record = audit(
+                &principal,
+                caller,
+                "release.deprecated",
+                &release.repo,
+                id,
+                details.clone(),
+            );
+            (
+                record,
+                release_event("release.deprecated", &release, sequence, details),
+            )
+        };
+        let changed = self
+            .store
+            .deprecate_release(id, reason, replacement, now_micros(), &records)
+            .await
+            .map_err(store_error)?;
+        let now = self.release(id).await?;
+        match (changed, now.state) {
+            (Some(_), _) => {
+                self.cache.forget_channel(&release.repo, &release.channel);
+                Ok(now)
+            }
+            (None, ReleaseState::Deprecated) => Ok(now),
+            (None, state) => Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!("release {id} is {state}: only published releases are deprecated"),
+            )),
+        }
+    }
+
+    /// Points a channel back at an earlier published release: every newer published release in
+    /// the channel is deprecated with reason "rolled back to X", with one event and one sequence.
+    pub async fn rollback_channel(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        channel: &str,
+        target_id: &str,
+    ) -> Result<(ReleaseRecord, Vec<String>, Option<i64>)> {
+        parse_name("repo", repo)?;
+        parse_name("channel", channel)?;
+        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
+        let target = self.release(target_id).await?;
+        if target.repo != repo || target.channel != channel {
+            return Err(Error::invalid(
+                "release_id",
+                format!("release {target_id} is not in channel {channel} of {repo}"),
+            ));
+        }
+        let reason = format!("rolled back to {}", target.version);
+        let records = |sequence: i64| {
+            let details =
+                json!({ "target": target.id, "version": target.version, "sequence": sequence });
+            let record = audit(
+                &principal,
+                caller,
+                "channel.rolled_back",
+                repo,
+                channel,
+                details.clone(),
+            );
+            (
+                record,
+                release_event("channel.rolled_back", &target, sequence, details),
+            )
+        };
+        let outcome = self
+            .store
+            .rollback_channel(&target, &reason, now_micros(), &records)
+            .await
+            .map_err(store_error)?;
+        let Some(outcome) = outcome else {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "release {target_id} is {}: a channel rolls back only to a published release",
+                    target.state
+                ),
+            ));
+        };
+        if outcome.sequence.is_some() {
+            self.cache.forget_channel(repo, channel);
+        }
+        Ok((
+            self.release(target_id).await?,
+            outcome.deprecated,
+            outcome.sequence,
+        ))
+    }
+
+    /// Lists a repo's releases: with drafts for publishers (`admin`), published ones otherwise.
+    pub async fn list_releases(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        channel: &str,
+        admin: bool,
+        page: &Page,
+    ) -> Result<(Vec<ReleaseRecord>, String)> {
+        parse_name("repo", repo)?;
+        if !channel.is_empty() {
+            parse_name("channel", channel)?;
+        }
+        if admin {
+            self.writable_repo(caller, repo, Role::Publisher).await?;
+        } else {
+            self.readable_repo(caller, repo).await?;
+        }
+        let channel = (!channel.is_empty()).then_some(channel);
+        let mut rows = self
+            .store
+            .list_releases(repo, channel, admin, page.after_id()?, page.limit())
+            .await
+            .map_err(store_error)?;
+        let next = page.finish(&mut rows, |r| r.seq.to_string());
+        Ok((rows, next))
+    }
+
+    /// Decides what a client on `app_version` and `platform`, running `current_release_id`,
+    /// should do. A warm server answers from memory.
+    pub async fn latest_release(
+        &self,
+        caller: &Caller,
+        repo: &str,
+        channel: &str,
+        app_version: &str,
+        platform: &str,
+        current_release_id: &str,
+    ) -> Result<Decision> {
+        parse_name("repo", repo)?;
+        parse_name("channel", channel)?;
+        let app = parse_app_version("app_version", app_version)?;
+        if !platform.is_empty() {
+            parse_name("platform", platform)?;
+        }
+        self.readable_repo(caller, repo).await?;
+        let releases = match self.cache.channel(repo, channel) {
+            Ok(cached) => cached,
+            Err(ticket) => {
+                if !self.settings.cache {
+                    // Cold path: the top of the index usually holds the answer.
+                    let top = self
+                        .store
+                        .latest_candidates(repo, channel, None, LATEST_BATCH)
+                        .await
+                        .map_err(store_error)?;
+                    let top: Vec<ReleaseRecord> = top.into_iter().map(|(_, r)| r).collect();
+                    if let Some(Decision::Update(r) | Decision::UpToDate(Some(r))) =
+                        decide(&top, &app, platform, current_release_id)
+                    {
+                        return Ok(if r.id == current_release_id {
+                            Decision::UpToDate(Some(r))
+                        } else {
+                            Decision::Update(r)
+                        });
+                    }
+                }
+                self.load_channel(repo, channel, ticket).await?
+            }
+        };
+        if releases.is_empty() {
+            return Err(Error::not_found(format!(
+                "published release in channel {channel} of {repo}"
+            )));
+        }
+        Ok(decide(&releases, &app, platform, current_release_id)
+            .unwrap_or(Decision::UpToDate(None)))
+    }
+
+    /// Reads every published release of a channel, highest semver first, and caches it.
+    async fn load_channel(
+        &self,
+        repo: &str,
+        channel: &str,
+        ticket: Ticket,
+    ) -> Result<Arc<Vec<ReleaseRecord>>> {
+        let mut all = Vec::new();
+        let mut before: Option<String> = None;
+        loop {
+            let batch = self
+                .store
+                .latest_candidates(repo, channel, before.as_deref(), 1000)
+                .await
+                .map_err(store_error)?;
+            let done = batch.len() < 1000;
+            before = batch.last().map(|(key, _)| key.clone());
+            all.extend(batch.into_iter().map(|(_, r)| r));
+            if done {
+                break;
+            }
+        }
+        let all = Arc::new(all);
+        self.cache.put_channel(repo, channel, ticket, all.clone());
+        Ok(all)
+    }
+
+    /// Returns everything a client needs to bootstrap a release; published manifests are
+    /// served from memory once built.
+    pub async fn release_manifest(&self, caller: &Caller, id: &str) -> Result<Arc<ManifestView>> {
+        if let Some(manifest) = self.cache.manifest(id) {
+            self.readable_repo(caller, &manifest.release.repo).await?;
+            return Ok(manifest);
+        }
+        let (_, release) = self.readable_release(caller, id).await?;
+        let mut artifacts = Vec::with_capacity(release.artifacts.len());
+        for a in &release.artifacts {
+            let package = self.package(&release.repo, &a.package).await?;
+            let key = VersionKey {
+                repo: release.repo.clone(),
+                package: a.package.clone(),
+                version: a.version.clone(),
+            };
+            let version = self
+                .store
+                .get_version(&key)
+                .await
+                .map_err(store_error)?
+                .ok_or_else(|| Error::not_found(format!("version {key}")))?;
+            artifacts.push((a.clone(), package, version));
+        }
+        let published = release.state != ReleaseState::Draft;
+        let manifest = Arc::new(ManifestView {
+            release,
+            artifacts,
+            public_url: self.settings.public_url.clone(),
+        });
+        if published {
+            self.cache.put_manifest(manifest.clone());
+        }
+        Ok(manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(id: &str, version: &str, min: &str, max: &str, platforms: &[&str]) -> ReleaseRecord {
+        ReleaseRecord {
+            id: id.into(),
+            seq: 0,
+            repo: "r".into(),
+            channel: "stable".into(),
+            version: version.into(),
+            state: ReleaseState::Published,
+            etag: String::new(),
+            compatibility: Compatibility {
+                min_app_version: min.into(),
+                max_app_version: max.into(),
+                platforms: platforms.iter().map(|p| (*p).into()).collect(),
+            },
+            notes: String::new(),
+            mandatory: false,
+            sequence: Some(1),
+            deprecation_reason: String::new(),
+            replacement: String::new(),
+            artifacts: Vec::new(),
+            created_at: 0,
+            updated_at: 0,
+            published_at: Some(0),
+        }
+    }
+
+    fn app(v: &str) -> semver::Version {
+        parse_app_version("app", v).unwrap()
+    }
+
+    #[test]
+    fn decisions_cover_the_three_answers() {
+        // Highest semver first, as the store returns them.
+        let releases = vec![
+            release("r4", "4.0.0", "5.0", "", &[]),
+            release("r3", "3.0.0", "2.0", "", &["ios"]),
+            release("r2", "2.0.0", "2.0", "4.9", &[]),
+            release("r1", "1.0.0", "1.0", "1.9", &[]),
+        ];
+        let id = |d: Option<Decision>| match d {
+            Some(Decision::Update(r)) => format!("update {}", r.id),
+            Some(Decision::UpToDate(r)) => {
+                format!("up_to_date {}", r.map(|r| r.id).unwrap_or_default())
+            }
+            Some(Decision::AppUpdateRequired(min)) => format!("app_update_required {min}"),
+            None => "none".into(),
+        };
+        assert_eq!(id(decide(&releases, &app("2.5"), "ios", "")), "update r3");
+        assert_eq!(
+            id(decide(&releases, &app("2.5"), "android", "")),
+            "update r2"
+        );
+        assert_eq!(
+            id(decide(&releases, &app("2.5"), "android", "r2")),
+            "up_to_date r2"
+        );
+        assert_eq!(
+            id(decide(&releases, &app("1.5"), "android", "")),
+            "update r1"
+        );
+        assert_eq!(
+            id(decide(&releases, &app("5.0"), "android", "")),
+            "update r4"
+        );
+        assert_eq!(
+            id(decide(&releases, &app("0.9"), "android", "")),
+            "app_update_required 1.0.0"
+        );
+        assert_eq!(
+            id(decide(&releases, &app("4.9.5"), "android", "")),
+            "app_update_required 5.0.0"
+        );
+        assert_eq!(
+            id(decide(&releases, &app("5.0.0-beta.1"), "android", "")),
+            "app_update_required 5.0.0"
+        );
+        assert_eq!(
+            id(decide(&releases[..1], &app("6.0"), "android", "r4")),
+            "up_to_date r4"
+        );
+        assert_eq!(
+            id(decide(
+                &[release("x", "1.0.0", "1", "1", &[])],
+                &app("2"),
+                "",
+                ""
+            )),
+            "none"
+        );
+    }
+
+    #[test]
+    fn policies_name_required_roles() {
+        let policy = r#"{"channels":{"stable":["text","translations"]}}"#;
+        assert_eq!(required_roles(policy, "stable"), ["text", "translations"]);
+        assert!(required_roles(policy, "beta").is_empty());
+        assert!(required_roles("{}", "stable").is_empty());
+    }
+}
