@@ -343,4 +343,136 @@ mod tests {
         assert!(!c.admits(&v("2.5.0"), ""));
         assert!(Compatibility::default().admits(&v("0.0.1"), ""));
     }
+
+    fn draft(artifacts: &[&str], min: &str, max: &str) -> ReleaseRecord {
+        ReleaseRecord {
+            id: "rel_1".into(),
+            seq: 1,
+            repo: "r".into(),
+            channel: "stable".into(),
+            version: "1.0.0".into(),
+            state: ReleaseState::Draft,
+            etag: String::new(),
+            compatibility: Compatibility {
+                min_app_version: min.into(),
+                max_app_version: max.into(),
+                platforms: vec![],
+            },
+            notes: String::new(),
+            mandatory: false,
+            sequence: None,
+            deprecation_reason: String::new(),
+            replacement: String::new(),
+            artifacts: artifacts
+                .iter()
+                .map(|r| Artifact {
+                    role: (*r).into(),
+                    package: "p".into(),
+                    version: "1.0.0".into(),
+                })
+                .collect(),
+            created_at: 0,
+            updated_at: 0,
+            published_at: None,
+        }
+    }
+
+    fn attached(
+        role: &str,
+        state: Option<VersionState>,
+        files: &[(&str, &str, i64)],
+    ) -> AttachedVersion {
+        AttachedVersion {
+            artifact: Artifact {
+                role: role.into(),
+                package: "p".into(),
+                version: "1.0.0".into(),
+            },
+            state,
+            files: files
+                .iter()
+                .map(|(p, d, s)| ((*p).into(), (*d).into(), *s))
+                .collect(),
+        }
+    }
+
+    fn rules(findings: &[Finding]) -> Vec<(Severity, &'static str)> {
+        findings.iter().map(|f| (f.severity, f.rule)).collect()
+    }
+
+    #[test]
+    fn each_rule_fails_and_passes() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let good = attached("text", Some(VersionState::Published), &[("f", &digest, 3)]);
+        let roles = vec!["text".to_owned()];
+        // Everything in order: no finding at all.
+        assert!(
+            validate_release(
+                &draft(&["text"], "1.0", "2.0"),
+                &roles,
+                std::slice::from_ref(&good)
+            )
+            .is_empty()
+        );
+        // required_roles
+        let f = validate_release(&draft(&[], "1.0", ""), &roles, &[]);
+        assert_eq!(rules(&f), [(Severity::Error, "required_roles")]);
+        // artifact_published: missing, draft, yanked are errors; deprecated warns
+        for (state, want) in [
+            (None, (Severity::Error, "artifact_published")),
+            (
+                Some(VersionState::Draft),
+                (Severity::Error, "artifact_published"),
+            ),
+            (
+                Some(VersionState::Yanked),
+                (Severity::Error, "artifact_published"),
+            ),
+            (
+                Some(VersionState::Deprecated),
+                (Severity::Warning, "artifact_deprecated"),
+            ),
+        ] {
+            let f = validate_release(
+                &draft(&["text"], "1.0", ""),
+                &roles,
+                &[attached("text", state, &[])],
+            );
+            assert_eq!(rules(&f), [want], "{state:?}");
+        }
+        // file_checksum
+        let bad_files = attached(
+            "text",
+            Some(VersionState::Published),
+            &[("a", "", 1), ("b", &digest, -1)],
+        );
+        let f = validate_release(&draft(&["text"], "1.0", ""), &roles, &[bad_files]);
+        assert_eq!(
+            rules(&f),
+            [
+                (Severity::Error, "file_checksum"),
+                (Severity::Error, "file_checksum")
+            ]
+        );
+        // app_version_bounds: unparsable or inverted
+        for (min, max) in [("2.0", "1.0"), ("x", ""), ("1.0", "1.2.3.4")] {
+            let f = validate_release(
+                &draft(&["text"], min, max),
+                &roles,
+                std::slice::from_ref(&good),
+            );
+            assert_eq!(
+                rules(&f),
+                [(Severity::Error, "app_version_bounds")],
+                "{min} {max}"
+            );
+        }
+        // min_app_version missing only warns
+        let f = validate_release(
+            &draft(&["text"], "", "3"),
+            &roles,
+            std::slice::from_ref(&good),
+        );
+        assert_eq!(rules(&f), [(Severity::Warning, "min_app_version")]);
+    }
 }

@@ -10,7 +10,7 @@ use std::{
 
 use crate::domain::{ReleaseRecord, Repo};
 
-use super::releases::ManifestView;
+use super::latest::ManifestView;
 
 /// The in-memory cache of published data; every method is a no-op when disabled.
 pub(super) struct Cache {

@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod blobs;
 mod cache;
+mod latest;
 mod paging;
 mod releases;
 mod repos;
@@ -19,8 +20,9 @@ use std::{
 
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
+pub use latest::{Decision, ManifestView};
 pub use paging::Page;
-pub use releases::{Decision, ManifestView, NewRelease};
+pub use releases::NewRelease;
 pub use tokens::NewToken;
 pub use versions::{DiffResult, Edit};
 

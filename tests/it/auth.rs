@@ -37,7 +37,25 @@ const RPCS: &[(&str, Need)] = &[
     ("ListTokens", Need::Admin),
     ("RevokeToken", Need::Admin),
     ("ListAuditEvents", Need::Admin),
+    ("UpdateRepoPolicy", Need::Admin),
+    ("CreateRelease", Need::Publisher),
+    ("AttachArtifact", Need::Publisher),
+    ("DetachArtifact", Need::Publisher),
+    ("PublishRelease", Need::Publisher),
+    ("DeprecateRelease", Need::Publisher),
+    ("RollbackChannel", Need::Publisher),
+    ("ListReleases", Need::Publisher),
 ];
+
+/// Ids the calls act on.
+#[derive(Clone)]
+struct Ctx {
+    victim: String,
+    draft: String,
+    publishable: String,
+    published: String,
+    target: String,
+}
 
 fn with_token<T>(message: T, token: Option<&str>) -> Request<T> {
     match token {
@@ -51,7 +69,7 @@ async fn call(
     server: &TestServer,
     rpc: &str,
     token: Option<&str>,
-    victim_id: &str,
+    ctx: &Ctx,
 ) -> Result<(), tonic::Status> {
     let mut admin = server.admin_client().await;
     let (repo, package) = ("acme".to_owned(), "app".to_owned());
@@ -222,7 +240,103 @@ async fn call(
         "RevokeToken" => admin
             .revoke_token(with_token(
                 pb::RevokeTokenRequest {
-                    id: victim_id.into(),
+                    id: ctx.victim.clone(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "UpdateRepoPolicy" => {
+            let policy = pb::RepoPolicy {
+                channels: vec![pb::ChannelPolicy {
+                    channel: "beta".into(),
+                    required_roles: vec![],
+                }],
+            };
+            admin
+                .update_repo_policy(with_token(
+                    pb::UpdateRepoPolicyRequest {
+                        repo,
+                        policy: Some(policy),
+                    },
+                    token,
+                ))
+                .await
+                .map(drop)
+        }
+        "CreateRelease" => admin
+            .create_release(with_token(
+                pb::CreateReleaseRequest {
+                    repo,
+                    channel: "stable".into(),
+                    version: "9.0.0".into(),
+                    ..Default::default()
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "AttachArtifact" => admin
+            .attach_artifact(with_token(
+                pb::AttachArtifactRequest {
+                    release_id: ctx.draft.clone(),
+                    role: "data".into(),
+                    package,
+                    version: "1.0.0".into(),
+                    etag: String::new(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "DetachArtifact" => admin
+            .detach_artifact(with_token(
+                pb::DetachArtifactRequest {
+                    release_id: ctx.draft.clone(),
+                    role: "old".into(),
+                    etag: String::new(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "PublishRelease" => admin
+            .publish_release(with_token(
+                pb::PublishReleaseRequest {
+                    release_id: ctx.publishable.clone(),
+                    etag: String::new(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "DeprecateRelease" => admin
+            .deprecate_release(with_token(
+                pb::DeprecateReleaseRequest {
+                    release_id: ctx.published.clone(),
+                    reason: "old".into(),
+                    replacement: String::new(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "RollbackChannel" => admin
+            .rollback_channel(with_token(
+                pb::RollbackChannelRequest {
+                    repo,
+                    channel: "stable".into(),
+                    release_id: ctx.target.clone(),
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        "ListReleases" => admin
+            .list_releases(with_token(
+                pb::ListReleasesRequest {
+                    repo,
+                    ..Default::default()
                 },
                 token,
             ))
@@ -240,6 +354,50 @@ async fn call(
             .map(drop),
         other => panic!("unknown rpc {other}"),
     }
+}
+
+/// Creates a release in `stable` with the given roles bound to version 1.0.0.
+async fn release(server: &TestServer, version: &str, roles: &[&str], publish: bool) -> String {
+    let mut admin = server.admin_client().await;
+    let create = pb::CreateReleaseRequest {
+        repo: "acme".into(),
+        channel: "stable".into(),
+        version: version.into(),
+        min_app_version: "1".into(),
+        ..Default::default()
+    };
+    let id = admin
+        .create_release(authed(create, &server.admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .id;
+    for role in roles {
+        let attach = pb::AttachArtifactRequest {
+            release_id: id.clone(),
+            role: (*role).into(),
+            package: "app".into(),
+            version: "1.0.0".into(),
+            etag: String::new(),
+        };
+        admin
+            .attach_artifact(authed(attach, &server.admin))
+            .await
+            .unwrap();
+    }
+    if publish {
+        let request = pb::PublishReleaseRequest {
+            release_id: id.clone(),
+            etag: String::new(),
+        };
+        admin
+            .publish_release(authed(request, &server.admin))
+            .await
+            .unwrap();
+    }
+    id
 }
 
 async fn every_rpc_checks_tokens(backend: Backend) {
@@ -292,9 +450,20 @@ async fn every_rpc_checks_tokens(backend: Backend) {
         .into_inner()
         .secret;
     tokio::time::sleep(Duration::from_millis(1200)).await;
+    let releases = Ctx {
+        victim: String::new(),
+        draft: release(&server, "5.0.0", &["old"], false).await,
+        publishable: release(&server, "6.0.0", &["data"], false).await,
+        published: release(&server, "4.0.0", &["data"], true).await,
+        target: release(&server, "3.0.0", &["data"], true).await,
+    };
 
     for (rpc, need) in RPCS {
-        let (_, victim) = server.token_with_id("acme", pb::Role::Reader).await;
+        let victim = Ctx {
+            victim: server.token_with_id("acme", pb::Role::Reader).await.1,
+            ..releases.clone()
+        };
+        let victim = &victim;
         let denied: &[(&str, Option<&str>, Code)] = &[
             ("no token", None, Code::Unauthenticated),
             ("garbage token", Some("rr_nope"), Code::Unauthenticated),
@@ -304,7 +473,7 @@ async fn every_rpc_checks_tokens(backend: Backend) {
             ("reader", Some(&reader), Code::PermissionDenied),
         ];
         for (who, token, code) in denied {
-            let status = call(&server, rpc, *token, &victim)
+            let status = call(&server, rpc, *token, victim)
                 .await
                 .expect_err(&format!("{rpc} as {who} must fail"));
             assert_eq!(status.code(), *code, "{rpc} as {who}: {status:?}");
@@ -315,7 +484,7 @@ async fn every_rpc_checks_tokens(backend: Backend) {
             ("admin", &server.admin, Need::GlobalAdmin),
         ];
         for (who, token, holds) in ranked {
-            let result = call(&server, rpc, Some(token), &victim).await;
+            let result = call(&server, rpc, Some(token), victim).await;
             if holds >= *need {
                 if let Err(status) = &result {
                     assert!(
