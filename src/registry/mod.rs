@@ -6,11 +6,13 @@ mod access;
 mod audit;
 mod blobs;
 mod cache;
+mod github;
 mod latest;
 mod paging;
 mod releases;
 mod repos;
 mod tokens;
+mod uploads;
 mod versions;
 
 use std::{

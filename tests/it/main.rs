@@ -5,7 +5,11 @@ mod common;
 
 mod auth;
 mod bad_input;
+mod browse;
+mod github;
+mod grpc_web_browser;
 mod http_blobs;
+mod http_uploads;
 mod lifecycle;
 mod races;
 mod releases;

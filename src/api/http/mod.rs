@@ -1,7 +1,10 @@
-//! Plain HTTP routes served beside gRPC on the same port: liveness, readiness and blob
-//! downloads.
+//! Plain HTTP routes served beside gRPC on the same port: liveness, readiness, blob
+//! downloads and uploads, GitHub-compatible releases and the HTML browser.
 
 mod blobs;
+mod browse;
+mod github;
+mod uploads;
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 
@@ -13,6 +16,9 @@ pub fn router(registry: Registry) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/v1/repos/{repo}/blobs/{digest}", get(blobs::download))
+        .merge(uploads::routes())
+        .merge(github::routes())
+        .merge(browse::routes())
         .with_state(registry)
 }
 

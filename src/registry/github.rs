@@ -1,0 +1,1 @@
+//! The GitHub view of packages: versions as GitHub releases, files as assets.

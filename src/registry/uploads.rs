@@ -1,0 +1,1 @@
+//! Resumable upload sessions: bytes staged per session, completed into the blob store.

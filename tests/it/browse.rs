@@ -1,0 +1,1 @@
+//! The HTML browser, checked in headless Chromium.

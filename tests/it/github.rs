@@ -1,0 +1,1 @@
+//! GitHub-compatible routes driven by a client library made for GitHub releases.

@@ -1,0 +1,1 @@
+//! A real gRPC-Web client in headless Chromium, calling across origins.

@@ -1,0 +1,1 @@
+//! HTTP uploads: single PUT and resumable sessions.
