@@ -3,8 +3,6 @@
 
 use std::{env, fs, path::PathBuf};
 
-use prost::Message as _;
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     // error_details.proto rides along so that reflection clients can decode ErrorInfo details.
@@ -13,16 +11,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "relreg/v1/catalog.proto",
         "google/rpc/error_details.proto",
     ];
-    let descriptors = protox::compile(files, ["proto"])?;
+    let mut compiler = protox::Compiler::new(["proto"])?;
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_files(files)?;
+    // Encoded from the compiler itself so that option extensions (google.api.http) survive.
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(
         out.join("relreg_descriptor.bin"),
-        descriptors.encode_to_vec(),
+        compiler.encode_file_descriptor_set(),
     )?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
         .bytes(".")
-        .compile_fds(descriptors)?;
+        .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
 }

@@ -9,6 +9,7 @@ pub mod blobs;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod pb;
 pub mod registry;
 pub mod server;

@@ -12,6 +12,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::{
     api::{
+        gateway,
         grpc::{AdminService, CatalogService},
         http,
     },
@@ -79,9 +80,14 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_alpha)
-        .into_axum_router()
-        .layer(tonic_web::GrpcWebLayer::new());
-    let mut app = grpc.merge(http::router(registry.clone()));
+        .into_axum_router();
+    let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
+    let json_bridge = gateway::router(grpc.clone(), &pool);
+    let mut app = grpc
+        .layer(tonic_web::GrpcWebLayer::new())
+        .merge(http::router(registry.clone()))
+        .merge(json_bridge)
+        .layer(axum::middleware::from_fn(crate::api::observe::track));
     if let Some(cors) = cors(&config.cors_origins)? {
         app = app.layer(cors);
     }

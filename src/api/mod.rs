@@ -2,5 +2,7 @@
 //! request into domain values, calls the registry and converts the answer; no rules here.
 
 pub mod error;
+pub mod gateway;
 pub mod grpc;
 pub mod http;
+pub mod observe;

@@ -37,6 +37,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, for lookups by reason.
+    pub const ALL: [Self; 14] = [
+        Self::InvalidArgument,
+        Self::NotFound,
+        Self::AlreadyExists,
+        Self::EtagMismatch,
+        Self::VersionImmutable,
+        Self::ValidationFailed,
+        Self::DigestMismatch,
+        Self::BlobTooLarge,
+        Self::RangeNotSatisfiable,
+        Self::FailedPrecondition,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// Returns the code whose reason this is.
+    pub fn from_reason(reason: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.reason() == reason)
+    }
+
     /// Returns the stable reason carried in `google.rpc.ErrorInfo` and JSON errors.
     pub fn reason(self) -> &'static str {
         match self {

@@ -1,5 +1,6 @@
 //! Blob uploads and downloads: bytes go to the blob store, visibility per repo to the store.
 
+use futures::StreamExt as _;
 use serde_json::json;
 
 use super::{Caller, Registry, audit, now_micros, store_error};
@@ -67,6 +68,7 @@ impl Registry {
                 self.settings.max_blob_size,
             )
             .await?;
+        crate::metrics::record_uploaded(stored.size);
         let blob = BlobInfo {
             digest: stored.digest.to_string(),
             size: stored.size as i64,
@@ -129,7 +131,16 @@ impl Registry {
             ));
         }
         let digest = Digest::parse("digest", &blob.digest)?;
-        let bytes = self.blobs.read(&digest, start..end).await?;
+        let bytes = self
+            .blobs
+            .read(&digest, start..end)
+            .await?
+            .inspect(|chunk| {
+                if let Ok(chunk) = chunk {
+                    crate::metrics::record_downloaded(chunk.len() as u64);
+                }
+            });
+        let bytes: crate::blobs::ByteStream = Box::pin(bytes);
         Ok(BlobDownload {
             blob,
             offset: start,

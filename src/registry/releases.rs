@@ -370,6 +370,7 @@ impl Registry {
                 .await
                 .map_err(store_error)?;
             if published.is_some() {
+                crate::metrics::record_publish("release");
                 self.cache.forget_channel(&release.repo, &release.channel);
                 let warnings = findings
                     .into_iter()

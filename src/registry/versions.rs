@@ -365,7 +365,10 @@ impl Registry {
                 .transition_version(guard, &change, &record, Some(&event))
                 .await
             {
-                Ok(Outcome::Applied) => return with_digest(self.version(&key).await?),
+                Ok(Outcome::Applied) => {
+                    crate::metrics::record_publish("version");
+                    return with_digest(self.version(&key).await?);
+                }
                 // Published by a concurrent caller, or edited since it was read: look again.
                 Ok(_) => continue,
                 Err(e) => return Err(store_error(e)),

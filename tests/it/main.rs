@@ -10,6 +10,7 @@ mod github;
 mod grpc_web_browser;
 mod http_blobs;
 mod http_uploads;
+mod json_bridge;
 mod lifecycle;
 mod races;
 mod releases;

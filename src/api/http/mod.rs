@@ -15,6 +15,7 @@ pub fn router(registry: Registry) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(|| async { crate::metrics::render() }))
         .route("/v1/repos/{repo}/blobs/{digest}", get(blobs::download))
         .merge(uploads::routes())
         .merge(github::routes())
