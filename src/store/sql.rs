@@ -134,16 +134,50 @@ macro_rules! impl_sql_store {
             row.try_get::<i64, _>(0).map_err(classify)
         }
 
-        /// Writes the audit record and outbox event of a channel change.
-        async fn write_channel_records(
-            conn: &mut Conn,
+        /// Commits an edit that changed `affected` rows, with its audit record; an edit that
+        /// changed nothing is rolled back as `Missing`.
+        async fn finish_edit(
+            mut tx: sqlx::Transaction<'static, sqlx::$db>,
+            affected: u64,
+            audit: &AuditRecord,
+        ) -> StoreResult<Outcome> {
+            if affected == 0 {
+                tx.rollback().await.map_err(classify)?;
+                return Ok(Outcome::Missing);
+            }
+            write_audit(&mut tx, audit).await?;
+            tx.commit().await.map_err(classify)?;
+            Ok(Outcome::Applied)
+        }
+
+        /// Finishes a change of a channel: takes its next sequence (stamping it on a just
+        /// published release), writes the audit record and outbox event, commits.
+        async fn commit_channel_change(
+            mut tx: sqlx::Transaction<'static, sqlx::$db>,
+            (repo, channel): (&str, &str),
+            published: Option<&str>,
             at: i64,
-            sequence: i64,
             records: ChannelRecords<'_>,
-        ) -> StoreResult<()> {
+        ) -> StoreResult<i64> {
+            let sequence = next_sequence(&mut tx, repo, channel).await?;
+            if let Some(id) = published {
+                sqlx::query("UPDATE releases SET sequence = $1 WHERE id = $2")
+                    .bind(sequence)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+            }
             let (audit, event) = records(sequence);
-            write_audit(conn, &audit).await?;
-            write_event(conn, at, &event).await
+            write_audit(&mut tx, &audit).await?;
+            write_event(&mut tx, at, &event).await?;
+            tx.commit().await.map_err(classify)?;
+            Ok(sequence)
+        }
+
+        /// Reads the `repo` and `channel` a statement returned.
+        fn channel_of(row: &DbRow) -> StoreResult<(String, String)> {
+            Ok((row.try_get("repo").map_err(classify)?, row.try_get("channel").map_err(classify)?))
         }
 
         fn package_from_row(row: &DbRow) -> Result<Package, sqlx::Error> {
@@ -400,13 +434,7 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(classify)?
                 .rows_affected();
-                if affected == 0 {
-                    tx.rollback().await.map_err(classify)?;
-                    return Ok(Outcome::Missing);
-                }
-                write_audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(classify)?;
-                Ok(Outcome::Applied)
+                finish_edit(tx, affected, audit).await
             }
 
             async fn publish_release(
@@ -437,17 +465,8 @@ macro_rules! impl_sql_store {
                 let Some(row) = flipped else {
                     return Ok(None);
                 };
-                let (repo, channel): (String, String) =
-                    (row.try_get("repo").map_err(classify)?, row.try_get("channel").map_err(classify)?);
-                let sequence = next_sequence(&mut tx, &repo, &channel).await?;
-                sqlx::query("UPDATE releases SET sequence = $1 WHERE id = $2")
-                    .bind(sequence)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                write_channel_records(&mut tx, at, sequence, records).await?;
-                tx.commit().await.map_err(classify)?;
+                let (repo, channel) = channel_of(&row)?;
+                let sequence = commit_channel_change(tx, (&repo, &channel), Some(id), at, records).await?;
                 Ok(Some(sequence))
             }
 
@@ -474,11 +493,8 @@ macro_rules! impl_sql_store {
                 let Some(row) = changed else {
                     return Ok(None);
                 };
-                let (repo, channel): (String, String) =
-                    (row.try_get("repo").map_err(classify)?, row.try_get("channel").map_err(classify)?);
-                let sequence = next_sequence(&mut tx, &repo, &channel).await?;
-                write_channel_records(&mut tx, at, sequence, records).await?;
-                tx.commit().await.map_err(classify)?;
+                let (repo, channel) = channel_of(&row)?;
+                let sequence = commit_channel_change(tx, (&repo, &channel), None, at, records).await?;
                 Ok(Some(sequence))
             }
 
@@ -519,9 +535,8 @@ macro_rules! impl_sql_store {
                     tx.rollback().await.map_err(classify)?;
                     return Ok(Some(Rollback { sequence: None, deprecated }));
                 }
-                let sequence = next_sequence(&mut tx, &target.repo, &target.channel).await?;
-                write_channel_records(&mut tx, at, sequence, records).await?;
-                tx.commit().await.map_err(classify)?;
+                let channel = (target.repo.as_str(), target.channel.as_str());
+                let sequence = commit_channel_change(tx, channel, None, at, records).await?;
                 Ok(Some(Rollback { sequence: Some(sequence), deprecated }))
             }
 
@@ -745,13 +760,7 @@ macro_rules! impl_sql_store {
                 .await
                 .map_err(classify)?
                 .rows_affected();
-                if affected == 0 {
-                    tx.rollback().await.map_err(classify)?;
-                    return Ok(Outcome::Missing);
-                }
-                write_audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(classify)?;
-                Ok(Outcome::Applied)
+                finish_edit(tx, affected, audit).await
             }
 
             async fn transition_version(

@@ -27,11 +27,27 @@ pub(super) async fn download(
         headers.get("x-request-id").and_then(|v| v.to_str().ok()),
     );
     let blob = registry.blob_info(&caller, &repo, &digest).await?;
+    send_blob(&registry, blob, IMMUTABLE, &method, &headers).await
+}
+
+/// The `Cache-Control` of bytes that never change behind their URL.
+pub(super) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// Answers a request for the bytes of a blob the caller was authorized to read: `ETag` = the
+/// digest, `If-None-Match`, a single `Range` (guarded by `If-Range`), and `HEAD`.
+pub(super) async fn send_blob(
+    registry: &Registry,
+    blob: BlobInfo,
+    cache_control: &str,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Response, HttpError> {
+    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let etag = format!("\"{}\"", blob.digest);
     let size = blob.size as u64;
     let mut response = Response::builder()
         .header(header::ETAG, &etag)
-        .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
+        .header(header::CACHE_CONTROL, cache_control)
         .header(header::ACCEPT_RANGES, "bytes")
         .header(header::CONTENT_TYPE, content_type(&blob));
     if get(header::IF_NONE_MATCH).is_some_and(|v| etag_matches(v, &etag)) {
@@ -72,7 +88,7 @@ pub(super) async fn download(
     response = response
         .status(status)
         .header(header::CONTENT_LENGTH, end - start);
-    if method == Method::HEAD {
+    if *method == Method::HEAD {
         return Ok(response.body(Body::empty()).unwrap_or_default());
     }
     let download = registry.open_blob(blob, start, Some(end)).await?;
