@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::domain::{Digest, Error, ErrorCode, Result};
 
+mod staging;
+
 /// How many bytes a multipart part holds; two parts in flight bound an upload's memory.
 const PART_SIZE: usize = 4 * 1024 * 1024;
 /// How many bytes a download chunk holds.
