@@ -6,6 +6,7 @@ use std::future::Future;
 
 use ::http::{HeaderName, HeaderValue, Method};
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -82,7 +83,7 @@ pub async fn serve(
         .add_service(reflection_alpha)
         .into_axum_router();
     let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
-    let json_bridge = gateway::router(grpc.clone(), &pool);
+    let json_bridge = gateway::router(grpc.clone(), &pool, registry.clone());
     let mut app = grpc
         .layer(tonic_web::GrpcWebLayer::new())
         .merge(http::router(registry.clone()))
@@ -108,6 +109,13 @@ pub async fn serve(
             .await;
         let _ = draining_tx.send(());
     };
+    // Without TCP_NODELAY, Nagle's algorithm holds back HTTP/2 window updates until the peer
+    // ACKs, which stalls streaming uploads to a fraction of the disk's speed.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = config.shutdown_grace();
     tokio::select! {

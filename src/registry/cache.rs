@@ -93,6 +93,18 @@ impl Cache {
         }
     }
 
+    /// Returns how often a channel has changed since the process started.
+    pub(super) fn channel_generation(&self, repo: &str, channel: &str) -> u64 {
+        let channels = self.channels.read();
+        channels
+            .ok()
+            .and_then(|c| {
+                c.get(&(repo.to_owned(), channel.to_owned()))
+                    .map(|e| e.generation)
+            })
+            .unwrap_or(0)
+    }
+
     /// Drops a channel after it changed.
     pub(super) fn forget_channel(&self, repo: &str, channel: &str) {
         if let Ok(mut channels) = self.channels.write() {

@@ -63,6 +63,17 @@ fn decide(
 }
 
 impl Registry {
+    /// Tells whether published data may be served from memory (off with `--no-cache`).
+    pub fn caches_published_data(&self) -> bool {
+        self.settings.cache
+    }
+
+    /// Returns a number that changes whenever a publish, deprecate or rollback changes the
+    /// channel, so that answers derived from it can be cached and revalidated cheaply.
+    pub fn channel_generation(&self, repo: &str, channel: &str) -> u64 {
+        self.cache.channel_generation(repo, channel)
+    }
+
     /// Decides what a client on `app_version` and `platform`, running `current_release_id`,
     /// should do. A warm server answers from memory.
     pub async fn latest_release(

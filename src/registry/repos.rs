@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Caller, Page, Registry, audit, now_micros, store_error};
+use super::{Caller, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
     domain::{Error, ErrorCode, Package, Repo, Result, Role, parse_name, validator_for},
     store::StoreError,
@@ -43,6 +43,24 @@ impl Registry {
             )),
             Err(e) => Err(store_error(e)),
         }
+    }
+
+    /// Lists the repos the caller may read, by key: the public ones, plus the private ones its
+    /// token covers.
+    pub async fn list_repos(&self, caller: &Caller, page: &Page) -> Result<(Vec<Repo>, String)> {
+        let principal = self.authenticate(caller).await?;
+        let (all, also) = match &principal {
+            Principal::Local => (true, None),
+            Principal::Anonymous => (false, None),
+            Principal::Token(t) => (t.scope.repo().is_none(), t.scope.repo().map(str::to_owned)),
+        };
+        let mut rows = self
+            .store
+            .list_repos(all, also.as_deref(), page.after.as_deref(), page.limit())
+            .await
+            .map_err(store_error)?;
+        let next = page.finish(&mut rows, |r| r.key.clone());
+        Ok((rows, next))
     }
 
     /// Returns a repo the caller may read.

@@ -117,6 +117,15 @@ pub trait Store: Send + Sync + 'static {
     async fn create_repo(&self, repo: &Repo, audit: &AuditRecord) -> StoreResult<()>;
     /// Returns a repo.
     async fn get_repo(&self, key: &str) -> StoreResult<Option<Repo>>;
+    /// Lists repos by key after `after`: every repo when `all`, otherwise the public ones and
+    /// `also` (a private repo the caller may read).
+    async fn list_repos(
+        &self,
+        all: bool,
+        also: Option<&str>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> StoreResult<Vec<Repo>>;
     /// Replaces a repo's policy JSON; `NotFound` without the repo.
     async fn set_repo_policy(
         &self,

@@ -180,6 +180,16 @@ macro_rules! impl_sql_store {
             Ok((row.try_get("repo").map_err(classify)?, row.try_get("channel").map_err(classify)?))
         }
 
+        fn repo_from_row(row: &DbRow) -> Result<Repo, sqlx::Error> {
+            Ok(Repo {
+                key: row.try_get("key")?,
+                public: row.try_get("public")?,
+                display_name: row.try_get("display_name")?,
+                created_at: row.try_get("created_at")?,
+                policy: row.try_get("policy")?,
+            })
+        }
+
         fn package_from_row(row: &DbRow) -> Result<Package, sqlx::Error> {
             Ok(Package {
                 repo: row.try_get("repo")?,
@@ -287,17 +297,28 @@ macro_rules! impl_sql_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(classify)?;
-                row.map(|r| {
-                    Ok(Repo {
-                        key: r.try_get("key")?,
-                        public: r.try_get("public")?,
-                        display_name: r.try_get("display_name")?,
-                        created_at: r.try_get("created_at")?,
-                        policy: r.try_get("policy")?,
-                    })
-                })
-                .transpose()
-                .map_err(classify)
+                row.as_ref().map(repo_from_row).transpose().map_err(classify)
+            }
+
+            async fn list_repos(
+                &self,
+                all: bool,
+                also: Option<&str>,
+                after: Option<&str>,
+                limit: i64,
+            ) -> StoreResult<Vec<Repo>> {
+                let rows = sqlx::query(
+                    "SELECT key, public, display_name, created_at, policy FROM repos \
+                     WHERE ($1 OR public OR key = $2) AND ($3 IS NULL OR key > $3) ORDER BY key LIMIT $4",
+                )
+                .bind(all)
+                .bind(also)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+                rows.iter().map(repo_from_row).collect::<Result<_, _>>().map_err(classify)
             }
 
             async fn set_repo_policy(&self, repo: &str, policy: &str, audit: &AuditRecord) -> StoreResult<()> {

@@ -786,6 +786,32 @@ async fn pages_answer_json_and_guard_private_repos(backend: Backend) {
     // A private repo: 401 without a token (HTML and JSON), 200 with a reader token.
     let reader = server.token("vault", pb::Role::Reader).await;
     let other = server.token("acme", pb::Role::Reader).await;
+    // The landing page lists public repos, and private ones only to a token that covers them.
+    let keys = |home: &serde_json::Value| -> Vec<String> {
+        home["repos"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(keys(&home), ["acme"]);
+    assert_eq!(
+        keys(&get_json(&http, &server.url("/ui"), Some(&other)).await.1),
+        ["acme"]
+    );
+    assert_eq!(
+        keys(&get_json(&http, &server.url("/ui"), Some(&reader)).await.1),
+        ["acme", "vault"]
+    );
+    assert_eq!(
+        keys(
+            &get_json(&http, &server.url("/ui"), Some(&server.admin))
+                .await
+                .1
+        ),
+        ["acme", "vault"]
+    );
     for path in ["/ui/vault", "/ui/vault/secrets"] {
         let (status, body) = get_json(&http, &server.url(path), None).await;
         assert_eq!((status, body["code"].as_i64()), (401, Some(16)), "{path}");

@@ -359,6 +359,95 @@ async fn catalog_answers_carry_validators_and_cache_policy() {
             "missing {line:?} in\n{metrics}"
         );
     }
+
+    // A publish or a deprecate changes the channel: the rendered "latest" is not served stale.
+    let latest_version = |body: Value| {
+        body["update"]["release"]["version"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let create = pb::CreateReleaseRequest {
+        repo: "acme".into(),
+        channel: "stable".into(),
+        version: "1.1.0".into(),
+        min_app_version: "1".into(),
+        ..Default::default()
+    };
+    let newer = admin
+        .create_release(authed(create, &server.admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+        .id;
+    let attach = pb::AttachArtifactRequest {
+        release_id: newer.clone(),
+        role: "data".into(),
+        package: "app".into(),
+        version: "1.0.0".into(),
+        etag: String::new(),
+    };
+    admin
+        .attach_artifact(authed(attach, &server.admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        latest_version(
+            http.get(&latest)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        ),
+        "1.0.0"
+    );
+    admin
+        .publish_release(authed(
+            pb::PublishReleaseRequest {
+                release_id: newer.clone(),
+                etag: String::new(),
+            },
+            &server.admin,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        latest_version(
+            http.get(&latest)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        ),
+        "1.1.0"
+    );
+    let deprecate = pb::DeprecateReleaseRequest {
+        release_id: newer,
+        reason: "bad".into(),
+        replacement: String::new(),
+    };
+    admin
+        .deprecate_release(authed(deprecate, &server.admin))
+        .await
+        .unwrap();
+    assert_eq!(
+        latest_version(
+            http.get(&latest)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap()
+        ),
+        "1.0.0"
+    );
     server.stop().await;
 }
 

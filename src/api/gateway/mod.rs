@@ -1,7 +1,9 @@
 //! The JSON bridge (grpc-gateway style): every RPC with a `google.api.http` annotation is
 //! served as HTTP+JSON, routed by templates read from the descriptor set at startup. Calls
 //! run through the same gRPC service stack as native gRPC, so every protocol behaves alike.
-//! Catalog answers carry an `ETag` and honour `If-None-Match`.
+//! Catalog answers carry an `ETag` and honour `If-None-Match`. Anonymous "latest" and
+//! manifest answers are kept as rendered bytes, revalidated against the channel's generation,
+//! so the hot path of mobile clients skips transcoding entirely.
 
 mod openapi;
 mod rules;
@@ -11,7 +13,10 @@ pub use openapi::document as openapi_document;
 
 use rules::{Rule, rules};
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use axum::{
     body::{Body, Bytes},
@@ -25,19 +30,36 @@ use sha2::{Digest as _, Sha256};
 use crate::{
     api::{error::HttpError, observe::BridgedRpc},
     domain::{Error, ErrorCode},
+    registry::Registry,
 };
 
-/// The bridge: its routes and the gRPC service it calls.
+/// How many rendered answers the bridge keeps before starting over.
+const ANSWER_CACHE_LIMIT: usize = 10_000;
+
+/// The bridge: its routes, the gRPC service it calls, and rendered hot-path answers.
 struct Gateway {
     rules: Vec<Rule>,
     grpc: axum::Router,
+    registry: Registry,
+    answers: RwLock<HashMap<String, Answer>>,
+}
+
+/// A rendered JSON answer.
+#[derive(Clone)]
+struct Answer {
+    json: Bytes,
+    etag: String,
+    /// For "latest": the channel generation it was computed at; manifests never change.
+    generation: Option<u64>,
 }
 
 /// Returns a router whose fallback serves every annotated RPC as JSON, plus `/openapi.json`.
-pub fn router(grpc: axum::Router, pool: &DescriptorPool) -> axum::Router {
+pub fn router(grpc: axum::Router, pool: &DescriptorPool, registry: Registry) -> axum::Router {
     let gateway = Arc::new(Gateway {
         rules: rules(pool),
         grpc,
+        registry,
+        answers: RwLock::default(),
     });
     let openapi =
         Bytes::from(serde_json::to_vec_pretty(&openapi_document(pool)).unwrap_or_default());
@@ -78,8 +100,8 @@ async fn handle(
         if rule.method != method && !(method == Method::HEAD && rule.method == Method::GET) {
             continue;
         }
-        let mut response = match serve(&gateway, rule, bound, uri.query(), &headers, &body).await {
-            Ok(response) => response,
+        let mut response = match answer(&gateway, rule, bound, &uri, &headers, &body).await {
+            Ok(answer) => respond(rule, &headers, &answer),
             Err(e) => HttpError(e).into_response(),
         };
         response.extensions_mut().insert(BridgedRpc(rule.rpc_name));
@@ -99,35 +121,101 @@ async fn handle(
     HttpError(error).into_response()
 }
 
-async fn serve(
+/// Produces the JSON answer of a call, from the rendered-answer cache when it may.
+async fn answer(
+    gateway: &Gateway,
+    rule: &Rule,
+    bound: Vec<(String, String)>,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Answer, Error> {
+    let cacheable = gateway.registry.caches_published_data()
+        && rule.method == Method::GET
+        && !headers.contains_key(header::AUTHORIZATION)
+        && matches!(rule.rpc_name, "GetLatestRelease" | "GetReleaseManifest");
+    if !cacheable {
+        return render(gateway, rule, bound, uri.query(), headers, body, None).await;
+    }
+    let field = |name: &str| {
+        bound
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let generation = match (rule.rpc_name, field("repo"), field("channel")) {
+        ("GetLatestRelease", Some(repo), Some(channel)) => {
+            Some(gateway.registry.channel_generation(repo, channel))
+        }
+        _ => None,
+    };
+    let key = uri.to_string();
+    let hit = gateway
+        .answers
+        .read()
+        .ok()
+        .and_then(|a| a.get(&key).cloned());
+    if let Some(hit) = hit.filter(|a| a.generation == generation) {
+        return Ok(hit);
+    }
+    let answer = render(gateway, rule, bound, uri.query(), headers, body, generation).await?;
+    if let Ok(mut answers) = gateway.answers.write() {
+        if answers.len() >= ANSWER_CACHE_LIMIT {
+            answers.clear();
+        }
+        answers.insert(key, answer.clone());
+    }
+    Ok(answer)
+}
+
+/// Transcodes a call and renders its JSON answer with an `ETag`.
+async fn render(
     gateway: &Gateway,
     rule: &Rule,
     bound: Vec<(String, String)>,
     query: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<Response, Error> {
+    generation: Option<u64>,
+) -> Result<Answer, Error> {
     let message = transcode::request_message(rule, bound, query, headers, body)?;
-    let answer = transcode::call(&gateway.grpc, rule, &message, headers).await?;
-    let json = transcode::response_json(rule.output(), answer)?;
+    let reply = transcode::call(&gateway.grpc, rule, &message, headers).await?;
+    let json = transcode::response_json(rule.output(), reply)?;
+    let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&json)[..16]));
+    Ok(Answer {
+        json: Bytes::from(json),
+        etag,
+        generation,
+    })
+}
+
+/// Builds the HTTP response of an answer: `ETag`, `Cache-Control`, 304 when the client has it.
+fn respond(rule: &Rule, headers: &HeaderMap, answer: &Answer) -> Response {
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
         .header(header::CACHE_CONTROL, cache_control(rule, headers));
-    if rule.method == Method::GET {
-        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&json)[..16]));
-        let fresh = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-        if let Some(value) = transcode::header_value(&etag) {
-            response = response.header(header::ETAG, value);
-        }
-        if fresh {
-            return response
-                .status(StatusCode::NOT_MODIFIED)
-                .body(Body::empty())
-                .map_err(Error::internal);
-        }
+    if rule.method != Method::GET {
+        return response
+            .body(Body::from(answer.json.clone()))
+            .unwrap_or_default();
     }
-    response.body(Body::from(json)).map_err(Error::internal)
+    if let Some(value) = transcode::header_value(&answer.etag) {
+        response = response.header(header::ETAG, value);
+    }
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == answer.etag || t.trim() == "*")
+        });
+    if fresh {
+        return response
+            .status(StatusCode::NOT_MODIFIED)
+            .body(Body::empty())
+            .unwrap_or_default();
+    }
+    response
+        .body(Body::from(answer.json.clone()))
+        .unwrap_or_default()
 }

@@ -2,7 +2,7 @@
 //! rendered on the server from one serializable view, and the same URL answers that view as
 //! JSON for `Accept: application/json` or `?format=json`.
 //!
-//! - `/ui`: a landing page (there is no use case that lists repos; `?repo=x` redirects);
+//! - `/ui`: the repos the caller may read, and a form (`?repo=x` redirects);
 //! - `/ui/{repo}`: packages, channels with their newest published release, recent releases;
 //! - `/ui/{repo}/{package}`: versions with state, deprecation reason and replacement;
 //! - `/ui/{repo}/{package}/{version}`: files with sizes, digests and download links, manifest;
@@ -341,6 +341,10 @@ impl ReleaseView {
 struct HomeView {
     /// Where a repo's page is: replace `{repo}`.
     repo_href_template: &'static str,
+    /// The repos the caller may read: public ones, and private ones its token covers.
+    repos: Vec<RepoRef>,
+    /// The next page of repos, if any.
+    next_repos_href: Option<String>,
 }
 
 /// `/ui/{repo}`.
@@ -416,7 +420,7 @@ struct ArtifactView {
 // ---------------------------------------------------------------------------------------------
 // Handlers.
 
-async fn home(ctx: Ctx) -> Response {
+async fn home(State(registry): State<Registry>, ctx: Ctx) -> Response {
     if let Some(repo) = ctx
         .query
         .repo
@@ -434,10 +438,20 @@ async fn home(ctx: Ctx) -> Response {
         }
         return response;
     }
+    let listed = match Page::parse(100, ctx.page().unwrap_or_default()) {
+        Ok(page) => registry.list_repos(&ctx.caller, &page).await,
+        Err(e) => Err(e),
+    };
+    let (repos, next) = match listed {
+        Ok(listed) => listed,
+        Err(e) => return ctx.error(e),
+    };
     let view = HomeView {
         repo_href_template: "/ui/{repo}",
+        repos: repos.iter().map(RepoRef::new).collect(),
+        next_repos_href: (!next.is_empty()).then(|| format!("/ui?page={}", seg(&next))),
     };
-    ctx.answer(&view, "relreg", |_| home_html())
+    ctx.answer(&view, "relreg", home_html)
 }
 
 async fn repo_page(
@@ -918,12 +932,34 @@ fn releases_table(releases: &[ReleaseView]) -> String {
     out
 }
 
-fn home_html() -> String {
+fn home_html(v: &HomeView) -> String {
     let mut out = header_html(&[]);
     out.push_str(
         "<main><h1>relreg</h1>\
          <p>Browse a repo's packages, versions and releases. Public repos are open to everyone; \
-         private repos answer only requests that carry <code>Authorization: Bearer &lt;token&gt;</code>.</p>\
+         private repos answer only requests that carry <code>Authorization: Bearer &lt;token&gt;</code>.</p>",
+    );
+    out.push_str("<h2>Repos</h2>");
+    if v.repos.is_empty() {
+        out.push_str("<p class=\"muted\">No repos to show.</p>");
+    } else {
+        out.push_str("<ul>");
+        for r in &v.repos {
+            let visibility = if r.public { "public" } else { "private" };
+            let _ = write!(
+                out,
+                "<li>{} <span class=\"muted\">{}</span></li>",
+                link(&r.href, &r.key),
+                visibility
+            );
+        }
+        out.push_str("</ul>");
+    }
+    if let Some(next) = &v.next_repos_href {
+        let _ = write!(out, "<p>{}</p>", link(next, "More repos →"));
+    }
+    out.push_str(
+        "\
          <form action=\"/ui\" method=\"get\"><label>Repo <input name=\"repo\" required \
          pattern=\"[a-z0-9][a-z0-9._\\-]{0,63}\" placeholder=\"acme\"></label> \
          <button type=\"submit\">Open</button></form>\
