@@ -10,8 +10,10 @@ use crate::domain::{
     parse_app_version, parse_name,
 };
 
-/// How many candidates the cold "latest" query reads before falling back to the whole channel.
-const LATEST_BATCH: i64 = 16;
+/// How many candidates the cold "latest" query reads before falling back to the whole channel:
+/// the top of the index usually admits the client, and reading one row costs the same at any
+/// channel size.
+const LATEST_BATCH: i64 = 1;
 
 /// What a client should do, as `GetLatestRelease` answers.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,6 +11,15 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        // SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator
+        // intervention, e.g. a shutting-down server): the database is not answering.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .is_some_and(|c| c.len() == 5 && ["08", "53", "57"].contains(&&c[..2])) =>
+        {
+            StoreError::Unavailable(db.to_string())
+        }
         e @ (sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
@@ -568,18 +577,18 @@ macro_rules! impl_sql_store {
                 before_key: Option<&str>,
                 limit: i64,
             ) -> StoreResult<Vec<(String, ReleaseRecord)>> {
+                // Two texts, not `($3 IS NULL OR sort_key < $3)`: only a plain bound lets the
+                // index range start at the page key instead of rescanning from the top.
+                let below = if before_key.is_some() { "AND sort_key < $4" } else { "" };
                 let sql = format!(
                     "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 AND channel = $2 AND state = 'PUBLISHED' \
-                     AND ($3 IS NULL OR sort_key < $3) ORDER BY sort_key DESC LIMIT $4"
+                     {below} ORDER BY sort_key DESC LIMIT $3"
                 );
-                let rows = sqlx::query(&sql)
-                    .bind(repo)
-                    .bind(channel)
-                    .bind(before_key)
-                    .bind(limit)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(classify)?;
+                let mut query = sqlx::query(&sql).bind(repo).bind(channel).bind(limit);
+                if let Some(key) = before_key {
+                    query = query.bind(key);
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(classify)?;
                 rows.iter()
                     .map(|r| Ok((r.try_get::<String, _>("sort_key")?, release_from_row(r)?)))
                     .collect::<Result<_, sqlx::Error>>()
