@@ -356,11 +356,17 @@ async fn catalog_answers_carry_validators_and_cache_policy() {
     ] {
         // Counters are process-wide: tests sharing a process (plain `cargo test`) only add.
         let (series, want) = line.rsplit_once(' ').unwrap();
-        let got = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse::<f64>().ok());
+        let got = metrics.lines().find_map(|l| {
+            l.strip_prefix(series)?
+                .strip_prefix(' ')?
+                .parse::<f64>()
+                .ok()
+        });
         let want: f64 = want.parse().unwrap();
-        assert!(got.is_some_and(|g| g >= want), "{series} {got:?} < {want} in\n{metrics}");
+        assert!(
+            got.is_some_and(|g| g >= want),
+            "{series} {got:?} < {want} in\n{metrics}"
+        );
     }
 
     // A publish or a deprecate changes the channel: the rendered "latest" is not served stale.
