@@ -163,6 +163,7 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
         "if-none-match",
         "range",
         "if-range",
+        "content-range",
         "connect-protocol-version",
     ];
     let exposed = [
@@ -174,6 +175,10 @@ fn cors(origins: &[String]) -> anyhow::Result<Option<CorsLayer>> {
         "content-length",
         "location",
         "x-request-id",
+        "range",
+        "upload-offset",
+        "docker-upload-uuid",
+        "docker-content-digest",
     ];
     Ok(Some(
         CorsLayer::new()

@@ -3,9 +3,9 @@
 use futures::StreamExt as _;
 use serde_json::json;
 
-use super::{Caller, Registry, audit, now_micros, store_error};
+use super::{Caller, Principal, Registry, audit, now_micros, store_error};
 use crate::{
-    blobs::{ByteStream, Expected},
+    blobs::{ByteStream, Expected, Stored},
     domain::{BlobInfo, Digest, Error, ErrorCode, Result, Role, parse_name},
 };
 
@@ -68,23 +68,49 @@ impl Registry {
                 self.settings.max_blob_size,
             )
             .await?;
+        let details = json!({});
+        self.record_upload(
+            &principal,
+            caller,
+            &repo.key,
+            stored,
+            header.media_type,
+            details,
+        )
+        .await
+    }
+
+    /// Makes a stored upload visible to a repo with its `blob.uploaded` audit record; `details`
+    /// (a JSON object) adds to the recorded size and media type.
+    pub(super) async fn record_upload(
+        &self,
+        principal: &Principal,
+        caller: &Caller,
+        repo: &str,
+        stored: Stored,
+        media_type: String,
+        mut details: serde_json::Value,
+    ) -> Result<BlobInfo> {
         crate::metrics::record_uploaded(stored.size);
         let blob = BlobInfo {
             digest: stored.digest.to_string(),
             size: stored.size as i64,
-            media_type: header.media_type,
+            media_type,
         };
-        let details = json!({ "size": blob.size, "media_type": blob.media_type });
+        if let Some(map) = details.as_object_mut() {
+            map.insert("size".into(), json!(blob.size));
+            map.insert("media_type".into(), json!(blob.media_type));
+        }
         let record = audit(
-            &principal,
+            principal,
             caller,
             "blob.uploaded",
-            &repo.key,
+            repo,
             &blob.digest,
             details,
         );
         self.store
-            .add_blob(&repo.key, &blob, now_micros(), &record)
+            .add_blob(repo, &blob, now_micros(), &record)
             .await
             .map_err(store_error)?;
         Ok(blob)

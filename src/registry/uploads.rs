@@ -12,7 +12,7 @@ use std::{ops::RangeInclusive, time::Duration};
 
 use serde_json::json;
 
-use super::{Caller, Registry, audit, now_micros, store_error};
+use super::{Caller, Registry, now_micros};
 use crate::{
     blobs::{ByteStream, Expected},
     domain::{BlobInfo, Digest, Error, Result, Role, parse_name},
@@ -114,27 +114,9 @@ impl Registry {
                 self.settings.max_blob_size,
             )
             .await?;
-        crate::metrics::record_uploaded(stored.size);
-        let blob = BlobInfo {
-            digest: stored.digest.to_string(),
-            size: stored.size as i64,
-            media_type,
-        };
-        let details =
-            json!({ "size": blob.size, "media_type": blob.media_type, "session": session });
-        let record = audit(
-            &principal,
-            caller,
-            "blob.uploaded",
-            &repo.key,
-            &blob.digest,
-            details,
-        );
-        self.store
-            .add_blob(&repo.key, &blob, now_micros(), &record)
+        let details = json!({ "session": session });
+        self.record_upload(&principal, caller, &repo.key, stored, media_type, details)
             .await
-            .map_err(store_error)?;
-        Ok(blob)
     }
 
     /// Cancels a session and removes its bytes.
