@@ -11,12 +11,13 @@ pub(super) fn classify(e: sqlx::Error) -> StoreError {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
-        // SQLSTATE classes 08 (connection), 53 (insufficient resources), 57 (operator
-        // intervention, e.g. a shutting-down server): the database is not answering.
+        // SQLSTATE classes 08 (connection), 53 (insufficient resources), 55 (prerequisite state,
+        // e.g. a database not accepting connections) and 57 (operator intervention, e.g. a
+        // shutting-down server): the database is not answering.
         sqlx::Error::Database(db)
             if db
                 .code()
-                .is_some_and(|c| c.len() == 5 && ["08", "53", "57"].contains(&&c[..2])) =>
+                .is_some_and(|c| c.len() == 5 && ["08", "53", "55", "57"].contains(&&c[..2])) =>
         {
             StoreError::Unavailable(db.to_string())
         }
