@@ -58,3 +58,52 @@ PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 ADDR=127.0.0.1:$PORT
 BASE=http://$ADDR
 
+# call SERVICE/METHOD JSON [grpcurl flags…]: prints the answer; fails the script on an error.
+call() {
+  local method=$1 body=$2
+  shift 2
+  local out
+  if ! out=$(grpcurl -plaintext -H "authorization: Bearer $TOKEN" "$@" -d "$body" "$ADDR" "relreg.v1.$method" 2>&1); then
+    echo "$out" >&2
+    fail "$method $body failed"
+  fi
+  printf '%s\n' "$out"
+}
+# call_err SERVICE/METHOD JSON CODE REASON [grpcurl flags…]: the call must fail with the
+# given gRPC code (grpcurl's spelling, e.g. FailedPrecondition) and ErrorInfo reason
+# (REASON may be empty when the error carries none).
+call_err() {
+  local method=$1 body=$2 code=$3 reason=$4
+  shift 4
+  local out
+  if out=$(grpcurl -plaintext "$@" -d "$body" "$ADDR" "relreg.v1.$method" 2>&1); then
+    echo "$out" >&2
+    fail "$method $body succeeded; expected $code $reason"
+  fi
+  grep -q "Code: $code" <<<"$out" || { echo "$out" >&2; fail "$method: expected code $code"; }
+  if [[ -n $reason ]]; then
+    grep -q "\"$reason\"" <<<"$out" || { echo "$out" >&2; fail "$method: expected reason $reason"; }
+  fi
+  echo "    (failed as expected: $code${reason:+ $reason})"
+}
+ADMIN=ReleaseAdmin
+CATALOG=ReleaseCatalog
+
+# start_relreg: bootstraps an admin token offline ($TOKEN, $AUTH), then starts the server and
+# waits until it is ready.
+start_relreg() {
+  step "bootstrap an admin token offline (writes ./data/relreg.db)"
+  TOKEN=$("$RELREG_BIN" token create --admin | tail -1)
+  [[ -n $TOKEN ]] || fail "token create printed no token"
+  AUTH=(-H "authorization: Bearer $TOKEN")
+
+  echo "==> starting relreg serve on $ADDR"
+  "$RELREG_BIN" serve --listen "$ADDR" >server.log 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    curl -sf "$BASE/readyz" >/dev/null && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "the server exited"
+    sleep 0.1
+  done
+  curl -sf "$BASE/readyz" >/dev/null || fail "the server did not become ready"
+}
