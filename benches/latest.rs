@@ -6,14 +6,14 @@
 //!
 //! 1. creates the schema by opening the store, then seeds published releases over 1,000
 //!    channels straight into the tables in one transaction: 1 per channel (1,000 releases),
-//!    16 per channel (a control: as many rows as the cold query reads, in a small table) and
+//!    16 per channel (a middle point) and
 //!    1,000 per channel (1,000,000 releases); then ANALYZE (VACUUM ANALYZE on Postgres);
 //! 2. serves each dataset in-process on 127.0.0.1 with the cache off and measures
 //!    GetLatestRelease latency over random channels, interleaving datasets round by round so
 //!    background load hits them alike: the typical path (the highest release admits the app),
 //!    the store's `latest_candidates` query alone, and an app version only an old release
 //!    admits (informative: the cold path then reads the whole channel);
-//! 3. prints the plans of the exact `latest_candidates` query;
+//! 3. prints the plans of the store's exact `latest_candidates` query texts;
 //! 4. on the 1,000,000 dataset, measures the request rate of GetLatestRelease and
 //!    GetReleaseManifest with and without the cache, the memory a fully warm cache holds, and
 //!    (Postgres) that a warm server answers with its database refusing connections.
@@ -37,7 +37,7 @@ use relreg::{
         GetLatestReleaseRequest, GetReleaseManifestRequest, get_latest_release_response::Decision,
         release_catalog_client::ReleaseCatalogClient,
     },
-    store::Store,
+    store::{Store, latest_candidates_sql},
 };
 use sha2::Digest as _;
 use sqlx::{
@@ -53,7 +53,7 @@ type Client = ReleaseCatalogClient<Channel>;
 const REPO: &str = "bench";
 const CHANNELS: u64 = 1_000;
 /// Releases per channel of each dataset: the budget compares the first and the last; 16 per
-/// channel is a control with as many rows per answer as the largest, in a small table.
+/// channel is a middle point.
 const DATASETS: [u64; 3] = [1, 16, 1_000];
 const SMALL: usize = 0;
 const LARGE: usize = 2;
@@ -67,8 +67,8 @@ const WARMUP_CALLS: usize = 200;
 const TYPICAL_CALLS: usize = 2_000;
 const STORE_CALLS: usize = 2_000;
 const OLD_CALLS: usize = 300;
-/// The cold path's batch (`LATEST_BATCH` in src/registry/releases.rs).
-const COLD_BATCH: i64 = 16;
+/// The cold path's batch.
+const COLD_BATCH: i64 = relreg::registry::LATEST_BATCH;
 
 const RATE_WINDOW: Duration = Duration::from_secs(5);
 const CONCURRENCY: usize = 16;
@@ -84,11 +84,6 @@ const TOKEN_SECRET: &str = "relreg-bench-reader-secret";
 const PLAN_CHANNEL: &str = "ch7";
 /// The release of the manifest calls: `ch0`'s lowest, no artifacts.
 const MANIFEST_ID: &str = "rel_0";
-
-/// The columns `latest_candidates` selects (`RELEASE_COLUMNS` in src/store/sql.rs).
-const RELEASE_COLUMNS: &str = "seq, id, repo, channel, version, sort_key, state, etag, \
-     min_app_version, max_app_version, platforms, notes, mandatory, sequence, deprecation_reason, \
-     replacement, created_at, updated_at, published_at";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -156,22 +151,15 @@ fn with_database(url: &str, name: &str) -> Result<String> {
     Ok(out)
 }
 
-/// The `latest_candidates` query with literal values, as the plans show it.
+/// The store's `latest_candidates` query with literal values in place of its parameters.
 fn literal_query(channel: &str, before: Option<&str>, limit: i64) -> String {
-    let before = before.map_or_else(|| "NULL".to_owned(), |k| format!("'{k}'"));
-    format!(
-        "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = '{REPO}' AND channel = '{channel}' \
-         AND state = 'PUBLISHED' AND ({before} IS NULL OR sort_key < {before}) \
-         ORDER BY sort_key DESC LIMIT {limit}"
-    )
-}
-
-/// The `latest_candidates` query exactly as the store sends it.
-fn param_query() -> String {
-    format!(
-        "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 AND channel = $2 AND state = 'PUBLISHED' \
-         AND ($3 IS NULL OR sort_key < $3) ORDER BY sort_key DESC LIMIT $4"
-    )
+    let mut sql = latest_candidates_sql(before.is_some()).to_owned();
+    if let Some(key) = before {
+        sql = sql.replace("$4", &format!("'{key}'"));
+    }
+    sql.replace("$3", &limit.to_string())
+        .replace("$2", &format!("'{channel}'"))
+        .replace("$1", &format!("'{REPO}'"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,7 +335,7 @@ impl Pool {
         match self {
             Self::Sqlite(p) => {
                 let mut cases: Vec<SqlitePlanCase<'_>> = vec![(
-                    "EXPLAIN QUERY PLAN (literal values, cold path: LIMIT 16)".into(),
+                    format!("EXPLAIN QUERY PLAN (literal values, cold path: LIMIT {COLD_BATCH})"),
                     typical,
                     None,
                 )];
@@ -359,14 +347,15 @@ impl Pool {
                         None,
                     ));
                     cases.push((
-                        "EXPLAIN QUERY PLAN (bound parameters, as the store sends it: $3 = NULL, $4 = 16)"
-                            .into(),
-                        param_query(),
+                        format!(
+                            "EXPLAIN QUERY PLAN (bound parameters, as the store sends it: $3 = {COLD_BATCH})"
+                        ),
+                        latest_candidates_sql(false).to_owned(),
                         Some((None, COLD_BATCH)),
                     ));
                     cases.push((
-                        "EXPLAIN QUERY PLAN (bound parameters: $3 = a sort key, $4 = 1000)".into(),
-                        param_query(),
+                        "EXPLAIN QUERY PLAN (bound parameters: $3 = 1000, $4 = a sort key)".into(),
+                        latest_candidates_sql(true).to_owned(),
                         Some((Some(before.as_str()), 1000)),
                     ));
                 }
@@ -374,7 +363,10 @@ impl Pool {
                     let eqp = format!("EXPLAIN QUERY PLAN {sql}");
                     let mut q = sqlx::query(&eqp);
                     if let Some((before, limit)) = binds {
-                        q = q.bind(REPO).bind(PLAN_CHANNEL).bind(before).bind(limit);
+                        q = q.bind(REPO).bind(PLAN_CHANNEL).bind(limit);
+                        if let Some(key) = before {
+                            q = q.bind(key);
+                        }
                     }
                     let rows = q.fetch_all(p).await?;
                     let mut depth: HashMap<i64, usize> = HashMap::new();
@@ -402,7 +394,9 @@ impl Pool {
             Self::Postgres(p) => {
                 let mut conn = p.acquire().await?;
                 let mut cases = vec![(
-                    "EXPLAIN (ANALYZE, BUFFERS) (literal values, cold path: LIMIT 16)".to_owned(),
+                    format!(
+                        "EXPLAIN (ANALYZE, BUFFERS) (literal values, cold path: LIMIT {COLD_BATCH})"
+                    ),
                     typical.clone(),
                 )];
                 if full {
@@ -412,26 +406,25 @@ impl Pool {
                         paging,
                     ));
                     sqlx::raw_sql(&format!(
-                        "PREPARE bench_latest (text, text, text, bigint) AS {}",
-                        param_query()
+                        "PREPARE bench_top (text, text, bigint) AS {}; \
+                         PREPARE bench_page (text, text, bigint, text) AS {}; \
+                         SET plan_cache_mode = force_generic_plan",
+                        latest_candidates_sql(false),
+                        latest_candidates_sql(true)
                     ))
                     .execute(&mut *conn)
                     .await?;
-                    sqlx::raw_sql("SET plan_cache_mode = force_generic_plan")
-                        .execute(&mut *conn)
-                        .await?;
                     cases.push((
-                        "EXPLAIN (ANALYZE, BUFFERS) of the generic plan of the prepared statement \
-                         (what a cached sqlx statement may run after 5 executions): $3 = NULL, $4 = 16"
-                            .into(),
-                        format!("EXECUTE bench_latest ('{REPO}', '{PLAN_CHANNEL}', NULL, 16)"),
+                        format!(
+                            "EXPLAIN (ANALYZE, BUFFERS) of the generic plan of the prepared statement \
+                             (what a cached sqlx statement may run after 5 executions): $3 = {COLD_BATCH}"
+                        ),
+                        format!("EXECUTE bench_top ('{REPO}', '{PLAN_CHANNEL}', {COLD_BATCH})"),
                     ));
                     cases.push((
-                        "EXPLAIN (ANALYZE, BUFFERS) of the generic plan: $3 = a sort key, $4 = 1000"
+                        "EXPLAIN (ANALYZE, BUFFERS) of the generic plan: $3 = 1000, $4 = a sort key"
                             .into(),
-                        format!(
-                            "EXECUTE bench_latest ('{REPO}', '{PLAN_CHANNEL}', '{before}', 1000)"
-                        ),
+                        format!("EXECUTE bench_page ('{REPO}', '{PLAN_CHANNEL}', 1000, '{before}')"),
                     ));
                 }
                 for (title, sql) in cases {
@@ -452,9 +445,11 @@ impl Pool {
                     verdicts.push((title, ok));
                 }
                 if full {
-                    sqlx::raw_sql("RESET plan_cache_mode; DEALLOCATE bench_latest")
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::raw_sql(
+                        "RESET plan_cache_mode; DEALLOCATE bench_top; DEALLOCATE bench_page",
+                    )
+                    .execute(&mut *conn)
+                    .await?;
                 }
             }
         }
@@ -1160,8 +1155,7 @@ fn print_summary(reports: &[Report]) {
         );
         let mid = r.latency[1];
         println!(
-            "         rows per answer vs table size: {} over {} (1 -> {COLD_BATCH} rows, same small table) p50 x{:.2}; \
-             {} over {} (same {COLD_BATCH} rows, {}x the table) p50 x{:.2} (query alone x{:.2})",
+            "         table size alone: {} over {} p50 x{:.2}; {} over {} ({}x the table) p50 x{:.2} (query alone x{:.2})",
             thousands(DATASETS[1] * CHANNELS),
             thousands(DATASETS[SMALL] * CHANNELS),
             ratio(small.0.p50, mid.0.p50),

@@ -13,7 +13,7 @@ use crate::domain::{
 /// How many candidates the cold "latest" query reads before falling back to the whole channel:
 /// the top of the index usually admits the client, and reading one row costs the same at any
 /// channel size.
-const LATEST_BATCH: i64 = 1;
+pub const LATEST_BATCH: i64 = 1;
 
 /// What a client should do, as `GetLatestRelease` answers.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,7 +23,7 @@ use std::{
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
-pub use latest::{Decision, ManifestView};
+pub use latest::{Decision, LATEST_BATCH, ManifestView};
 pub use paging::Page;
 pub use releases::NewRelease;
 pub use tokens::NewToken;

@@ -41,6 +41,23 @@ pub(super) const RELEASE_COLUMNS: &str = "seq, id, repo, channel, version, sort_
 
 pub(super) const AUDIT_COLUMNS: &str = "id, at, actor, action, repo, target, details, request_id";
 
+/// The query behind `Store::latest_candidates`: `$1` repo, `$2` channel, `$3` limit and, when
+/// `paged`, `$4` the sort key to continue below. Two texts rather than
+/// `($4 IS NULL OR sort_key < $4)`: only a plain bound lets the index range start at the page
+/// key instead of rescanning from the top. Public so that the benchmark explains this exact text.
+pub fn latest_candidates_sql(paged: bool) -> &'static str {
+    static TEXTS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
+        [false, true].map(|paged| {
+            let below = if paged { "AND sort_key < $4 " } else { "" };
+            format!(
+                "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 AND channel = $2 \
+                 AND state = 'PUBLISHED' {below}ORDER BY sort_key DESC LIMIT $3"
+            )
+        })
+    });
+    &TEXTS[usize::from(paged)]
+}
+
 /// Implements `Store` for `$store`, whose `pool` field is a `sqlx::Pool<$db>` and which has
 /// an inherent `begin_write` starting a write transaction.
 macro_rules! impl_sql_store {
@@ -56,7 +73,7 @@ macro_rules! impl_sql_store {
             VersionRecord, VersionState,
         };
         use crate::store::{
-            sql::{classify, AUDIT_COLUMNS, RELEASE_COLUMNS, TOKEN_COLUMNS, VERSION_COLUMNS},
+            sql::{classify, latest_candidates_sql, AUDIT_COLUMNS, RELEASE_COLUMNS, TOKEN_COLUMNS, VERSION_COLUMNS},
             ChannelRecords, DraftEdit, Guard, NewEvent, Outcome, ReleaseEdit, Rollback, Store,
             StoreResult, Transition,
         };
@@ -578,14 +595,8 @@ macro_rules! impl_sql_store {
                 before_key: Option<&str>,
                 limit: i64,
             ) -> StoreResult<Vec<(String, ReleaseRecord)>> {
-                // Two texts, not `($3 IS NULL OR sort_key < $3)`: only a plain bound lets the
-                // index range start at the page key instead of rescanning from the top.
-                let below = if before_key.is_some() { "AND sort_key < $4" } else { "" };
-                let sql = format!(
-                    "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 AND channel = $2 AND state = 'PUBLISHED' \
-                     {below} ORDER BY sort_key DESC LIMIT $3"
-                );
-                let mut query = sqlx::query(&sql).bind(repo).bind(channel).bind(limit);
+                let sql = latest_candidates_sql(before_key.is_some());
+                let mut query = sqlx::query(sql).bind(repo).bind(channel).bind(limit);
                 if let Some(key) = before_key {
                     query = query.bind(key);
                 }
