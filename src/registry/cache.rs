@@ -1,14 +1,21 @@
 //! Published data never changes, so a warm server answers the hot path from memory: repos,
-//! the published releases of each channel (for "latest" decisions) and release manifests.
+//! the published releases of each channel (for "latest" decisions), release manifests, and
+//! recently verified tokens (for reads, for `TOKEN_REUSE`).
 //! Channel entries are dropped when a publish, deprecate or rollback changes the channel; a
 //! generation number per channel keeps a load that raced such a change from being cached.
 
 use std::{
     collections::HashMap,
     sync::{Arc, RwLock},
+    time::{Duration, Instant},
 };
 
-use crate::domain::{ReleaseRecord, Repo};
+use crate::domain::{ReleaseRecord, Repo, Token};
+
+/// How long a read may rely on a token verified earlier.
+const TOKEN_REUSE: Duration = Duration::from_secs(10);
+/// How many verified tokens are kept before starting over.
+const TOKEN_LIMIT: usize = 10_000;
 
 use super::latest::ManifestView;
 
@@ -18,6 +25,8 @@ pub(super) struct Cache {
     repos: RwLock<HashMap<String, Repo>>,
     channels: RwLock<HashMap<(String, String), ChannelEntry>>,
     manifests: RwLock<HashMap<String, Arc<ManifestView>>>,
+    /// By the hash of the secret: the token and when it was read from the database.
+    tokens: RwLock<HashMap<String, (Token, Instant)>>,
 }
 
 #[derive(Default)]
@@ -36,6 +45,32 @@ impl Cache {
             repos: RwLock::default(),
             channels: RwLock::default(),
             manifests: RwLock::default(),
+            tokens: RwLock::default(),
+        }
+    }
+
+    /// Returns a token read from the database within `TOKEN_REUSE`.
+    pub(super) fn token(&self, hash: &str) -> Option<Token> {
+        let tokens = self.tokens.read().ok()?;
+        let (token, read_at) = tokens.get(hash)?;
+        (self.enabled && read_at.elapsed() < TOKEN_REUSE).then(|| token.clone())
+    }
+
+    pub(super) fn put_token(&self, hash: String, token: &Token) {
+        if let (true, Ok(mut tokens)) = (self.enabled, self.tokens.write()) {
+            if tokens.len() >= TOKEN_LIMIT {
+                tokens.retain(|_, (_, read_at)| read_at.elapsed() < TOKEN_REUSE);
+            }
+            if tokens.len() < TOKEN_LIMIT {
+                tokens.insert(hash, (token.clone(), Instant::now()));
+            }
+        }
+    }
+
+    /// Drops every verified token, after one was revoked.
+    pub(super) fn forget_tokens(&self) {
+        if let Ok(mut tokens) = self.tokens.write() {
+            tokens.clear();
         }
     }
 

@@ -105,6 +105,7 @@ impl Registry {
             .revoke_token(id, now_micros(), &record)
             .await
             .map_err(store_error)?;
+        self.cache.forget_tokens();
         self.store
             .get_token(id)
             .await

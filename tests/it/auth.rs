@@ -596,5 +596,25 @@ async fn catalog_reads_follow_repo_visibility(backend: Backend) {
     let ok = http.get(&url).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.bytes().await.unwrap().as_ref(), b"private bytes");
+
+    // Reads remember a verified token for a few seconds, but a revocation ends them at once.
+    let (revoked, revoked_id) = server.token_with_id("secret", pb::Role::Reader).await;
+    for _ in 0..3 {
+        catalog.get_package(authed(get(), &revoked)).await.unwrap();
+    }
+    admin
+        .revoke_token(authed(
+            pb::RevokeTokenRequest { id: revoked_id },
+            &server.admin,
+        ))
+        .await
+        .unwrap();
+    let status = catalog
+        .get_package(authed(get(), &revoked))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+    let denied = http.get(&url).bearer_auth(&revoked).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
     server.stop().await;
 }
