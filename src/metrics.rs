@@ -6,7 +6,7 @@ use std::{
     collections::BTreeMap,
     fmt::Write as _,
     sync::{
-        LazyLock, Mutex,
+        LazyLock, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -24,10 +24,18 @@ struct Histogram {
     sum: f64,
 }
 
+/// What is counted of one route of one protocol.
+#[derive(Default)]
+struct RouteStats {
+    /// Requests by result code.
+    codes: BTreeMap<String, u64>,
+    latency: Histogram,
+}
+
 #[derive(Default)]
 struct Metrics {
-    requests: Mutex<BTreeMap<(String, String, String), u64>>,
-    latency: Mutex<BTreeMap<(String, String), Histogram>>,
+    /// By protocol, then route: nested so that counting a known route allocates nothing.
+    requests: Mutex<BTreeMap<&'static str, BTreeMap<String, RouteStats>>>,
     publishes: Mutex<BTreeMap<&'static str, u64>>,
     uploaded_bytes: AtomicU64,
     downloaded_bytes: AtomicU64,
@@ -36,25 +44,31 @@ struct Metrics {
 static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::default);
 
 /// Records one finished request.
-pub fn record_request(protocol: &str, route: &str, code: &str, elapsed: Duration) {
-    if let Ok(mut requests) = METRICS.requests.lock() {
-        *requests
-            .entry((protocol.to_owned(), route.to_owned(), code.to_owned()))
-            .or_default() += 1;
-    }
-    if let Ok(mut latency) = METRICS.latency.lock() {
-        let h = latency
-            .entry((protocol.to_owned(), route.to_owned()))
-            .or_default();
-        let seconds = elapsed.as_secs_f64();
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                h.counts[i] += 1;
-            }
+pub fn record_request(protocol: &'static str, route: &str, code: &str, elapsed: Duration) {
+    let mut requests = METRICS
+        .requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let routes = requests.entry(protocol).or_default();
+    let stats = match routes.get_mut(route) {
+        Some(stats) => stats,
+        None => routes.entry(route.to_owned()).or_default(),
+    };
+    match stats.codes.get_mut(code) {
+        Some(n) => *n += 1,
+        None => {
+            stats.codes.insert(code.to_owned(), 1);
         }
-        h.count += 1;
-        h.sum += seconds;
     }
+    let h = &mut stats.latency;
+    let seconds = elapsed.as_secs_f64();
+    for (count, bound) in h.counts.iter_mut().zip(BUCKETS) {
+        if seconds <= bound {
+            *count += 1;
+        }
+    }
+    h.count += 1;
+    h.sum += seconds;
 }
 
 /// Records a publish of a version or a release (`kind`).
@@ -86,8 +100,17 @@ pub fn render() -> String {
     let mut out = String::new();
     out.push_str("# HELP relreg_requests_total Requests by protocol, route and result code.\n");
     out.push_str("# TYPE relreg_requests_total counter\n");
-    if let Ok(requests) = METRICS.requests.lock() {
-        for ((protocol, route, code), n) in requests.iter() {
+    let requests = METRICS
+        .requests
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let routes = || {
+        requests.iter().flat_map(|(protocol, routes)| {
+            routes.iter().map(move |(route, s)| (*protocol, route, s))
+        })
+    };
+    for (protocol, route, stats) in routes() {
+        for (code, n) in &stats.codes {
             let _ = writeln!(
                 out,
                 "relreg_requests_total{{protocol=\"{}\",route=\"{}\",code=\"{}\"}} {n}",
@@ -99,36 +122,36 @@ pub fn render() -> String {
     }
     out.push_str("# HELP relreg_request_duration_seconds Time to the response head.\n");
     out.push_str("# TYPE relreg_request_duration_seconds histogram\n");
-    if let Ok(latency) = METRICS.latency.lock() {
-        for ((protocol, route), h) in latency.iter() {
-            let labels = format!(
-                "protocol=\"{}\",route=\"{}\"",
-                escape(protocol),
-                escape(route)
-            );
-            for (bound, count) in BUCKETS.iter().zip(h.counts) {
-                let _ = writeln!(
-                    out,
-                    "relreg_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                );
-            }
+    for (protocol, route, stats) in routes() {
+        let h = &stats.latency;
+        let labels = format!(
+            "protocol=\"{}\",route=\"{}\"",
+            escape(protocol),
+            escape(route)
+        );
+        for (bound, count) in BUCKETS.iter().zip(h.counts) {
             let _ = writeln!(
                 out,
-                "relreg_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "relreg_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "relreg_request_duration_seconds_count{{{labels}}} {}",
-                h.count
+                "relreg_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
             );
         }
+        let _ = writeln!(
+            out,
+            "relreg_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(
+            out,
+            "relreg_request_duration_seconds_sum{{{labels}}} {}",
+            h.sum
+        );
+        let _ = writeln!(
+            out,
+            "relreg_request_duration_seconds_count{{{labels}}} {}",
+            h.count
+        );
     }
+    drop(requests);
     out.push_str("# HELP relreg_publishes_total Versions and releases published.\n");
     out.push_str("# TYPE relreg_publishes_total counter\n");
     if let Ok(publishes) = METRICS.publishes.lock() {
