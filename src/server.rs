@@ -16,6 +16,7 @@ use crate::{
         gateway,
         grpc::{AdminService, CatalogService},
         http,
+        limits::{self, MAX_MESSAGE_BYTES},
     },
     blobs::BlobStore,
     config::Config,
@@ -74,14 +75,19 @@ pub async fn serve(
     let reflection_alpha = reflection().build_v1alpha()?;
 
     let grpc = tonic::service::Routes::from(axum::Router::new())
-        .add_service(ReleaseAdminServer::new(AdminService::new(registry.clone())))
-        .add_service(ReleaseCatalogServer::new(CatalogService::new(
-            registry.clone(),
-        )))
+        .add_service(
+            ReleaseAdminServer::new(AdminService::new(registry.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
+        .add_service(
+            ReleaseCatalogServer::new(CatalogService::new(registry.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+        )
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_alpha)
-        .into_axum_router();
+        .into_axum_router()
+        .layer(axum::middleware::from_fn(limits::enforce));
     let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
     let json_bridge = gateway::router(grpc.clone(), &pool, registry.clone());
     let mut app = grpc

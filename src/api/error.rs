@@ -12,7 +12,8 @@ use crate::domain::{Error, ErrorCode};
 const DOMAIN: &str = "relreg.dev";
 
 /// Maps every error code to its gRPC code and HTTP status (grpc-gateway's table, with 412
-/// for etag mismatches, 409 for immutability, 413 for oversized blobs and 416 for ranges).
+/// for etag mismatches, 409 for immutability, 413 for oversized blobs and messages and 416
+/// for ranges).
 pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
     use tonic::Code as G;
     match code {
@@ -24,6 +25,8 @@ pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
         ErrorCode::ValidationFailed => (G::FailedPrecondition, StatusCode::BAD_REQUEST),
         ErrorCode::DigestMismatch => (G::InvalidArgument, StatusCode::BAD_REQUEST),
         ErrorCode::BlobTooLarge => (G::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
+        ErrorCode::MessageTooLarge => (G::ResourceExhausted, StatusCode::PAYLOAD_TOO_LARGE),
+        ErrorCode::DeadlineExceeded => (G::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
         ErrorCode::RangeNotSatisfiable => (G::OutOfRange, StatusCode::RANGE_NOT_SATISFIABLE),
         ErrorCode::FailedPrecondition => (G::FailedPrecondition, StatusCode::BAD_REQUEST),
         ErrorCode::Unauthenticated => (G::Unauthenticated, StatusCode::UNAUTHORIZED),

@@ -5,4 +5,5 @@ pub mod error;
 pub mod gateway;
 pub mod grpc;
 pub mod http;
+pub mod limits;
 pub mod observe;

@@ -1,22 +1,56 @@
-//! The request middleware every protocol passes through: it times each request and counts it
-//! by protocol (grpc, grpc-web, json, http), route and result code.
+//! The request middleware every protocol passes through (gRPC, gRPC-Web, the JSON bridge and
+//! the HTTP routes): it gives each request an id (the client's `x-request-id`, or a new one)
+//! that the services, audit rows, logs and the response header all carry, runs the request in
+//! a tracing span, and times and counts it by protocol, route and result code.
 
-use std::time::Instant;
+use std::{
+    sync::{
+        LazyLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
-    http::header,
+    http::{HeaderName, HeaderValue, header},
     middleware::Next,
     response::Response,
 };
+use tracing::Instrument as _;
+
+/// The header that carries a request's id, in and out.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Set by the JSON bridge on its responses: the RPC a JSON call reached.
 #[derive(Debug, Clone, Copy)]
 pub struct BridgedRpc(pub &'static str);
 
-/// Times and counts a request.
-pub async fn track(request: Request, next: Next) -> Response {
+/// Returns a process-unique request id: a random prefix drawn once, then a counter (no
+/// system call per request, unlike a fresh UUID).
+pub fn new_request_id() -> String {
+    static PREFIX: LazyLock<String> =
+        LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!("{}-{:x}", *PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Tells whether a client's request id is kept: 1 to 128 visible ASCII characters.
+pub fn acceptable_request_id(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Ids, traces, times and counts a request.
+pub async fn track(mut request: Request, next: Next) -> Response {
     let start = Instant::now();
+    let id = match request.headers().get(&REQUEST_ID) {
+        Some(v) if v.to_str().is_ok_and(acceptable_request_id) => v.clone(),
+        _ => {
+            let id = HeaderValue::try_from(new_request_id()).expect("ids are visible ASCII");
+            request.headers_mut().insert(REQUEST_ID, id.clone());
+            id
+        }
+    };
     let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
@@ -29,32 +63,44 @@ pub async fn track(request: Request, next: Next) -> Response {
     } else {
         None
     };
-    let path = request.uri().path().to_owned();
-    let matched = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let response = next.run(request).await;
-    let (protocol, route, code) = match (grpc, response.extensions().get::<BridgedRpc>()) {
-        (Some(protocol), _) => {
-            let code = response
-                .headers()
-                .get("grpc-status")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("0");
-            (protocol, path, code.to_owned())
-        }
-        (None, Some(rpc)) => (
-            "json",
-            rpc.0.to_owned(),
-            response.status().as_u16().to_string(),
-        ),
-        (None, None) => (
-            "http",
-            matched.unwrap_or_else(|| "unmatched".into()),
-            response.status().as_u16().to_string(),
-        ),
-    };
-    crate::metrics::record_request(protocol, &route, &code, start.elapsed());
+    let span = tracing::info_span!(
+        "request",
+        id = id.to_str().unwrap_or_default(),
+        method = %request.method(),
+        path = request.uri().path(),
+    );
+    let path = grpc.map(|_| request.uri().path().to_owned());
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    let (protocol, route, code): (_, &str, _) =
+        match (grpc, &path, response.extensions().get::<BridgedRpc>()) {
+            (Some(protocol), Some(path), _) => {
+                let code = response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0");
+                (protocol, path, code)
+            }
+            (_, _, Some(rpc)) => ("json", rpc.0, status.as_str()),
+            _ => (
+                "http",
+                matched.as_ref().map_or("unmatched", MatchedPath::as_str),
+                status.as_str(),
+            ),
+        };
+    let elapsed = start.elapsed();
+    crate::metrics::record_request(protocol, route, code, elapsed);
+    span.in_scope(|| {
+        tracing::debug!(
+            protocol,
+            route,
+            code,
+            micros = elapsed.as_micros() as u64,
+            "answered"
+        );
+    });
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }

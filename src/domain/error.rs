@@ -22,6 +22,10 @@ pub enum ErrorCode {
     DigestMismatch,
     /// A blob exceeds the configured size limit.
     BlobTooLarge,
+    /// A request message exceeds the size every protocol accepts.
+    MessageTooLarge,
+    /// The caller's deadline passed before the call finished.
+    DeadlineExceeded,
     /// A requested byte range lies outside the blob.
     RangeNotSatisfiable,
     /// The operation does not fit the current state of the thing.
@@ -38,7 +42,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for lookups by reason.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::InvalidArgument,
         Self::NotFound,
         Self::AlreadyExists,
@@ -47,6 +51,8 @@ impl ErrorCode {
         Self::ValidationFailed,
         Self::DigestMismatch,
         Self::BlobTooLarge,
+        Self::MessageTooLarge,
+        Self::DeadlineExceeded,
         Self::RangeNotSatisfiable,
         Self::FailedPrecondition,
         Self::Unauthenticated,
@@ -71,6 +77,8 @@ impl ErrorCode {
             Self::ValidationFailed => "VALIDATION_FAILED",
             Self::DigestMismatch => "DIGEST_MISMATCH",
             Self::BlobTooLarge => "BLOB_TOO_LARGE",
+            Self::MessageTooLarge => "MESSAGE_TOO_LARGE",
+            Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
             Self::FailedPrecondition => "FAILED_PRECONDITION",
             Self::Unauthenticated => "UNAUTHENTICATED",

@@ -416,6 +416,15 @@ pub(crate) async fn publish(server: &TestServer, version: &str) -> pb::Version {
         .expect("version")
 }
 
+/// Frames a message as gRPC and gRPC-Web bodies carry it: flag, length, bytes.
+pub(crate) fn frame(message: &impl prost::Message) -> Vec<u8> {
+    let body = message.encode_to_vec();
+    let mut out = vec![0u8];
+    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
 /// Lists all audit events of a repo's actions (admin view).
 pub(crate) async fn audit_actions(server: &TestServer) -> Vec<String> {
     let events = server

@@ -1,4 +1,4 @@
-//! The JSON bridge over plain HTTP/1.1: routes derived from the proto annotations, canonical
+//! The JSON bridge over HTTP/1.1 and h2: routes derived from the proto annotations, canonical
 //! JSON both ways, the error table (with 412 for stale etags), caching validators, and
 //! `/openapi.json` matching the committed copy.
 
@@ -334,6 +334,45 @@ async fn catalog_answers_carry_validators_and_cache_policy() {
         .unwrap();
     assert_eq!(cached.status(), 304);
 
+    // The same bridge over h2 (prior knowledge, as an h2c client connects): the same bytes,
+    // validators and errors as over HTTP/1.1.
+    let h2 = Client::builder().http2_prior_knowledge().build().unwrap();
+    let over_h2 = h2.get(&latest).send().await.unwrap();
+    assert_eq!(over_h2.version(), reqwest::Version::HTTP_2);
+    assert_eq!(over_h2.status(), 200);
+    let h2_etag = over_h2.headers()["etag"].to_str().unwrap().to_owned();
+    let h2_body = over_h2.bytes().await.unwrap();
+    let h1 = http.get(&latest).send().await.unwrap();
+    assert_eq!(h1.version(), reqwest::Version::HTTP_11);
+    assert_eq!(h1.headers()["etag"].to_str().unwrap(), h2_etag);
+    assert_eq!(h1.bytes().await.unwrap(), h2_body);
+    let revalidated = h2
+        .get(&latest)
+        .header("if-none-match", &h2_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), 304);
+    let refused = h2
+        .post(server.url("/v1/repos/acme/packages"))
+        .json(&serde_json::json!({ "package": "h2", "kind": "generic" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let error: Value = refused.json().await.unwrap();
+    assert_eq!(error["details"][0]["reason"], "UNAUTHENTICATED");
+    let created = h2
+        .post(server.url("/v1/repos/acme/packages"))
+        .bearer_auth(&server.admin)
+        .json(&serde_json::json!({ "package": "h2", "kind": "generic" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["package"]["name"], "h2");
+
     // Every protocol is counted by the same middleware.
     let metrics = http
         .get(server.url("/metrics"))
@@ -344,8 +383,8 @@ async fn catalog_answers_carry_validators_and_cache_policy() {
         .await
         .unwrap();
     for line in [
-        "relreg_requests_total{protocol=\"json\",route=\"GetLatestRelease\",code=\"200\"} 2",
-        "relreg_requests_total{protocol=\"json\",route=\"GetLatestRelease\",code=\"304\"} 1",
+        "relreg_requests_total{protocol=\"json\",route=\"GetLatestRelease\",code=\"200\"} 4",
+        "relreg_requests_total{protocol=\"json\",route=\"GetLatestRelease\",code=\"304\"} 2",
         "relreg_requests_total{protocol=\"grpc\",route=\"/relreg.v1.ReleaseAdmin/PublishRelease\",code=\"0\"} 1",
         "relreg_requests_total{protocol=\"http\",route=\"/v1/repos/{repo}/blobs/{digest}\",code=\"200\"} 1",
         "relreg_request_duration_seconds_count{protocol=\"json\",route=\"GetReleaseManifest\"} 2",

@@ -15,4 +15,5 @@ mod lifecycle;
 mod races;
 mod releases;
 mod server_ops;
+mod service_stack;
 mod store_rules;

@@ -9,7 +9,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::common::{Backend, TestServer, authed, backend_tests, digest, fixture};
+use crate::common::{Backend, TestServer, authed, backend_tests, digest, fixture, frame};
 
 backend_tests!(
     shutdown_drains_in_flight_calls,
@@ -182,14 +182,6 @@ async fn cli_token_works_against_the_server(backend: Backend) {
 }
 
 /// Frames a message the way gRPC-Web does: flag byte, big-endian length, bytes.
-fn frame(message: &impl prost::Message) -> Vec<u8> {
-    let body = message.encode_to_vec();
-    let mut out = vec![0u8];
-    out.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    out.extend_from_slice(&body);
-    out
-}
-
 #[tokio::test]
 async fn grpc_web_over_http1_with_cors() {
     let server = TestServer::start_with(&Backend::Sqlite, |c| {
@@ -229,6 +221,10 @@ async fn grpc_web_over_http1_with_cors() {
         .unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), reqwest::Version::HTTP_11);
+    assert!(
+        !response.headers()["x-request-id"].is_empty(),
+        "gRPC-Web answers carry a request id too"
+    );
     assert_eq!(
         response.headers()["access-control-allow-origin"],
         "http://app.example"

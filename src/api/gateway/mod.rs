@@ -27,8 +27,10 @@ use axum::{
 use prost_reflect::DescriptorPool;
 use sha2::{Digest as _, Sha256};
 
+use http_body_util::{BodyExt as _, LengthLimitError, Limited};
+
 use crate::{
-    api::{error::HttpError, observe::BridgedRpc},
+    api::{error::HttpError, limits::MAX_MESSAGE_BYTES, observe::BridgedRpc},
     domain::{Error, ErrorCode},
     registry::Registry,
 };
@@ -88,8 +90,12 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(e) => return HttpError(e).into_response(),
+    };
     let path = uri.path();
     let mut path_known = false;
     for rule in &gateway.rules {
@@ -119,6 +125,21 @@ async fn handle(
         Error::new(ErrorCode::NotFound, format!("no route for {method} {path}"))
     };
     HttpError(error).into_response()
+}
+
+/// Reads a request body of at most `MAX_MESSAGE_BYTES`, the limit gRPC messages have too.
+async fn read_body(body: Body) -> Result<Bytes, Error> {
+    match Limited::new(body, MAX_MESSAGE_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<LengthLimitError>() => Err(Error::new(
+            ErrorCode::MessageTooLarge,
+            format!("the request body exceeds {MAX_MESSAGE_BYTES} bytes"),
+        )),
+        Err(e) => Err(Error::invalid(
+            "body",
+            format!("cannot read the request body: {e}"),
+        )),
+    }
 }
 
 /// Produces the JSON answer of a call, from the rendered-answer cache when it may.

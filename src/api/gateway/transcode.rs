@@ -5,7 +5,10 @@
 
 use axum::body::Body;
 use bytes::{BufMut as _, Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Request, header};
+use http::{
+    HeaderMap, HeaderValue, Request,
+    header::{self, AUTHORIZATION},
+};
 use http_body_util::BodyExt as _;
 use prost::Message as _;
 use prost_reflect::{
@@ -15,7 +18,10 @@ use tonic_types::StatusExt as _;
 use tower::ServiceExt as _;
 
 use super::rules::{BodyRule, Rule};
-use crate::domain::{Error, ErrorCode, Violation};
+use crate::{
+    api::{limits::GRPC_TIMEOUT, observe::REQUEST_ID},
+    domain::{Error, ErrorCode, Violation},
+};
 
 /// Builds the request message from the route's bindings, the query string and the body.
 pub(super) fn request_message(
@@ -127,10 +133,7 @@ pub(super) async fn call(
     let mut request = Request::post(rule.grpc_path.as_str())
         .header(header::CONTENT_TYPE, "application/grpc")
         .header("te", "trailers");
-    for name in [
-        header::AUTHORIZATION,
-        HeaderName::from_static("x-request-id"),
-    ] {
+    for name in [AUTHORIZATION, REQUEST_ID, GRPC_TIMEOUT] {
         if let Some(value) = headers.get(&name) {
             request = request.header(name, value);
         }
@@ -166,8 +169,6 @@ pub(super) async fn call(
     }
 }
 
-use http::HeaderName;
-
 /// Rebuilds the domain error a gRPC status carries, from its `ErrorInfo` reason and details.
 fn status_error(status: &tonic::Status) -> Error {
     let details = status.get_error_details();
@@ -183,7 +184,9 @@ fn status_error(status: &tonic::Status) -> Error {
             tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
             tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
             tonic::Code::Unavailable => ErrorCode::Unavailable,
-            tonic::Code::ResourceExhausted => ErrorCode::BlobTooLarge,
+            // tonic's own refusal of an oversized message carries no reason.
+            tonic::Code::ResourceExhausted => ErrorCode::MessageTooLarge,
+            tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
             _ => ErrorCode::Internal,
         });
     let mut error = Error::new(code, status.message());

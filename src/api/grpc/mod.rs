@@ -8,7 +8,10 @@ mod convert;
 pub use admin::AdminService;
 pub use catalog::CatalogService;
 
-use crate::registry::Caller;
+use crate::{
+    api::observe::{acceptable_request_id, new_request_id},
+    registry::Caller,
+};
 
 /// Builds a caller from the `authorization` and `x-request-id` header values.
 pub fn caller_from(authorization: Option<&str>, request_id: Option<&str>) -> Caller {
@@ -20,22 +23,9 @@ pub fn caller_from(authorization: Option<&str>, request_id: Option<&str>) -> Cal
             .to_owned()
     });
     let request_id = request_id
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|id| acceptable_request_id(id))
         .map_or_else(new_request_id, str::to_owned);
     Caller { bearer, request_id }
-}
-
-/// Returns a process-unique request id: a random prefix drawn once, then a counter (no
-/// system call per request, unlike a fresh UUID).
-fn new_request_id() -> String {
-    use std::sync::{
-        LazyLock,
-        atomic::{AtomicU64, Ordering},
-    };
-    static PREFIX: LazyLock<String> =
-        LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{:x}", *PREFIX, COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Reads the caller of a gRPC (or gRPC-Web) request from its metadata.
