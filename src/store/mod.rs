@@ -1,7 +1,12 @@
-//! Persistence: the `Store` trait and its two implementations, SQLite (the embedded default)
+//! Persistence: the store traits and their two implementations, SQLite (the embedded default)
 //! and PostgreSQL. Stores persist and retrieve domain records; every rule lives in the
 //! registry. Each mutating method is one transaction that also writes the audit record (and,
 //! where given, the outbox event) it is handed, so a change and its record commit together.
+//!
+//! This file owns the contract: `Store` (a connection: `ping`, `close`) over one trait per
+//! area, `RepoStore`, `VersionStore`, `ReleaseStore`, `TokenStore` and `AuditStore`, with the
+//! types their methods take. `sql/` holds the queries, one file per area; `sqlite.rs` and
+//! `postgres.rs` connect, migrate and instantiate them.
 
 use async_trait::async_trait;
 
@@ -106,14 +111,22 @@ pub struct NewEvent {
     pub payload: String,
 }
 
-/// Persistence for everything relreg stores.
+/// Persistence for everything relreg stores: every area's trait, plus the connection itself.
+/// Callers hold an `Arc<dyn Store>` and call every area's methods on it without importing the
+/// area traits (a trait object's supertrait methods resolve like its own).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    RepoStore + VersionStore + ReleaseStore + TokenStore + AuditStore + Send + Sync + 'static
+{
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;
     /// Closes the connection pool.
     async fn close(&self);
+}
 
+/// Repos, their policy, and the packages in them.
+#[async_trait]
+pub trait RepoStore: Send + Sync {
     /// Inserts a repo; `Conflict` when the key is taken.
     async fn create_repo(&self, repo: &Repo, audit: &AuditRecord) -> StoreResult<()>;
     /// Returns a repo.
@@ -146,7 +159,11 @@ pub trait Store: Send + Sync + 'static {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<Package>>;
+}
 
+/// Versions with their files: drafts, edits, state transitions; and the blobs they point at.
+#[async_trait]
+pub trait VersionStore: Send + Sync {
     /// Inserts a draft version; `Conflict` when the version string exists in the package.
     async fn create_version(
         &self,
@@ -200,7 +217,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Returns a blob if it is visible to the repo.
     async fn get_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<BlobInfo>>;
+}
 
+/// Releases, the channels they are published to, and the candidates for "latest".
+#[async_trait]
+pub trait ReleaseStore: Send + Sync {
     /// Inserts a draft release; `Conflict` when its version exists in the channel.
     async fn create_release(
         &self,
@@ -266,18 +287,11 @@ pub trait Store: Send + Sync + 'static {
         before_key: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<(String, ReleaseRecord)>>;
+}
 
-    /// Lists audit events in id order after `after_id`.
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        after_id: Option<i64>,
-        limit: i64,
-    ) -> StoreResult<Vec<AuditEvent>>;
-    /// Lists outbox events in id order after `after_id`.
-    async fn list_outbox(&self, after_id: Option<i64>, limit: i64)
-    -> StoreResult<Vec<OutboxEvent>>;
-
+/// Access tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
     /// Inserts a token with the hash of its secret.
     async fn create_token(
         &self,
@@ -298,6 +312,21 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Token>>;
     /// Marks a token revoked; returns whether it changed (the audit record is written only then).
     async fn revoke_token(&self, id: &str, at: i64, audit: &AuditRecord) -> StoreResult<bool>;
+}
+
+/// The audit log and the outbox, which every mutating call of the other areas writes to.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Lists audit events in id order after `after_id`.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        after_id: Option<i64>,
+        limit: i64,
+    ) -> StoreResult<Vec<AuditEvent>>;
+    /// Lists outbox events in id order after `after_id`.
+    async fn list_outbox(&self, after_id: Option<i64>, limit: i64)
+    -> StoreResult<Vec<OutboxEvent>>;
 }
 
 /// Opens the store a URL names: `sqlite://…` or `postgres://…` (migrations applied).
