@@ -1,12 +1,17 @@
 //! Published data never changes, so a warm server answers the hot path from memory: repos,
 //! the published releases of each channel (for "latest" decisions), release manifests, and
 //! recently verified tokens (for reads, for `TOKEN_REUSE`).
-//! Channel entries are dropped when a publish, deprecate or rollback changes the channel; a
-//! generation number per channel keeps a load that raced such a change from being cached.
+//! Channel entries are dropped when a publish, deprecate or rollback changes the channel; an
+//! epoch counting such changes keeps a load that raced one from being cached. At most
+//! `CHANNEL_LIMIT` channels are kept, so requests for made-up channel names cannot grow it
+//! without bound.
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,6 +21,8 @@ use crate::domain::{ReleaseRecord, Repo, Token};
 const TOKEN_REUSE: Duration = Duration::from_secs(10);
 /// How many verified tokens are kept before starting over.
 const TOKEN_LIMIT: usize = 10_000;
+/// How many channels are kept; past it, an arbitrary one makes room.
+const CHANNEL_LIMIT: usize = 100_000;
 
 use super::latest::ManifestView;
 
@@ -23,19 +30,22 @@ use super::latest::ManifestView;
 pub(super) struct Cache {
     enabled: bool,
     repos: RwLock<HashMap<String, Repo>>,
-    channels: RwLock<HashMap<(String, String), ChannelEntry>>,
+    channels: RwLock<Channels>,
+    /// Counts channel changes anywhere; changed only under the `channels` write lock.
+    epoch: AtomicU64,
     manifests: RwLock<HashMap<String, Arc<ManifestView>>>,
     /// By the hash of the secret: the token and when it was read from the database.
     tokens: RwLock<HashMap<String, (Token, Instant)>>,
 }
 
+/// Published releases, highest semver first, by repo and channel.
 #[derive(Default)]
-struct ChannelEntry {
-    generation: u64,
-    releases: Option<Arc<Vec<ReleaseRecord>>>,
+struct Channels {
+    by_repo: HashMap<String, HashMap<String, Arc<Vec<ReleaseRecord>>>>,
+    len: usize,
 }
 
-/// Generation of a channel as seen before loading it from the database.
+/// The epoch seen before loading a channel from the database.
 pub(super) struct Ticket(u64);
 
 impl Cache {
@@ -44,6 +54,7 @@ impl Cache {
             enabled,
             repos: RwLock::default(),
             channels: RwLock::default(),
+            epoch: AtomicU64::new(0),
             manifests: RwLock::default(),
             tokens: RwLock::default(),
         }
@@ -99,17 +110,15 @@ impl Cache {
         repo: &str,
         channel: &str,
     ) -> Result<Arc<Vec<ReleaseRecord>>, Ticket> {
-        let channels = self.channels.read().map_err(|_| Ticket(u64::MAX))?;
-        match channels.get(&(repo.to_owned(), channel.to_owned())) {
-            Some(ChannelEntry {
-                releases: Some(r), ..
-            }) if self.enabled => Ok(r.clone()),
-            Some(entry) => Err(Ticket(entry.generation)),
-            None => Err(Ticket(0)),
+        let ticket = || Ticket(self.epoch.load(Ordering::Acquire));
+        let channels = self.channels.read().map_err(|_| ticket())?;
+        match channels.by_repo.get(repo).and_then(|c| c.get(channel)) {
+            Some(releases) if self.enabled => Ok(releases.clone()),
+            _ => Err(ticket()),
         }
     }
 
-    /// Caches a channel's releases unless the channel changed since the ticket was issued.
+    /// Caches a channel's releases unless a channel changed since the ticket was issued.
     pub(super) fn put_channel(
         &self,
         repo: &str,
@@ -120,34 +129,47 @@ impl Cache {
         let (true, Ok(mut channels)) = (self.enabled, self.channels.write()) else {
             return;
         };
-        let entry = channels
-            .entry((repo.to_owned(), channel.to_owned()))
-            .or_default();
-        if entry.generation == ticket.0 {
-            entry.releases = Some(releases);
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return;
+        }
+        if channels.len >= CHANNEL_LIMIT {
+            let Channels { by_repo, len } = &mut *channels;
+            if let Some(repo_channels) = by_repo.values_mut().find(|c| !c.is_empty())
+                && let Some(key) = repo_channels.keys().next().cloned()
+            {
+                repo_channels.remove(&key);
+                *len -= 1;
+            }
+        }
+        let replaced = channels
+            .by_repo
+            .entry(repo.to_owned())
+            .or_default()
+            .insert(channel.to_owned(), releases);
+        if replaced.is_none() {
+            channels.len += 1;
         }
     }
 
-    /// Returns how often a channel has changed since the process started.
-    pub(super) fn channel_generation(&self, repo: &str, channel: &str) -> u64 {
-        let channels = self.channels.read();
-        channels
-            .ok()
-            .and_then(|c| {
-                c.get(&(repo.to_owned(), channel.to_owned()))
-                    .map(|e| e.generation)
-            })
-            .unwrap_or(0)
+    /// Returns a number that changes whenever a channel changes.
+    pub(super) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
     }
 
-    /// Drops a channel after it changed.
+    /// Drops a channel after it changed, and moves the epoch on.
     pub(super) fn forget_channel(&self, repo: &str, channel: &str) {
-        if let Ok(mut channels) = self.channels.write() {
-            let entry = channels
-                .entry((repo.to_owned(), channel.to_owned()))
-                .or_default();
-            entry.generation += 1;
-            entry.releases = None;
+        // Never skipped, even after a panic elsewhere poisoned the lock.
+        let mut channels = self
+            .channels
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        let removed = channels
+            .by_repo
+            .get_mut(repo)
+            .and_then(|c| c.remove(channel));
+        if removed.is_some() {
+            channels.len -= 1;
         }
     }
 
@@ -161,5 +183,70 @@ impl Cache {
         if let (true, Ok(mut manifests)) = (self.enabled, self.manifests.write()) {
             manifests.insert(manifest.release.id.clone(), manifest);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn releases() -> Arc<Vec<ReleaseRecord>> {
+        Arc::new(Vec::new())
+    }
+
+    #[test]
+    fn a_load_that_raced_a_change_is_not_cached() {
+        let cache = Cache::new(true);
+        let Err(ticket) = cache.channel("r", "stable") else {
+            panic!("nothing is cached yet");
+        };
+        cache.forget_channel("r", "beta");
+        cache.put_channel("r", "stable", ticket, releases());
+        assert!(
+            cache.channel("r", "stable").is_err(),
+            "a change came between"
+        );
+
+        let Err(ticket) = cache.channel("r", "stable") else {
+            panic!("still not cached");
+        };
+        let epoch = cache.epoch();
+        cache.put_channel("r", "stable", ticket, releases());
+        assert!(cache.channel("r", "stable").is_ok());
+        cache.forget_channel("r", "stable");
+        assert!(cache.channel("r", "stable").is_err());
+        assert_ne!(cache.epoch(), epoch, "answers derived from it are stale");
+    }
+
+    #[test]
+    fn channels_are_bounded() {
+        let cache = Cache::new(true);
+        for i in 0..CHANNEL_LIMIT + 10 {
+            let channel = format!("made-up-{i}");
+            let Err(ticket) = cache.channel("r", &channel) else {
+                panic!("{channel} is new");
+            };
+            cache.put_channel("r", &channel, ticket, releases());
+        }
+        let channels = cache.channels.read().unwrap();
+        let stored: usize = channels.by_repo.values().map(HashMap::len).sum();
+        assert_eq!(stored, CHANNEL_LIMIT);
+        assert_eq!(channels.len, CHANNEL_LIMIT);
+        drop(channels);
+        assert!(
+            cache
+                .channel("r", &format!("made-up-{}", CHANNEL_LIMIT + 9))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_disabled_cache_keeps_nothing() {
+        let cache = Cache::new(false);
+        let Err(ticket) = cache.channel("r", "stable") else {
+            panic!("disabled");
+        };
+        cache.put_channel("r", "stable", ticket, releases());
+        assert!(cache.channel("r", "stable").is_err());
     }
 }

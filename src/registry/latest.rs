@@ -70,10 +70,10 @@ impl Registry {
         self.settings.cache
     }
 
-    /// Returns a number that changes whenever a publish, deprecate or rollback changes the
-    /// channel, so that answers derived from it can be cached and revalidated cheaply.
-    pub fn channel_generation(&self, repo: &str, channel: &str) -> u64 {
-        self.cache.channel_generation(repo, channel)
+    /// Returns a number that changes whenever a publish, deprecate or rollback changes a
+    /// channel, so that answers derived from channels can be cached and revalidated cheaply.
+    pub fn channels_epoch(&self) -> u64 {
+        self.cache.epoch()
     }
 
     /// Decides what a client on `app_version` and `platform`, running `current_release_id`,

@@ -2,7 +2,7 @@
 //! served as HTTP+JSON, routed by templates read from the descriptor set at startup. Calls
 //! run through the same gRPC service stack as native gRPC, so every protocol behaves alike.
 //! Catalog answers carry an `ETag` and honour `If-None-Match`. Anonymous "latest" and
-//! manifest answers are kept as rendered bytes, revalidated against the channel's generation,
+//! manifest answers are kept as rendered bytes, revalidated against the channels epoch,
 //! so the hot path of mobile clients skips transcoding entirely.
 
 mod openapi;
@@ -51,7 +51,7 @@ struct Gateway {
 struct Answer {
     json: Bytes,
     etag: String,
-    /// For "latest": the channel generation it was computed at; manifests never change.
+    /// For "latest": the channels epoch it was computed at; manifests never change.
     generation: Option<u64>,
 }
 
@@ -158,18 +158,9 @@ async fn answer(
     if !cacheable {
         return render(gateway, rule, bound, uri.query(), headers, body, None).await;
     }
-    let field = |name: &str| {
-        bound
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let generation = match (rule.rpc_name, field("repo"), field("channel")) {
-        ("GetLatestRelease", Some(repo), Some(channel)) => {
-            Some(gateway.registry.channel_generation(repo, channel))
-        }
-        _ => None,
-    };
+    // "Latest" depends on the channel: its rendering is valid until a channel changes.
+    let generation =
+        (rule.rpc_name == "GetLatestRelease").then(|| gateway.registry.channels_epoch());
     let key = uri.to_string();
     let hit = gateway
         .answers
