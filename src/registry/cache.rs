@@ -8,6 +8,7 @@
 
 use std::{
     collections::HashMap,
+    hash::{Hash as _, Hasher as _},
     sync::{
         Arc, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
@@ -23,6 +24,8 @@ const TOKEN_REUSE: Duration = Duration::from_secs(10);
 const TOKEN_LIMIT: usize = 10_000;
 /// How many channels are kept; past it, an arbitrary one makes room.
 const CHANNEL_LIMIT: usize = 100_000;
+/// Channel loads that hash to the same stripe take turns.
+const LOAD_STRIPES: usize = 64;
 
 use super::latest::ManifestView;
 
@@ -33,6 +36,8 @@ pub(super) struct Cache {
     channels: RwLock<Channels>,
     /// Counts channel changes anywhere; changed only under the `channels` write lock.
     epoch: AtomicU64,
+    /// Turns to load a channel, by a hash of its key.
+    loads: Vec<tokio::sync::Mutex<()>>,
     manifests: RwLock<HashMap<String, Arc<ManifestView>>>,
     /// By the hash of the secret: the token and when it was read from the database.
     tokens: RwLock<HashMap<String, (Token, Instant)>>,
@@ -55,6 +60,9 @@ impl Cache {
             repos: RwLock::default(),
             channels: RwLock::default(),
             epoch: AtomicU64::new(0),
+            loads: (0..LOAD_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             manifests: RwLock::default(),
             tokens: RwLock::default(),
         }
@@ -149,6 +157,13 @@ impl Cache {
         if replaced.is_none() {
             channels.len += 1;
         }
+    }
+
+    /// Returns the lock whose holder may load a channel: loads of one channel take turns.
+    pub(super) fn load_turn(&self, repo: &str, channel: &str) -> &tokio::sync::Mutex<()> {
+        let mut hasher = std::hash::DefaultHasher::new();
+        (repo, channel).hash(&mut hasher);
+        &self.loads[(hasher.finish() % LOAD_STRIPES as u64) as usize]
     }
 
     /// Returns a number that changes whenever a channel changes.

@@ -96,19 +96,18 @@ impl Registry {
         self.readable_repo(caller, repo).await?;
         let releases = match self.cache.channel(repo, channel) {
             Ok(cached) => cached,
+            Err(_) if self.settings.cache => self.load_channel_once(repo, channel).await?,
             Err(ticket) => {
-                if !self.settings.cache {
-                    // Cold path: the top of the index usually holds the answer.
-                    let top = self
-                        .store
-                        .latest_candidates(repo, channel, None, LATEST_BATCH)
-                        .await
-                        .map_err(store_error)?;
-                    let top: Vec<ReleaseRecord> = top.into_iter().map(|(_, r)| r).collect();
-                    let found = decide(&top, &app, platform, current_release_id);
-                    if let Some(d @ (Decision::Update(_) | Decision::UpToDate(Some(_)))) = found {
-                        return Ok(d);
-                    }
+                // Cold path: the top of the index usually holds the answer.
+                let top = self
+                    .store
+                    .latest_candidates(repo, channel, None, LATEST_BATCH)
+                    .await
+                    .map_err(store_error)?;
+                let top: Vec<ReleaseRecord> = top.into_iter().map(|(_, r)| r).collect();
+                let found = decide(&top, &app, platform, current_release_id);
+                if let Some(d @ (Decision::Update(_) | Decision::UpToDate(Some(_)))) = found {
+                    return Ok(d);
                 }
                 self.load_channel(repo, channel, ticket).await?
             }
@@ -120,6 +119,21 @@ impl Registry {
         }
         Ok(decide(&releases, &app, platform, current_release_id)
             .unwrap_or(Decision::UpToDate(None)))
+    }
+
+    /// Loads a channel into the cache once for all the callers that miss it together (after a
+    /// change, say): they queue for the channel's turn, and those behind the first find it
+    /// cached.
+    async fn load_channel_once(
+        &self,
+        repo: &str,
+        channel: &str,
+    ) -> Result<Arc<Vec<ReleaseRecord>>> {
+        let _turn = self.cache.load_turn(repo, channel).lock().await;
+        match self.cache.channel(repo, channel) {
+            Ok(cached) => Ok(cached),
+            Err(ticket) => self.load_channel(repo, channel, ticket).await,
+        }
     }
 
     /// Reads every published release of a channel, highest semver first, and caches it.

@@ -1006,3 +1006,73 @@ async fn publish_racing_detach_never_publishes_changed_artifacts(backend: Backen
     }
     server.stop().await;
 }
+
+/// Counts the queries of the test's database that read `releases` and wait for a lock.
+async fn waiting_on_releases(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%FROM releases%'",
+    )
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+/// Callers that miss a channel together (right after a change, say) load it once: the first
+/// reads it, the others find it cached. Postgres only, because only there can a test hold the
+/// readers of a table back (a table lock) and count who waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callers_missing_a_channel_together_load_it_once() {
+    use sqlx::Connection as _;
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(&server, "1.0.0").await;
+    let release = released(&server, Rel::default()).await;
+
+    let mut locker = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+    let mut lock = locker.begin().await.unwrap();
+    sqlx::query("LOCK TABLE releases IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+    let mut calls = Vec::new();
+    for _ in 0..12 {
+        let mut catalog = server.catalog_client().await;
+        calls.push(tokio::spawn(async move {
+            catalog
+                .get_latest_release(pb::GetLatestReleaseRequest {
+                    repo: "acme".into(),
+                    channel: "stable".into(),
+                    app_version: "1.5".into(),
+                    ..Default::default()
+                })
+                .await
+        }));
+    }
+    let mut observer = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+    let started = std::time::Instant::now();
+    while waiting_on_releases(&mut observer).await == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "no load started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Every caller has had time to arrive; one query waits, the others wait for its answer.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        waiting_on_releases(&mut observer).await,
+        1,
+        "one load for all the callers"
+    );
+    lock.rollback().await.unwrap();
+    for call in calls {
+        let answer = call.await.unwrap().unwrap().into_inner();
+        assert_eq!(decision(answer), format!("update {}", release.version));
+    }
+    server.stop().await;
+}
