@@ -129,11 +129,17 @@ impl Registry {
         Ok(Principal::Token(token))
     }
 
-    /// Loads a repo or answers NOT_FOUND.
+    /// Loads a repo or answers NOT_FOUND; reads take it from memory when they can.
     pub(super) async fn repo(&self, key: &str) -> Result<Repo> {
-        if let Some(repo) = self.cache.repo(key) {
-            return Ok(repo);
+        match self.cache.repo(key) {
+            Some(repo) => Ok(repo),
+            None => self.current_repo(key).await,
         }
+    }
+
+    /// Loads a repo from the database (and refreshes the cached copy): writes, and the
+    /// validation that gates a publish, follow a policy another process changed at once.
+    pub(super) async fn current_repo(&self, key: &str) -> Result<Repo> {
         let repo = self
             .store
             .get_repo(key)
@@ -165,7 +171,7 @@ impl Registry {
     ) -> Result<(Principal, Repo)> {
         let principal = self.authenticate(caller).await?;
         principal.require(Some(key), role)?;
-        let repo = self.repo(key).await?;
+        let repo = self.current_repo(key).await?;
         Ok((principal, repo))
     }
 }

@@ -287,7 +287,7 @@ impl Registry {
     }
 
     async fn findings(&self, release: &ReleaseRecord) -> Result<Vec<Finding>> {
-        let repo = self.repo(&release.repo).await?;
+        let repo = self.current_repo(&release.repo).await?;
         let mut attached = Vec::with_capacity(release.artifacts.len());
         for a in &release.artifacts {
             let key = VersionKey {

@@ -16,6 +16,7 @@ backend_tests!(
     rollback_and_deprecate_leave_latest,
     concurrent_publishes_get_consecutive_sequences,
     publish_racing_detach_never_publishes_changed_artifacts,
+    a_policy_changed_by_another_server_gates_the_next_publish,
 );
 
 struct Rel<'a> {
@@ -1074,5 +1075,87 @@ async fn callers_missing_a_channel_together_load_it_once() {
         let answer = call.await.unwrap().unwrap().into_inner();
         assert_eq!(decision(answer), format!("update {}", release.version));
     }
+    server.stop().await;
+}
+
+/// Two servers share one database (as replicas do). A policy one of them changes applies to
+/// the next publish on the other, whose cached copy of the repo is older.
+async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(&server, "1.0.0").await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut config = server.config.clone();
+    config.public_url = None;
+    let replica = tokio::spawn(relreg::server::serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    let mut other = pb::release_admin_client::ReleaseAdminClient::connect(format!("http://{addr}"))
+        .await
+        .unwrap();
+    let t = &server.admin;
+    let release = other
+        .create_release(authed(
+            pb::CreateReleaseRequest {
+                repo: "acme".into(),
+                channel: "stable".into(),
+                version: "2.0.0".into(),
+                min_app_version: "1.0".into(),
+                ..Default::default()
+            },
+            t,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap();
+    let attach = pb::AttachArtifactRequest {
+        release_id: release.id.clone(),
+        role: "data".into(),
+        package: "app".into(),
+        version: "1.0.0".into(),
+        etag: String::new(),
+    };
+    other.attach_artifact(authed(attach, t)).await.unwrap();
+
+    let policy = pb::RepoPolicy {
+        channels: vec![pb::ChannelPolicy {
+            channel: "stable".into(),
+            required_roles: vec!["data".into(), "translations".into()],
+        }],
+    };
+    server
+        .admin_client()
+        .await
+        .update_repo_policy(authed(
+            pb::UpdateRepoPolicyRequest {
+                repo: "acme".into(),
+                policy: Some(policy),
+            },
+            t,
+        ))
+        .await
+        .unwrap();
+    let publish = pb::PublishReleaseRequest {
+        release_id: release.id.clone(),
+        etag: String::new(),
+    };
+    let refused = other.publish_release(authed(publish, t)).await;
+    assert_error(refused, Code::FailedPrecondition, "VALIDATION_FAILED");
+    let stored = server
+        .store
+        .get_release(&release.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, relreg::domain::ReleaseState::Draft);
+
+    let _ = stop.send(());
+    replica.await.unwrap().unwrap();
     server.stop().await;
 }
