@@ -24,7 +24,7 @@ use crate::{
         self, release_admin_server::ReleaseAdminServer,
         release_catalog_server::ReleaseCatalogServer,
     },
-    registry::{Registry, Settings},
+    registry::{FOLLOW_EVERY, Registry, Settings},
     store,
 };
 
@@ -122,21 +122,30 @@ pub async fn serve(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
+    // Other processes serving the same database change channels too.
+    let follower = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.follow_changes(FOLLOW_EVERY).await }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = config.shutdown_grace();
-    tokio::select! {
-        result = server.into_future() => result.context("serving")?,
+    let served = tokio::select! {
+        result = server.into_future() => result.context("serving"),
         () = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
             } else {
                 std::future::pending::<()>().await;
             }
-        } => tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing open connections"),
-    }
+        } => {
+            tracing::warn!(grace_secs = grace.as_secs(), "grace period over: closing open connections");
+            Ok(())
+        }
+    };
+    follower.abort();
     registry.close().await;
     tracing::info!("stopped");
-    Ok(())
+    served
 }
 
 /// Builds the CORS layer for the allowed origins, if any.

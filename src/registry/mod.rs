@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod blobs;
 mod cache;
+mod follow;
 mod github;
 mod latest;
 mod paging;
@@ -22,6 +23,7 @@ use std::{
 
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
+pub use follow::FOLLOW_EVERY;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
 pub use latest::{Decision, LATEST_BATCH, ManifestView};
 pub use paging::Page;

@@ -327,6 +327,8 @@ pub trait AuditStore: Send + Sync {
     /// Lists outbox events in id order after `after_id`.
     async fn list_outbox(&self, after_id: Option<i64>, limit: i64)
     -> StoreResult<Vec<OutboxEvent>>;
+    /// Returns the id of the newest outbox event (0 when there is none).
+    async fn last_outbox_id(&self) -> StoreResult<i64>;
 }
 
 /// Opens the store a URL names: `sqlite://…` or `postgres://…` (migrations applied).

@@ -251,6 +251,56 @@ impl TestServer {
     }
 }
 
+/// A second server on the database and blob directory of a `TestServer`, as a replica.
+pub(crate) struct Replica {
+    pub(crate) addr: SocketAddr,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    /// Returns an admin-service client of the replica.
+    pub(crate) async fn admin_client(&self) -> ReleaseAdminClient<Channel> {
+        ReleaseAdminClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect")
+    }
+
+    /// Returns a catalog-service client of the replica.
+    pub(crate) async fn catalog_client(&self) -> ReleaseCatalogClient<Channel> {
+        ReleaseCatalogClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect")
+    }
+
+    /// Stops the replica.
+    pub(crate) async fn stop(self) {
+        let _ = self.shutdown.send(());
+        self.handle.await.expect("join").expect("replica");
+    }
+}
+
+impl TestServer {
+    /// Starts a replica: another server on the same database and blob directory.
+    pub(crate) async fn start_replica(&self) -> Replica {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut config = self.config.clone();
+        config.public_url = None;
+        let handle = tokio::spawn(server::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Replica {
+            addr,
+            shutdown,
+            handle,
+        }
+    }
+}
+
 /// Wraps a message in a request carrying a bearer token.
 pub(crate) fn authed<T>(message: T, token: &str) -> Request<T> {
     let mut request = Request::new(message);

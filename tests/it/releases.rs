@@ -17,6 +17,7 @@ backend_tests!(
     concurrent_publishes_get_consecutive_sequences,
     publish_racing_detach_never_publishes_changed_artifacts,
     a_policy_changed_by_another_server_gates_the_next_publish,
+    a_replica_serves_what_another_server_published,
 );
 
 struct Rel<'a> {
@@ -1086,17 +1087,8 @@ async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Back
     draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
     publish(&server, "1.0.0").await;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut config = server.config.clone();
-    config.public_url = None;
-    let replica = tokio::spawn(relreg::server::serve(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    let mut other = pb::release_admin_client::ReleaseAdminClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let replica = server.start_replica().await;
+    let mut other = replica.admin_client().await;
     let t = &server.admin;
     let release = other
         .create_release(authed(
@@ -1155,7 +1147,146 @@ async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Back
         .unwrap();
     assert_eq!(stored.state, relreg::domain::ReleaseState::Draft);
 
-    let _ = stop.send(());
-    replica.await.unwrap().unwrap();
+    replica.stop().await;
+    server.stop().await;
+}
+
+/// Two servers share one database (as replicas do). A release one of them publishes reaches
+/// the "latest" answers of the other, whose cache held the channel, within a few seconds.
+async fn a_replica_serves_what_another_server_published(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(&server, "1.0.0").await;
+    released(&server, Rel::default()).await;
+
+    let replica = server.start_replica().await;
+    let mut catalog = replica.catalog_client().await;
+    let mut latest = async || {
+        let request = pb::GetLatestReleaseRequest {
+            repo: "acme".into(),
+            channel: "stable".into(),
+            app_version: "1.5".into(),
+            ..Default::default()
+        };
+        decision(
+            catalog
+                .get_latest_release(request)
+                .await
+                .unwrap()
+                .into_inner(),
+        )
+    };
+    assert_eq!(latest().await, "update 1.0.0");
+    assert_eq!(
+        latest().await,
+        "update 1.0.0",
+        "now from the replica's cache"
+    );
+
+    released(
+        &server,
+        Rel {
+            version: "1.1.0",
+            ..Default::default()
+        },
+    )
+    .await;
+    let published = std::time::Instant::now();
+    loop {
+        if latest().await == "update 1.1.0" {
+            break;
+        }
+        assert!(
+            published.elapsed() < std::time::Duration::from_secs(10),
+            "the replica still answers 1.0.0"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    replica.stop().await;
+    server.stop().await;
+}
+
+/// Outbox ids are taken at insert and become visible at commit, so on Postgres a change can
+/// surface after a newer one. A replica still applies it: here a change that commits late
+/// (held open by hand while another server publishes) reaches the replica's cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_applies_a_change_that_commits_late() {
+    use sqlx::Connection as _;
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(&server, "1.0.0").await;
+    released(&server, Rel::default()).await;
+    released(
+        &server,
+        Rel {
+            version: "1.1.0",
+            ..Default::default()
+        },
+    )
+    .await;
+    let replica = server.start_replica().await;
+    let mut catalog = replica.catalog_client().await;
+    let mut latest = async || {
+        let request = pb::GetLatestReleaseRequest {
+            repo: "acme".into(),
+            channel: "stable".into(),
+            app_version: "1.5".into(),
+            ..Default::default()
+        };
+        decision(
+            catalog
+                .get_latest_release(request)
+                .await
+                .unwrap()
+                .into_inner(),
+        )
+    };
+    assert_eq!(latest().await, "update 1.1.0");
+
+    // A deprecation whose outbox id is older than the next publish's, committed after it.
+    let mut late = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+    let mut tx = late.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE releases SET state = 'DEPRECATED', deprecation_reason = 'late' \
+         WHERE repo = 'acme' AND channel = 'stable' AND version = '1.1.0'",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (at, topic, repo, payload) VALUES \
+         ((EXTRACT(EPOCH FROM now()) * 1000000)::BIGINT, 'release.deprecated', 'acme', '{\"channel\":\"stable\"}')",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    released(
+        &server,
+        Rel {
+            channel: "beta",
+            version: "2.0.0",
+            ..Default::default()
+        },
+    )
+    .await;
+    // The replica's follower reads past the newer event before the older one commits.
+    tokio::time::sleep(relreg::registry::FOLLOW_EVERY * 2).await;
+    assert_eq!(latest().await, "update 1.1.0");
+    tx.commit().await.unwrap();
+
+    let committed = std::time::Instant::now();
+    while latest().await != "update 1.0.0" {
+        assert!(
+            committed.elapsed() < std::time::Duration::from_secs(10),
+            "the replica missed the change that committed late"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    replica.stop().await;
     server.stop().await;
 }

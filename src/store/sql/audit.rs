@@ -101,15 +101,18 @@ macro_rules! impl_audit_store {
                 after_id: Option<i64>,
                 limit: i64,
             ) -> StoreResult<Vec<OutboxEvent>> {
-                let rows = sqlx::query(
-                    "SELECT id, at, topic, repo, payload FROM outbox \
-                     WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2",
-                )
-                .bind(after_id)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(classify)?;
+                // A plain bound, not `($2 IS NULL OR id > $2)`, so that the primary key's range
+                // starts at `after_id` whatever plan the database caches.
+                let sql = if after_id.is_some() {
+                    "SELECT id, at, topic, repo, payload FROM outbox WHERE id > $2 ORDER BY id LIMIT $1"
+                } else {
+                    "SELECT id, at, topic, repo, payload FROM outbox ORDER BY id LIMIT $1"
+                };
+                let mut query = sqlx::query(sql).bind(limit);
+                if let Some(after) = after_id {
+                    query = query.bind(after);
+                }
+                let rows = query.fetch_all(&self.pool).await.map_err(classify)?;
                 rows.iter()
                     .map(|r| {
                         Ok(OutboxEvent {
@@ -121,6 +124,13 @@ macro_rules! impl_audit_store {
                         })
                     })
                     .collect::<Result<_, sqlx::Error>>()
+                    .map_err(classify)
+            }
+
+            async fn last_outbox_id(&self) -> StoreResult<i64> {
+                sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM outbox")
+                    .fetch_one(&self.pool)
+                    .await
                     .map_err(classify)
             }
         }
