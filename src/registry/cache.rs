@@ -1,6 +1,7 @@
 //! Published data never changes, so a warm server answers the hot path from memory: repos,
 //! the published releases of each channel (for "latest" decisions), release manifests, and
-//! recently verified tokens (for reads, for `TOKEN_REUSE`).
+//! the tokens reads verified in the last `TOKEN_REUSE`.
+//!
 //! Channel entries are dropped when a publish, deprecate or rollback changes the channel; an
 //! epoch counting such changes keeps a load that raced one from being cached. At most
 //! `CHANNEL_LIMIT` channels are kept, so requests for made-up channel names cannot grow it
@@ -16,6 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::latest::ManifestView;
 use crate::domain::{ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.
@@ -26,8 +28,6 @@ const TOKEN_LIMIT: usize = 10_000;
 const CHANNEL_LIMIT: usize = 100_000;
 /// Channel loads that hash to the same stripe take turns.
 const LOAD_STRIPES: usize = 64;
-
-use super::latest::ManifestView;
 
 /// The in-memory cache of published data; every method is a no-op when disabled.
 pub(super) struct Cache {
