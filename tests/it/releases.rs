@@ -2,8 +2,12 @@
 //! sequences, the latest-selection matrix, manifests whose URLs download the exact bytes,
 //! deprecation and rollback, and concurrent publishers.
 
-use relreg::pb::{self, ReleaseState, Severity, get_latest_release_response::Decision};
+use relreg::pb::{
+    self, ReleaseState, Severity, get_latest_release_response::Decision,
+    release_catalog_client::ReleaseCatalogClient,
+};
 use tonic::Code;
+use tonic::transport::Channel;
 
 use crate::common::{
     Backend, TestServer, assert_error, authed, backend_tests, digest, draft, fixture, publish,
@@ -1030,10 +1034,7 @@ async fn callers_missing_a_channel_together_load_it_once() {
         return;
     };
     let server = TestServer::start(&backend).await;
-    fixture(&server, "generic").await;
-    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
-    publish(&server, "1.0.0").await;
-    let release = released(&server, Rel::default()).await;
+    stable_releases(&server, &["1.0.0"]).await;
 
     let mut locker = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
     let mut lock = locker.begin().await.unwrap();
@@ -1044,16 +1045,9 @@ async fn callers_missing_a_channel_together_load_it_once() {
     let mut calls = Vec::new();
     for _ in 0..12 {
         let mut catalog = server.catalog_client().await;
-        calls.push(tokio::spawn(async move {
-            catalog
-                .get_latest_release(pb::GetLatestReleaseRequest {
-                    repo: "acme".into(),
-                    channel: "stable".into(),
-                    app_version: "1.5".into(),
-                    ..Default::default()
-                })
-                .await
-        }));
+        calls.push(tokio::spawn(
+            async move { stable_latest(&mut catalog).await },
+        ));
     }
     let mut observer = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
     let started = std::time::Instant::now();
@@ -1073,8 +1067,7 @@ async fn callers_missing_a_channel_together_load_it_once() {
     );
     lock.rollback().await.unwrap();
     for call in calls {
-        let answer = call.await.unwrap().unwrap().into_inner();
-        assert_eq!(decision(answer), format!("update {}", release.version));
+        assert_eq!(call.await.unwrap(), "update 1.0.0");
     }
     server.stop().await;
 }
@@ -1083,9 +1076,7 @@ async fn callers_missing_a_channel_together_load_it_once() {
 /// the next publish on the other, whose cached copy of the repo is older.
 async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    fixture(&server, "generic").await;
-    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
-    publish(&server, "1.0.0").await;
+    stable_releases(&server, &[]).await;
 
     let replica = server.start_replica().await;
     let mut other = replica.admin_client().await;
@@ -1151,35 +1142,66 @@ async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Back
     server.stop().await;
 }
 
+/// Publishes version 1.0.0 of acme/app and releases of it in `stable`, one per version given.
+async fn stable_releases(server: &TestServer, versions: &[&str]) {
+    fixture(server, "generic").await;
+    draft(server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(server, "1.0.0").await;
+    for version in versions {
+        released(
+            server,
+            Rel {
+                version,
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+}
+
+/// What a server tells an app 1.5 on `stable` to run, as `decision` words it.
+async fn stable_latest(catalog: &mut ReleaseCatalogClient<Channel>) -> String {
+    let request = pb::GetLatestReleaseRequest {
+        repo: "acme".into(),
+        channel: "stable".into(),
+        app_version: "1.5".into(),
+        ..Default::default()
+    };
+    decision(
+        catalog
+            .get_latest_release(request)
+            .await
+            .unwrap()
+            .into_inner(),
+    )
+}
+
+/// Waits up to 10 s for a server to answer `want` on `stable`.
+async fn await_stable_latest(catalog: &mut ReleaseCatalogClient<Channel>, want: &str) {
+    let since = std::time::Instant::now();
+    loop {
+        let got = stable_latest(catalog).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(10),
+            "still {got}, not {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Two servers share one database (as replicas do). A release one of them publishes reaches
 /// the "latest" answers of the other, whose cache held the channel, within a few seconds.
 async fn a_replica_serves_what_another_server_published(backend: Backend) {
     let server = TestServer::start(&backend).await;
-    fixture(&server, "generic").await;
-    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
-    publish(&server, "1.0.0").await;
-    released(&server, Rel::default()).await;
-
+    stable_releases(&server, &["1.0.0"]).await;
     let replica = server.start_replica().await;
     let mut catalog = replica.catalog_client().await;
-    let mut latest = async || {
-        let request = pb::GetLatestReleaseRequest {
-            repo: "acme".into(),
-            channel: "stable".into(),
-            app_version: "1.5".into(),
-            ..Default::default()
-        };
-        decision(
-            catalog
-                .get_latest_release(request)
-                .await
-                .unwrap()
-                .into_inner(),
-        )
-    };
-    assert_eq!(latest().await, "update 1.0.0");
+    assert_eq!(stable_latest(&mut catalog).await, "update 1.0.0");
     assert_eq!(
-        latest().await,
+        stable_latest(&mut catalog).await,
         "update 1.0.0",
         "now from the replica's cache"
     );
@@ -1192,17 +1214,7 @@ async fn a_replica_serves_what_another_server_published(backend: Backend) {
         },
     )
     .await;
-    let published = std::time::Instant::now();
-    loop {
-        if latest().await == "update 1.1.0" {
-            break;
-        }
-        assert!(
-            published.elapsed() < std::time::Duration::from_secs(10),
-            "the replica still answers 1.0.0"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    await_stable_latest(&mut catalog, "update 1.1.0").await;
     replica.stop().await;
     server.stop().await;
 }
@@ -1217,36 +1229,10 @@ async fn a_replica_applies_a_change_that_commits_late() {
         return;
     };
     let server = TestServer::start(&backend).await;
-    fixture(&server, "generic").await;
-    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
-    publish(&server, "1.0.0").await;
-    released(&server, Rel::default()).await;
-    released(
-        &server,
-        Rel {
-            version: "1.1.0",
-            ..Default::default()
-        },
-    )
-    .await;
+    stable_releases(&server, &["1.0.0", "1.1.0"]).await;
     let replica = server.start_replica().await;
     let mut catalog = replica.catalog_client().await;
-    let mut latest = async || {
-        let request = pb::GetLatestReleaseRequest {
-            repo: "acme".into(),
-            channel: "stable".into(),
-            app_version: "1.5".into(),
-            ..Default::default()
-        };
-        decision(
-            catalog
-                .get_latest_release(request)
-                .await
-                .unwrap()
-                .into_inner(),
-        )
-    };
-    assert_eq!(latest().await, "update 1.1.0");
+    assert_eq!(stable_latest(&mut catalog).await, "update 1.1.0");
 
     // A deprecation whose outbox id is older than the next publish's, committed after it.
     let mut late = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
@@ -1276,17 +1262,9 @@ async fn a_replica_applies_a_change_that_commits_late() {
     .await;
     // The replica's follower reads past the newer event before the older one commits.
     tokio::time::sleep(relreg::registry::FOLLOW_EVERY * 2).await;
-    assert_eq!(latest().await, "update 1.1.0");
+    assert_eq!(stable_latest(&mut catalog).await, "update 1.1.0");
     tx.commit().await.unwrap();
-
-    let committed = std::time::Instant::now();
-    while latest().await != "update 1.0.0" {
-        assert!(
-            committed.elapsed() < std::time::Duration::from_secs(10),
-            "the replica missed the change that committed late"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    await_stable_latest(&mut catalog, "update 1.0.0").await;
     replica.stop().await;
     server.stop().await;
 }
