@@ -18,7 +18,8 @@ size_mib=${BENCH_SIZE_MIB:-1024}
 target=${CARGO_TARGET_DIR:-target}
 bench_timeout=${BENCH_TIMEOUT_SECS:-900}
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 if ! command -v nginx >/dev/null && [[ ! -x /usr/sbin/nginx ]]; then
     say "installing nginx"
@@ -37,52 +38,11 @@ relreg=$(cd "$(dirname "$relreg")" && pwd)/$(basename "$relreg")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/relreg-bench.XXXXXX")
 relreg_pid= nginx_pid= perf_pid=
 cleanup() {
-    local pid
-    for pid in $perf_pid $relreg_pid $nginx_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $perf_pid $relreg_pid $nginx_pid; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "$perf_pid" "$relreg_pid" "$nginx_pid"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A port that no TCP socket uses now (each server is listening before the next port is
-# picked), below Linux's default ephemeral range (32768 and up).
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 12000))
-        if ! grep -qi -- "$(printf ':%04X ' "$port")" /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    return 1
-}
-
-# Waits until a process listens on a port, failing if it exits or takes over 10 s.
-wait_port() {
-    local pid=$1 port=$2 log=$3
-    for _ in $(seq 100); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            say "process $pid exited; its log:"; cat "$log" >&2; return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
-        sleep 0.1
-    done
-    say "nothing listens on port $port; log:"; cat "$log" >&2; return 1
-}
-
-seconds() { # seconds COMMAND...: runs it, prints how long it took
-    local start=$EPOCHREALTIME
-    "$@"
-    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f\n", b - a }'
-}
 
 mkdir -p "$tmp/www" "$tmp/nginx" "$tmp/data"
 chmod 755 "$tmp" "$tmp/www"   # nginx's workers run as another user

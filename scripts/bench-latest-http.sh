@@ -23,7 +23,8 @@ WARMUP=${BENCH_WARMUP:-3s}
 LOADS=${BENCH_LOADS:-1:32 2:64}
 BUILD_TIMEOUT=${BENCH_BUILD_TIMEOUT_SECS:-1800}
 
-say() { printf '==> %s\n' "$*" >&2; }
+# shellcheck source=scripts/bench-lib.sh
+source "$ROOT/scripts/bench-lib.sh"
 die() { printf 'bench-latest-http: %s\n' "$*" >&2; exit 1; }
 
 # --- tools -------------------------------------------------------------------------------
@@ -55,21 +56,12 @@ DIR=$(mktemp -d /tmp/bench-latest-http.XXXXXX)
 RELREG_PID=
 NGINX_PIDS=()
 cleanup() {
-  local pid
-  for pid in "${NGINX_PIDS[@]}" $RELREG_PID; do
-    kill "$pid" 2>/dev/null || true
-  done
-  for pid in "${NGINX_PIDS[@]}" $RELREG_PID; do
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_pids "${NGINX_PIDS[@]}" "$RELREG_PID"
   rm -rf "$DIR"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
 PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 DB=(--database-url "sqlite://$DIR/relreg.db" --blob-dir "$DIR/blobs")

@@ -21,8 +21,8 @@ chunk_mib=${BENCH_CHUNK_MIB:-8}
 budget_mib=${BENCH_RSS_BUDGET_MIB:-64}
 target=${CARGO_TARGET_DIR:-target}
 
-say() { printf '==> %s\n' "$*" >&2; }
-die() { say "$*"; exit 1; }
+# shellcheck source=scripts/bench-lib.sh
+source scripts/bench-lib.sh
 
 for tool in curl grpcurl sha256sum dd awk; do
     command -v "$tool" >/dev/null || die "$tool is not on PATH"
@@ -36,45 +36,11 @@ relreg=$(cd "$(dirname "$relreg")" && pwd)/$(basename "$relreg")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/relreg-bench-upload.XXXXXX")
 relreg_pid= sampler_pid=
 cleanup() {
-    local pid
-    for pid in $sampler_pid $relreg_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $sampler_pid $relreg_pid; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
+    stop_pids "$sampler_pid" "$relreg_pid"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-# A port that no TCP socket uses now, below Linux's default ephemeral range (32768 and up).
-free_port() {
-    local port
-    for _ in $(seq 100); do
-        port=$((20000 + RANDOM % 12000))
-        if ! grep -qi -- "$(printf ':%04X ' "$port")" /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-            echo "$port"
-            return
-        fi
-    done
-    return 1
-}
-
-# Waits until a process listens on a port, failing if it exits or takes over 10 s.
-wait_port() {
-    local pid=$1 port=$2 log=$3
-    for _ in $(seq 100); do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            say "process $pid exited; its log:"; cat "$log" >&2; return 1
-        fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return; fi
-        sleep 0.1
-    done
-    say "nothing listens on port $port; log:"; cat "$log" >&2; return 1
-}
 
 # Prints a field of /proc/PID/status in KiB (VmRSS, VmHWM).
 status_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
@@ -93,11 +59,6 @@ dd if=/dev/urandom of="$file" bs=1M count="$size_mib" iflag=fullblock status=non
 size=$(stat -c %s "$file")
 cat "$file" >/dev/null   # in the page cache, so that reading it costs the client little
 
-seconds() { # seconds COMMAND...: runs it, prints how long it took
-    local start=$EPOCHREALTIME
-    "$@"
-    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.6f\n", b - a }'
-}
 say "timing sha256sum and dd conv=fsync, for reference"
 sha256_secs=$(seconds sh -c "sha256sum '$file' >'$tmp/sha256'")
 digest=sha256:$(cut -d' ' -f1 "$tmp/sha256")

@@ -31,6 +31,22 @@ pub struct Expected {
     pub size: Option<u64>,
 }
 
+impl Expected {
+    /// Checks the bytes received against what was declared: DIGEST_MISMATCH otherwise.
+    pub(crate) fn check(&self, digest: Digest, size: u64) -> Result<()> {
+        let mismatch = match *self {
+            Expected { size: Some(s), .. } if s != size => {
+                format!("expected {s} bytes, received {size}")
+            }
+            Expected {
+                digest: Some(d), ..
+            } if d != digest => format!("expected {d}, received bytes hash to {digest}"),
+            _ => return Ok(()),
+        };
+        Err(Error::new(ErrorCode::DigestMismatch, mismatch))
+    }
+}
+
 /// A blob that was written and made visible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
@@ -132,18 +148,9 @@ impl BlobStore {
             return Err(e);
         }
         let digest = Digest::from_bytes(hasher.finalize().into());
-        let mismatch = match expected {
-            Expected { size: Some(s), .. } if s != size => {
-                Some(format!("expected {s} bytes, received {size}"))
-            }
-            Expected {
-                digest: Some(d), ..
-            } if d != digest => Some(format!("expected {d}, received bytes hash to {digest}")),
-            _ => None,
-        };
-        if let Some(message) = mismatch {
+        if let Err(e) = expected.check(digest, size) {
             let _ = writer.abort().await;
-            return Err(Error::new(ErrorCode::DigestMismatch, message));
+            return Err(e);
         }
         writer.finish().await.map_err(unavailable)?;
         self.commit(&tmp, &digest).await?;

@@ -251,18 +251,9 @@ impl BlobStore {
             Ok((Digest::from_bytes(hasher.finalize().into()), size))
         })
         .await?;
-        let mismatch = match expected {
-            Expected { size: Some(s), .. } if s != size => {
-                Some(format!("expected {s} bytes, received {size}"))
-            }
-            Expected {
-                digest: Some(d), ..
-            } if d != digest => Some(format!("expected {d}, received bytes hash to {digest}")),
-            _ => None,
-        };
-        if let Some(message) = mismatch {
+        if let Err(e) = expected.check(digest, size) {
             remove_files(&locked).await?;
-            return Err(Error::new(ErrorCode::DigestMismatch, message));
+            return Err(e);
         }
         // The data file sits under the store's root, so the commit of `put` applies as is.
         self.commit(&Path::from(format!("{SESSIONS}/{id}")), &digest)

@@ -299,13 +299,7 @@ impl Registry {
 
     /// Loads a released version with its files as a GitHub release.
     async fn github_release(&self, key: VersionKey) -> Result<GithubRelease> {
-        let version = self
-            .store
-            .get_version(&key)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(|| Error::not_found(format!("version {key}")))?;
-        Ok(as_release(version))
+        Ok(as_release(self.version(&key).await?))
     }
 }
 

@@ -179,12 +179,7 @@ impl Registry {
                 package: a.package.clone(),
                 version: a.version.clone(),
             };
-            let version = self
-                .store
-                .get_version(&key)
-                .await
-                .map_err(store_error)?
-                .ok_or_else(|| Error::not_found(format!("version {key}")))?;
+            let version = self.version(&key).await?;
             artifacts.push((a.clone(), package, version));
         }
         let published = release.state != ReleaseState::Draft;

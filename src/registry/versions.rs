@@ -82,7 +82,7 @@ fn check_path_clash(files: &[VersionFile], path: &str) -> Result<()> {
 
 impl Registry {
     /// Loads a version with its files or answers NOT_FOUND.
-    async fn version(&self, key: &VersionKey) -> Result<VersionRecord> {
+    pub(super) async fn version(&self, key: &VersionKey) -> Result<VersionRecord> {
         self.store
             .get_version(key)
             .await

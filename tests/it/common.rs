@@ -484,3 +484,90 @@ pub(crate) async fn audit_actions(server: &TestServer) -> Vec<String> {
         .expect("audit");
     events.into_iter().map(|e| e.record.action).collect()
 }
+
+/// A release to create in acme, bound to app's versions by `attach`.
+pub(crate) struct Rel<'a> {
+    pub(crate) channel: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) min: &'a str,
+    pub(crate) max: &'a str,
+    pub(crate) platforms: &'a [&'a str],
+}
+
+impl Default for Rel<'_> {
+    fn default() -> Self {
+        Self {
+            channel: "stable",
+            version: "1.0.0",
+            min: "1.0",
+            max: "",
+            platforms: &[],
+        }
+    }
+}
+
+/// Creates a draft release.
+pub(crate) async fn create(server: &TestServer, rel: Rel<'_>) -> pb::Release {
+    let mut admin = server.admin_client().await;
+    let request = pb::CreateReleaseRequest {
+        repo: "acme".into(),
+        channel: rel.channel.into(),
+        version: rel.version.into(),
+        min_app_version: rel.min.into(),
+        max_app_version: rel.max.into(),
+        platforms: rel.platforms.iter().map(|p| (*p).into()).collect(),
+        notes: format!("notes of {}", rel.version),
+        mandatory: false,
+    };
+    admin
+        .create_release(authed(request, &server.admin))
+        .await
+        .unwrap()
+        .into_inner()
+        .release
+        .unwrap()
+}
+
+/// Attaches version `version` of acme/app to a draft release in `role`.
+pub(crate) async fn attach(
+    server: &TestServer,
+    id: &str,
+    role: &str,
+    version: &str,
+) -> Result<pb::Release, tonic::Status> {
+    let mut admin = server.admin_client().await;
+    let request = pb::AttachArtifactRequest {
+        release_id: id.into(),
+        role: role.into(),
+        package: "app".into(),
+        version: version.into(),
+        etag: String::new(),
+    };
+    admin
+        .attach_artifact(authed(request, &server.admin))
+        .await
+        .map(|r| r.into_inner().release.unwrap())
+}
+
+/// Publishes a release as admin.
+pub(crate) async fn publish_release(
+    server: &TestServer,
+    id: &str,
+) -> Result<pb::Release, tonic::Status> {
+    let mut admin = server.admin_client().await;
+    let request = pb::PublishReleaseRequest {
+        release_id: id.into(),
+        etag: String::new(),
+    };
+    admin
+        .publish_release(authed(request, &server.admin))
+        .await
+        .map(|r| r.into_inner().release.unwrap())
+}
+
+/// Creates and publishes a release with one artifact bound to the published version 1.0.0.
+pub(crate) async fn released(server: &TestServer, rel: Rel<'_>) -> pb::Release {
+    let r = create(server, rel).await;
+    attach(server, &r.id, "data", "1.0.0").await.unwrap();
+    publish_release(server, &r.id).await.unwrap()
+}

@@ -6,7 +6,10 @@ use relreg::pb;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Backend, TestServer, authed, backend_tests, draft, fixture, publish, upload};
+use crate::common::{
+    Backend, Rel, TestServer, attach, authed, backend_tests, create, draft, fixture, publish,
+    publish_release, released, upload,
+};
 
 backend_tests!(json_lifecycle_matches_grpc);
 
@@ -234,43 +237,7 @@ async fn catalog_answers_carry_validators_and_cache_policy() {
     fixture(&server, "generic").await;
     draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
     publish(&server, "1.0.0").await;
-    let mut admin = server.admin_client().await;
-    let create = pb::CreateReleaseRequest {
-        repo: "acme".into(),
-        channel: "stable".into(),
-        version: "1.0.0".into(),
-        min_app_version: "1".into(),
-        ..Default::default()
-    };
-    let id = admin
-        .create_release(authed(create, &server.admin))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-        .id;
-    let attach = pb::AttachArtifactRequest {
-        release_id: id.clone(),
-        role: "data".into(),
-        package: "app".into(),
-        version: "1.0.0".into(),
-        etag: String::new(),
-    };
-    admin
-        .attach_artifact(authed(attach, &server.admin))
-        .await
-        .unwrap();
-    admin
-        .publish_release(authed(
-            pb::PublishReleaseRequest {
-                release_id: id.clone(),
-                etag: String::new(),
-            },
-            &server.admin,
-        ))
-        .await
-        .unwrap();
+    let id = released(&server, Rel::default()).await.id;
 
     let http = Client::new();
     let latest = server.url("/v1/repos/acme/channels/stable/latest?app_version=1.2&platform=ios");
@@ -409,93 +376,45 @@ async fn catalog_answers_carry_validators_and_cache_policy() {
     }
 
     // A publish or a deprecate changes the channel: the rendered "latest" is not served stale.
-    let latest_version = |body: Value| {
+    let latest_version = async || {
+        let body: Value = http
+            .get(&latest)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         body["update"]["release"]["version"]
             .as_str()
             .unwrap_or_default()
             .to_owned()
     };
-    let create = pb::CreateReleaseRequest {
-        repo: "acme".into(),
-        channel: "stable".into(),
-        version: "1.1.0".into(),
-        min_app_version: "1".into(),
-        ..Default::default()
-    };
-    let newer = admin
-        .create_release(authed(create, &server.admin))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-        .id;
-    let attach = pb::AttachArtifactRequest {
-        release_id: newer.clone(),
-        role: "data".into(),
-        package: "app".into(),
-        version: "1.0.0".into(),
-        etag: String::new(),
-    };
-    admin
-        .attach_artifact(authed(attach, &server.admin))
-        .await
-        .unwrap();
-    assert_eq!(
-        latest_version(
-            http.get(&latest)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        ),
-        "1.0.0"
-    );
-    admin
-        .publish_release(authed(
-            pb::PublishReleaseRequest {
-                release_id: newer.clone(),
-                etag: String::new(),
-            },
-            &server.admin,
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        latest_version(
-            http.get(&latest)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        ),
-        "1.1.0"
-    );
+    let newer = create(
+        &server,
+        Rel {
+            version: "1.1.0",
+            ..Default::default()
+        },
+    )
+    .await
+    .id;
+    attach(&server, &newer, "data", "1.0.0").await.unwrap();
+    assert_eq!(latest_version().await, "1.0.0");
+    publish_release(&server, &newer).await.unwrap();
+    assert_eq!(latest_version().await, "1.1.0");
     let deprecate = pb::DeprecateReleaseRequest {
         release_id: newer,
         reason: "bad".into(),
         replacement: String::new(),
     };
-    admin
+    server
+        .admin_client()
+        .await
         .deprecate_release(authed(deprecate, &server.admin))
         .await
         .unwrap();
-    assert_eq!(
-        latest_version(
-            http.get(&latest)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap()
-        ),
-        "1.0.0"
-    );
+    assert_eq!(latest_version().await, "1.0.0");
     server.stop().await;
 }
 

@@ -10,7 +10,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::common::{
-    Backend, TestServer, assert_error, authed, backend_tests, digest, draft, fixture, publish,
+    Backend, Rel, TestServer, assert_error, attach, authed, backend_tests, create, digest, draft,
+    fixture, publish, publish_release, released,
 };
 
 backend_tests!(
@@ -23,86 +24,6 @@ backend_tests!(
     a_policy_changed_by_another_server_gates_the_next_publish,
     a_replica_serves_what_another_server_published,
 );
-
-struct Rel<'a> {
-    channel: &'a str,
-    version: &'a str,
-    min: &'a str,
-    max: &'a str,
-    platforms: &'a [&'a str],
-}
-
-impl Default for Rel<'_> {
-    fn default() -> Self {
-        Self {
-            channel: "stable",
-            version: "1.0.0",
-            min: "1.0",
-            max: "",
-            platforms: &[],
-        }
-    }
-}
-
-async fn create(server: &TestServer, rel: Rel<'_>) -> pb::Release {
-    let mut admin = server.admin_client().await;
-    let request = pb::CreateReleaseRequest {
-        repo: "acme".into(),
-        channel: rel.channel.into(),
-        version: rel.version.into(),
-        min_app_version: rel.min.into(),
-        max_app_version: rel.max.into(),
-        platforms: rel.platforms.iter().map(|p| (*p).into()).collect(),
-        notes: format!("notes of {}", rel.version),
-        mandatory: false,
-    };
-    admin
-        .create_release(authed(request, &server.admin))
-        .await
-        .unwrap()
-        .into_inner()
-        .release
-        .unwrap()
-}
-
-async fn attach(
-    server: &TestServer,
-    id: &str,
-    role: &str,
-    version: &str,
-) -> Result<pb::Release, tonic::Status> {
-    let mut admin = server.admin_client().await;
-    let request = pb::AttachArtifactRequest {
-        release_id: id.into(),
-        role: role.into(),
-        package: "app".into(),
-        version: version.into(),
-        etag: String::new(),
-    };
-    admin
-        .attach_artifact(authed(request, &server.admin))
-        .await
-        .map(|r| r.into_inner().release.unwrap())
-}
-
-async fn publish_release(server: &TestServer, id: &str) -> Result<pb::Release, tonic::Status> {
-    let mut admin = server.admin_client().await;
-    let request = pb::PublishReleaseRequest {
-        release_id: id.into(),
-        etag: String::new(),
-    };
-    admin
-        .publish_release(authed(request, &server.admin))
-        .await
-        .map(|r| r.into_inner().release.unwrap())
-}
-
-/// Creates and publishes a release with one artifact bound to the published version 1.0.0.
-async fn released(server: &TestServer, rel: Rel<'_>) -> pb::Release {
-    let r = create(server, rel).await;
-    attach(server, &r.id, "data", "1.0.0").await.unwrap();
-    publish_release(server, &r.id).await.unwrap()
-}
 
 async fn rules(server: &TestServer, id: &str) -> Vec<(Severity, String)> {
     let mut admin = server.admin_client().await;
