@@ -20,7 +20,7 @@ mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
-pub use sql::latest_candidates_sql;
+pub use sql::{SqlStore, releases::latest_candidates_sql};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed; never a driver error.

@@ -4,19 +4,27 @@
 use std::time::Duration;
 
 use sqlx::{
-    Postgres, Transaction,
-    postgres::{PgPool, PgPoolOptions},
+    Postgres,
+    postgres::{PgPoolOptions, PgQueryResult},
 };
 
-use super::{StoreError, StoreResult, sql::classify};
+use super::{
+    StoreError, StoreResult,
+    sql::{Dialect, SqlStore, classify},
+};
 
 /// relreg's store on PostgreSQL.
-#[derive(Clone)]
-pub struct PgStore {
-    pool: PgPool,
+pub type PgStore = SqlStore<Postgres>;
+
+impl Dialect for Postgres {
+    const BEGIN_WRITE: &'static str = "BEGIN";
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
-impl PgStore {
+impl SqlStore<Postgres> {
     /// Connects to a `postgres://` URL and applies migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
@@ -31,15 +39,4 @@ impl PgStore {
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
-
-    /// Returns the pool, for tests that must bypass the store (e.g. to prove the triggers).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(classify)
-    }
 }
-
-super::sql::impl_sql_store!(PgStore, Postgres);

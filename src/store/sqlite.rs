@@ -5,21 +5,30 @@
 use std::{str::FromStr, time::Duration};
 
 use sqlx::{
-    Sqlite, Transaction,
+    Sqlite,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+        SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteQueryResult,
+        SqliteSynchronous,
     },
 };
 
-use super::{StoreError, StoreResult, sql::classify};
+use super::{
+    StoreError, StoreResult,
+    sql::{Dialect, SqlStore, classify},
+};
 
 /// relreg's store on SQLite.
-#[derive(Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
+pub type SqliteStore = SqlStore<Sqlite>;
+
+impl Dialect for Sqlite {
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
-impl SqliteStore {
+impl SqlStore<Sqlite> {
     /// Opens (creating if missing) the database at a `sqlite://` URL and applies migrations.
     pub async fn connect(url: &str) -> StoreResult<Self> {
         let options = SqliteConnectOptions::from_str(url)
@@ -49,18 +58,4 @@ impl SqliteStore {
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         Ok(Self { pool })
     }
-
-    /// Returns the pool, for tests that must bypass the store (e.g. to prove the triggers).
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
-    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(classify)
-    }
 }
-
-super::sql::impl_sql_store!(SqliteStore, Sqlite);

@@ -1,28 +1,36 @@
-//! The SQL both backends share, one file per store area; each area file owns its tables'
-//! queries and row mappers and defines a macro implementing its trait:
+//! The SQL both backends share: one store type, [`SqlStore`], generic over the sqlx database,
+//! implementing every store trait in plain code, one file per area, each owning its tables'
+//! queries and row mappers:
 //!
 //! - `repos.rs`: `RepoStore` (repos, policy, packages);
 //! - `versions.rs`: `VersionStore` (versions, drafts, transitions, blobs);
 //! - `releases.rs`: `ReleaseStore` (releases, channels, `latest_candidates`);
 //! - `tokens.rs`: `TokenStore`;
-//! - `audit.rs`: `AuditStore`, and the audit and outbox writes every other area makes.
+//! - `audit.rs`: `AuditStore`, and the audit and outbox writes every other area makes;
+//! - `db.rs`: statements, running them on any sqlx database, reading columns.
 //!
 //! Every query is portable (`$1` placeholders, `RETURNING`, `ON CONFLICT`), so it is written
-//! once and instantiated per backend by `impl_sql_store!` with the backend's concrete sqlx
-//! types; what differs (connecting, starting a write transaction, migrations, triggers) stays
-//! in `sqlite.rs` and `postgres.rs`. This file owns what the areas share: mapping driver errors
-//! (`classify`), the backend's row, connection and transaction types, committing an edit
-//! (`finish_edit`), and `Store` itself (`ping`, `close`).
+//! once; a backend contributes only its [`Dialect`] (how a write transaction begins, how many
+//! rows a statement changed) and, in `sqlite.rs` and `postgres.rs`, connecting and migrating.
+//! One generic implementation rather than `sqlx::Any`: Any cannot read SQLite's BOOLEAN
+//! columns and converts every row; rather than two copies: the copies would drift.
+//! This file owns what the areas share: the store type, write transactions ([`Tx`]),
+//! mapping driver errors (`classify`), and `Store` itself (`ping`, `close`).
 
-use super::StoreError;
+use async_trait::async_trait;
+use sqlx::{Pool, Transaction};
+
+use super::{Outcome, Store, StoreError, StoreResult};
+use crate::domain::AuditRecord;
 
 pub(super) mod audit;
+mod db;
 pub(super) mod releases;
 pub(super) mod repos;
 pub(super) mod tokens;
 pub(super) mod versions;
 
-pub use releases::latest_candidates_sql;
+pub(crate) use db::{Columns, Db, Stmt, sql};
 
 /// Maps a driver error to a store error with portable checks (no constraint names).
 pub(crate) fn classify(e: sqlx::Error) -> StoreError {
@@ -49,59 +57,126 @@ pub(crate) fn classify(e: sqlx::Error) -> StoreError {
     }
 }
 
-/// Implements `Store` and every area trait for `$store`, whose `pool` field is a
-/// `sqlx::Pool<$db>` and which has an inherent `begin_write` starting a write transaction.
-macro_rules! impl_sql_store {
-    ($store:ident, $db:ident) => {
-        mod imp {
-            use super::$store;
-            use async_trait::async_trait;
+/// What differs between the backends' SQL execution.
+pub(crate) trait Dialect: Db {
+    /// The statement that opens a write transaction (`BEGIN IMMEDIATE` on SQLite, so that
+    /// read-then-write races wait for the single writer instead of failing on a stale snapshot).
+    const BEGIN_WRITE: &'static str;
 
-            use crate::domain::AuditRecord;
-            use crate::store::{Outcome, Store, StoreResult, sql::classify};
-
-            type Conn = <sqlx::$db as sqlx::Database>::Connection;
-            type DbRow = <sqlx::$db as sqlx::Database>::Row;
-            type Tx = sqlx::Transaction<'static, sqlx::$db>;
-
-            /// Commits an edit that changed `affected` rows, with its audit record; an edit that
-            /// changed nothing is rolled back as `Missing`.
-            async fn finish_edit(
-                mut tx: Tx,
-                affected: u64,
-                audit: &AuditRecord,
-            ) -> StoreResult<Outcome> {
-                if affected == 0 {
-                    tx.rollback().await.map_err(classify)?;
-                    return Ok(Outcome::Missing);
-                }
-                audit::write_audit(&mut tx, audit).await?;
-                tx.commit().await.map_err(classify)?;
-                Ok(Outcome::Applied)
-            }
-
-            #[async_trait]
-            impl Store for $store {
-                async fn ping(&self) -> StoreResult<()> {
-                    sqlx::query("SELECT 1")
-                        .execute(&self.pool)
-                        .await
-                        .map_err(classify)?;
-                    Ok(())
-                }
-
-                async fn close(&self) {
-                    self.pool.close().await;
-                }
-            }
-
-            crate::store::sql::audit::impl_audit_store!($store);
-            crate::store::sql::repos::impl_repo_store!($store);
-            crate::store::sql::versions::impl_version_store!($store);
-            crate::store::sql::releases::impl_release_store!($store);
-            crate::store::sql::tokens::impl_token_store!($store);
-        }
-    };
+    /// Returns how many rows a statement changed.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
-pub(super) use impl_sql_store;
+/// relreg's store on a SQL database: `SqlStore<Sqlite>` or `SqlStore<Postgres>`.
+pub struct SqlStore<DB: sqlx::Database> {
+    pub(super) pool: Pool<DB>,
+}
+
+impl<DB: sqlx::Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl<DB: sqlx::Database> SqlStore<DB> {
+    /// Returns the pool, for tests that must bypass the store (e.g. to prove the triggers).
+    pub fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
+// Every method here is crate-private: the bound names a crate-private trait on purpose.
+#[allow(private_bounds)]
+impl<DB: Dialect> SqlStore<DB> {
+    /// Opens a write transaction.
+    pub(crate) async fn begin_write(&self) -> StoreResult<Tx<DB>> {
+        let tx = self
+            .pool
+            .begin_with(DB::BEGIN_WRITE)
+            .await
+            .map_err(classify)?;
+        Ok(Tx(tx))
+    }
+
+    /// Runs a query outside a transaction and returns every row.
+    pub(crate) async fn all(&self, stmt: Stmt<'_>) -> StoreResult<Vec<DB::Row>> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        DB::all(&mut conn, stmt).await
+    }
+
+    /// Runs a query outside a transaction and returns its first row, if any.
+    pub(crate) async fn optional(&self, stmt: Stmt<'_>) -> StoreResult<Option<DB::Row>> {
+        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        DB::optional(&mut conn, stmt).await
+    }
+
+    /// Runs a query outside a transaction and returns its first row (`NotFound` without one).
+    pub(crate) async fn one(&self, stmt: Stmt<'_>) -> StoreResult<DB::Row> {
+        self.optional(stmt).await?.ok_or(StoreError::NotFound)
+    }
+}
+
+/// A write transaction; dropped without `commit`, it rolls back.
+pub(crate) struct Tx<DB: sqlx::Database>(Transaction<'static, DB>);
+
+impl<DB: Dialect> Tx<DB> {
+    /// Runs a statement and returns how many rows it changed.
+    pub(crate) async fn execute(&mut self, stmt: Stmt<'_>) -> StoreResult<u64> {
+        let result = DB::run(&mut self.0, stmt).await?;
+        Ok(DB::rows_affected(&result))
+    }
+
+    /// Runs a query and returns every row.
+    pub(crate) async fn all(&mut self, stmt: Stmt<'_>) -> StoreResult<Vec<DB::Row>> {
+        DB::all(&mut self.0, stmt).await
+    }
+
+    /// Runs a query and returns its first row, if any.
+    pub(crate) async fn optional(&mut self, stmt: Stmt<'_>) -> StoreResult<Option<DB::Row>> {
+        DB::optional(&mut self.0, stmt).await
+    }
+
+    /// Runs a query and returns its first row (`NotFound` without one).
+    pub(crate) async fn one(&mut self, stmt: Stmt<'_>) -> StoreResult<DB::Row> {
+        self.optional(stmt).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> StoreResult<()> {
+        self.0.commit().await.map_err(classify)
+    }
+
+    /// Rolls back.
+    pub(crate) async fn rollback(self) -> StoreResult<()> {
+        self.0.rollback().await.map_err(classify)
+    }
+
+    /// Commits an edit that changed `affected` rows, with its audit record; an edit that
+    /// changed nothing is rolled back as `Missing`.
+    pub(crate) async fn finish_edit(
+        mut self,
+        affected: u64,
+        audit: &AuditRecord,
+    ) -> StoreResult<Outcome> {
+        if affected == 0 {
+            self.rollback().await?;
+            return Ok(Outcome::Missing);
+        }
+        self.write_audit(audit).await?;
+        self.commit().await?;
+        Ok(Outcome::Applied)
+    }
+}
+
+#[async_trait]
+impl<DB: Dialect> Store for SqlStore<DB> {
+    async fn ping(&self) -> StoreResult<()> {
+        self.one(sql("SELECT 1 AS one")).await.map(drop)
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,201 @@
+//! Where the store's SQL meets sqlx's generic database types. A statement is SQL text with its
+//! arguments ([`Stmt`], built by [`sql`]); [`Db`] runs it on any sqlx database whose types
+//! cover those arguments, and [`Columns`] reads a row's columns by name. The sqlx trait bounds
+//! that make this work are written once, on the two blanket impls below, so that the area files
+//! are plain code generic over `DB: Dialect` with no bounds of their own.
+
+use std::future::Future;
+
+use sqlx::{
+    ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Row, Type, query::Query,
+};
+
+use super::classify;
+use crate::store::StoreResult;
+
+/// A value bound to a `$n` placeholder.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Arg<'q> {
+    Int(Option<i64>),
+    Text(Option<&'q str>),
+    Bool(bool),
+}
+
+impl From<i64> for Arg<'_> {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+
+impl From<Option<i64>> for Arg<'_> {
+    fn from(v: Option<i64>) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl<'q> From<&'q str> for Arg<'q> {
+    fn from(v: &'q str) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'q> From<&'q String> for Arg<'q> {
+    fn from(v: &'q String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+
+impl<'q> From<Option<&'q str>> for Arg<'q> {
+    fn from(v: Option<&'q str>) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<bool> for Arg<'_> {
+    fn from(v: bool) -> Self {
+        Self::Bool(v)
+    }
+}
+
+/// A statement: SQL text (with `$1`, `$2`, … placeholders) and its arguments in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Stmt<'q> {
+    text: &'q str,
+    args: Vec<Arg<'q>>,
+}
+
+/// Starts a statement.
+pub(crate) fn sql(text: &str) -> Stmt<'_> {
+    Stmt {
+        text,
+        args: Vec::with_capacity(8),
+    }
+}
+
+impl<'q> Stmt<'q> {
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, arg: impl Into<Arg<'q>>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+}
+
+/// A database the store's statements run on: every sqlx database whose types cover [`Arg`]
+/// and whose rows can be read through [`Columns`] (SQLite and PostgreSQL).
+pub(crate) trait Db: Database<Row: Columns> {
+    /// Runs a statement that returns no rows.
+    fn run<'e>(
+        conn: &'e mut Self::Connection,
+        stmt: Stmt<'e>,
+    ) -> impl Future<Output = StoreResult<Self::QueryResult>> + Send + 'e;
+
+    /// Runs a query and returns every row.
+    fn all<'e>(
+        conn: &'e mut Self::Connection,
+        stmt: Stmt<'e>,
+    ) -> impl Future<Output = StoreResult<Vec<Self::Row>>> + Send + 'e;
+
+    /// Runs a query and returns its first row, if any.
+    fn optional<'e>(
+        conn: &'e mut Self::Connection,
+        stmt: Stmt<'e>,
+    ) -> impl Future<Output = StoreResult<Option<Self::Row>>> + Send + 'e;
+}
+
+impl<DB> Db for DB
+where
+    DB: Database,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'r> i64: Decode<'r, DB> + Type<DB>,
+    for<'r> bool: Decode<'r, DB>,
+    for<'r> String: Decode<'r, DB> + Type<DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+{
+    fn run<'e>(
+        conn: &'e mut DB::Connection,
+        stmt: Stmt<'e>,
+    ) -> impl Future<Output = StoreResult<DB::QueryResult>> + Send + 'e {
+        let query = prepare::<DB>(stmt);
+        async move { query.execute(conn).await.map_err(classify) }
+    }
+
+    fn all<'e>(
+        conn: &'e mut DB::Connection,
+        stmt: Stmt<'e>,
+    ) -> impl Future<Output = StoreResult<Vec<DB::Row>>> + Send + 'e {
+        let query = prepare::<DB>(stmt);
+        async move { query.fetch_all(conn).await.map_err(classify) }
+    }
+
+    fn optional<'e>(
+        conn: &'e mut DB::Connection,
+        stmt: Stmt<'e>,
+    ) -> impl Future<Output = StoreResult<Option<DB::Row>>> + Send + 'e {
+        let query = prepare::<DB>(stmt);
+        async move { query.fetch_optional(conn).await.map_err(classify) }
+    }
+}
+
+/// Binds a statement's arguments to a sqlx query.
+fn prepare<'q, DB>(stmt: Stmt<'q>) -> Query<'q, DB, DB::Arguments<'q>>
+where
+    DB: Database,
+    Option<i64>: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    bool: Encode<'q, DB> + Type<DB>,
+{
+    stmt.args
+        .into_iter()
+        .fold(sqlx::query(stmt.text), |q, arg| match arg {
+            Arg::Int(v) => q.bind(v),
+            Arg::Text(v) => q.bind(v),
+            Arg::Bool(v) => q.bind(v),
+        })
+}
+
+/// Reads a row's columns by name, mapping decode failures to store errors.
+pub(crate) trait Columns {
+    /// Reads a non-null integer.
+    fn int(&self, column: &str) -> StoreResult<i64>;
+    /// Reads a nullable integer.
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>>;
+    /// Reads non-null text.
+    fn text(&self, column: &str) -> StoreResult<String>;
+    /// Reads nullable text.
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>>;
+    /// Reads a boolean.
+    fn flag(&self, column: &str) -> StoreResult<bool>;
+}
+
+impl<R> Columns for R
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> bool: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+{
+    fn int(&self, column: &str) -> StoreResult<i64> {
+        self.try_get(column).map_err(classify)
+    }
+
+    fn opt_int(&self, column: &str) -> StoreResult<Option<i64>> {
+        self.try_get(column).map_err(classify)
+    }
+
+    fn text(&self, column: &str) -> StoreResult<String> {
+        self.try_get(column).map_err(classify)
+    }
+
+    fn opt_text(&self, column: &str) -> StoreResult<Option<String>> {
+        self.try_get(column).map_err(classify)
+    }
+
+    fn flag(&self, column: &str) -> StoreResult<bool> {
+        self.try_get(column).map_err(classify)
+    }
+}
