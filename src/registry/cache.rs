@@ -1,11 +1,13 @@
 //! Published data never changes, so a warm server answers the hot path from memory: repos,
-//! the published releases of each channel (for "latest" decisions), release manifests, and
-//! the tokens reads verified in the last `TOKEN_REUSE`.
+//! what each channel offered the app versions and platforms asked about (the answers of
+//! "latest", each the offer the store looked up once), release manifests, and the tokens
+//! reads verified in the last `TOKEN_REUSE`.
 //!
 //! Channel entries are dropped when a publish, deprecate or rollback changes the channel; an
-//! epoch counting such changes keeps a load that raced one from being cached. At most
-//! `CHANNEL_LIMIT` channels are kept, so requests for made-up channel names cannot grow it
-//! without bound.
+//! epoch counting such changes keeps an answer that raced one from being cached. At most
+//! `CHANNEL_LIMIT` channels, `ANSWERS_PER_CHANNEL` answers in each and `MANIFEST_LIMIT`
+//! manifests are kept, so requests for made-up names and versions cannot grow it without
+//! bound.
 
 use std::{
     collections::HashMap,
@@ -18,7 +20,7 @@ use std::{
 };
 
 use super::latest::ManifestView;
-use crate::domain::{ReleaseRecord, Repo, Token};
+use crate::domain::{Offer, ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.
 const TOKEN_REUSE: Duration = Duration::from_secs(10);
@@ -26,6 +28,10 @@ const TOKEN_REUSE: Duration = Duration::from_secs(10);
 const TOKEN_LIMIT: usize = 10_000;
 /// How many channels are kept; past it, an arbitrary one makes room.
 const CHANNEL_LIMIT: usize = 100_000;
+/// How many answers (platform and app version pairs) a channel keeps; past it, it starts over.
+const ANSWERS_PER_CHANNEL: usize = 64;
+/// How many manifests are kept; past it, an arbitrary one makes room.
+const MANIFEST_LIMIT: usize = 10_000;
 /// Channel loads that hash to the same stripe take turns.
 const LOAD_STRIPES: usize = 64;
 
@@ -43,10 +49,21 @@ pub(super) struct Cache {
     tokens: RwLock<HashMap<String, (Token, Instant)>>,
 }
 
-/// Published releases, highest semver first, by repo and channel.
+/// What a channel offers one platform and app version; `None` when the channel has no
+/// published release.
+pub(super) type Answer = Option<Offer<Arc<ReleaseRecord>>>;
+
+/// The answers for one platform, by app-version key.
+type ByAppKey = HashMap<Box<str>, Answer>;
+
+/// The answers of one channel, by platform, then app-version key.
+#[derive(Default)]
+struct ChannelAnswers(RwLock<HashMap<Box<str>, ByAppKey>>);
+
+/// Channel answers by repo and channel.
 #[derive(Default)]
 struct Channels {
-    by_repo: HashMap<String, HashMap<String, Arc<Vec<ReleaseRecord>>>>,
+    by_repo: HashMap<String, HashMap<String, Arc<ChannelAnswers>>>,
     len: usize,
 }
 
@@ -111,52 +128,78 @@ impl Cache {
         }
     }
 
-    /// Returns the cached published releases of a channel (highest semver first), or a ticket
-    /// to present when caching what was loaded instead.
-    pub(super) fn channel(
+    /// Returns what a channel offered `platform` at `app_key`, or a ticket to present when
+    /// caching what the store answers instead.
+    pub(super) fn answer(
         &self,
         repo: &str,
         channel: &str,
-    ) -> Result<Arc<Vec<ReleaseRecord>>, Ticket> {
+        platform: &str,
+        app_key: &str,
+    ) -> Result<Answer, Ticket> {
         let ticket = || Ticket(self.epoch.load(Ordering::Acquire));
-        let channels = self.channels.read().map_err(|_| ticket())?;
-        match channels.by_repo.get(repo).and_then(|c| c.get(channel)) {
-            Some(releases) if self.enabled => Ok(releases.clone()),
-            _ => Err(ticket()),
+        if !self.enabled {
+            return Err(ticket());
         }
+        let channels = self.channels.read().map_err(|_| ticket())?;
+        let entry = channels.by_repo.get(repo).and_then(|c| c.get(channel));
+        let answers = entry.and_then(|e| e.0.read().ok());
+        answers
+            .and_then(|a| a.get(platform)?.get(app_key).cloned())
+            .ok_or_else(ticket)
     }
 
-    /// Caches a channel's releases unless a channel changed since the ticket was issued.
-    pub(super) fn put_channel(
+    /// Caches what a channel offered `platform` at `app_key`, unless a channel changed since
+    /// the ticket was issued.
+    pub(super) fn put_answer(
         &self,
-        repo: &str,
-        channel: &str,
+        (repo, channel): (&str, &str),
+        (platform, app_key): (&str, &str),
         ticket: Ticket,
-        releases: Arc<Vec<ReleaseRecord>>,
+        answer: Answer,
     ) {
-        let (true, Ok(mut channels)) = (self.enabled, self.channels.write()) else {
+        if !self.enabled {
+            return;
+        }
+        let entry = {
+            let Ok(mut channels) = self.channels.write() else {
+                return;
+            };
+            if self.epoch.load(Ordering::Acquire) != ticket.0 {
+                return;
+            }
+            let existing = channels
+                .by_repo
+                .get(repo)
+                .and_then(|c| c.get(channel))
+                .cloned();
+            match existing {
+                Some(entry) => entry,
+                None => {
+                    channels.make_room();
+                    let entry = Arc::new(ChannelAnswers::default());
+                    channels
+                        .by_repo
+                        .entry(repo.to_owned())
+                        .or_default()
+                        .insert(channel.to_owned(), entry.clone());
+                    channels.len += 1;
+                    entry
+                }
+            }
+        };
+        // A change after the check above drops the whole entry, so what goes in here is never
+        // served after it.
+        let Ok(mut answers) = entry.0.write() else {
             return;
         };
-        if self.epoch.load(Ordering::Acquire) != ticket.0 {
-            return;
+        if answers.values().map(HashMap::len).sum::<usize>() >= ANSWERS_PER_CHANNEL {
+            answers.clear();
         }
-        if channels.len >= CHANNEL_LIMIT {
-            let Channels { by_repo, len } = &mut *channels;
-            if let Some(repo_channels) = by_repo.values_mut().find(|c| !c.is_empty())
-                && let Some(key) = repo_channels.keys().next().cloned()
-            {
-                repo_channels.remove(&key);
-                *len -= 1;
-            }
-        }
-        let replaced = channels
-            .by_repo
-            .entry(repo.to_owned())
+        answers
+            .entry(platform.into())
             .or_default()
-            .insert(channel.to_owned(), releases);
-        if replaced.is_none() {
-            channels.len += 1;
-        }
+            .insert(app_key.into(), answer);
     }
 
     /// Returns the lock whose holder may load a channel: loads of one channel take turns.
@@ -196,7 +239,27 @@ impl Cache {
 
     pub(super) fn put_manifest(&self, manifest: Arc<ManifestView>) {
         if let (true, Ok(mut manifests)) = (self.enabled, self.manifests.write()) {
+            if manifests.len() >= MANIFEST_LIMIT
+                && let Some(key) = manifests.keys().next().cloned()
+            {
+                manifests.remove(&key);
+            }
             manifests.insert(manifest.release.id.clone(), manifest);
+        }
+    }
+}
+
+impl Channels {
+    /// Drops an arbitrary channel when `CHANNEL_LIMIT` are kept.
+    fn make_room(&mut self) {
+        if self.len < CHANNEL_LIMIT {
+            return;
+        }
+        if let Some(repo_channels) = self.by_repo.values_mut().find(|c| !c.is_empty())
+            && let Some(key) = repo_channels.keys().next().cloned()
+        {
+            repo_channels.remove(&key);
+            self.len -= 1;
         }
     }
 }
@@ -205,63 +268,73 @@ impl Cache {
 mod tests {
     use super::*;
 
-    fn releases() -> Arc<Vec<ReleaseRecord>> {
-        Arc::new(Vec::new())
+    const RELEASE: (&str, &str) = ("r", "stable");
+    const KEY: (&str, &str) = (
+        "",
+        "00000000000000000001.00000000000000000000.00000000000000000000~",
+    );
+
+    fn answer(cache: &Cache, channel: (&str, &str)) -> Result<Answer, Ticket> {
+        cache.answer(channel.0, channel.1, KEY.0, KEY.1)
     }
 
     #[test]
-    fn a_load_that_raced_a_change_is_not_cached() {
+    fn an_answer_that_raced_a_change_is_not_cached() {
         let cache = Cache::new(true);
-        let Err(ticket) = cache.channel("r", "stable") else {
+        let Err(ticket) = answer(&cache, RELEASE) else {
             panic!("nothing is cached yet");
         };
         cache.forget_channel("r", "beta");
-        cache.put_channel("r", "stable", ticket, releases());
-        assert!(
-            cache.channel("r", "stable").is_err(),
-            "a change came between"
-        );
+        cache.put_answer(RELEASE, KEY, ticket, Some(Offer::Nothing));
+        assert!(answer(&cache, RELEASE).is_err(), "a change came between");
 
-        let Err(ticket) = cache.channel("r", "stable") else {
+        let Err(ticket) = answer(&cache, RELEASE) else {
             panic!("still not cached");
         };
         let epoch = cache.epoch();
-        cache.put_channel("r", "stable", ticket, releases());
-        assert!(cache.channel("r", "stable").is_ok());
+        cache.put_answer(RELEASE, KEY, ticket, Some(Offer::Nothing));
+        assert_eq!(answer(&cache, RELEASE).ok(), Some(Some(Offer::Nothing)));
         cache.forget_channel("r", "stable");
-        assert!(cache.channel("r", "stable").is_err());
+        assert!(answer(&cache, RELEASE).is_err());
         assert_ne!(cache.epoch(), epoch, "answers derived from it are stale");
     }
 
     #[test]
-    fn channels_are_bounded() {
+    fn channels_and_answers_are_bounded() {
         let cache = Cache::new(true);
         for i in 0..CHANNEL_LIMIT + 10 {
             let channel = format!("made-up-{i}");
-            let Err(ticket) = cache.channel("r", &channel) else {
+            let Err(ticket) = answer(&cache, ("r", &channel)) else {
                 panic!("{channel} is new");
             };
-            cache.put_channel("r", &channel, ticket, releases());
+            cache.put_answer(("r", &channel), KEY, ticket, None);
         }
         let channels = cache.channels.read().unwrap();
         let stored: usize = channels.by_repo.values().map(HashMap::len).sum();
         assert_eq!(stored, CHANNEL_LIMIT);
         assert_eq!(channels.len, CHANNEL_LIMIT);
         drop(channels);
-        assert!(
-            cache
-                .channel("r", &format!("made-up-{}", CHANNEL_LIMIT + 9))
-                .is_ok()
-        );
+        let last = format!("made-up-{}", CHANNEL_LIMIT + 9);
+        assert!(answer(&cache, ("r", &last)).is_ok());
+
+        for i in 0..ANSWERS_PER_CHANNEL + 5 {
+            let app = format!("{i:020}");
+            let ticket = Ticket(cache.epoch());
+            cache.put_answer(RELEASE, ("ios", &app), ticket, Some(Offer::Nothing));
+        }
+        let channels = cache.channels.read().unwrap();
+        let entry = channels.by_repo["r"]["stable"].0.read().unwrap();
+        let kept: usize = entry.values().map(HashMap::len).sum();
+        assert!(kept <= ANSWERS_PER_CHANNEL, "{kept} answers kept");
     }
 
     #[test]
     fn a_disabled_cache_keeps_nothing() {
         let cache = Cache::new(false);
-        let Err(ticket) = cache.channel("r", "stable") else {
+        let Err(ticket) = answer(&cache, RELEASE) else {
             panic!("disabled");
         };
-        cache.put_channel("r", "stable", ticket, releases());
-        assert!(cache.channel("r", "stable").is_err());
+        cache.put_answer(RELEASE, KEY, ticket, None);
+        assert!(answer(&cache, RELEASE).is_err());
     }
 }

@@ -25,7 +25,7 @@ pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
 pub use follow::FOLLOW_EVERY;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
-pub use latest::{Decision, LATEST_BATCH, ManifestView};
+pub use latest::{Decision, ManifestView};
 pub use paging::Page;
 pub use releases::NewRelease;
 pub use tokens::NewToken;

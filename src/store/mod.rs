@@ -11,8 +11,8 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, ReleaseRecord,
-    Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
+    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Offer, OutboxEvent, Package,
+    ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
 };
 
 mod postgres;
@@ -20,7 +20,7 @@ mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
-pub use sql::{SqlStore, releases::latest_candidates_sql};
+pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
 
 /// Why a store call failed; never a driver error.
@@ -279,14 +279,17 @@ pub trait ReleaseStore: Send + Sync {
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<Rollback>>;
-    /// Lists published releases of a channel by descending semver, below `before_key`.
-    async fn latest_candidates(
+    /// Returns what a channel offers clients of `platform` (empty: none given) at an
+    /// app-version key (`domain::sort_key`): from the platform's own steps when a release of
+    /// the channel names it, else from the steps for any platform; `None` when the channel has
+    /// no published release. One primary-key lookup (two for an unnamed platform).
+    async fn offer(
         &self,
         repo: &str,
         channel: &str,
-        before_key: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<(String, ReleaseRecord)>>;
+        platform: &str,
+        app_key: &str,
+    ) -> StoreResult<Option<Offer<ReleaseRecord>>>;
 }
 
 /// Access tokens.

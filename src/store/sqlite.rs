@@ -56,6 +56,8 @@ impl SqlStore<Sqlite> {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let store = Self { pool };
+        store.fill_missing_offers().await?;
+        Ok(store)
     }
 }

@@ -12,6 +12,7 @@ mod http_blobs;
 mod http_uploads;
 mod json_bridge;
 mod lifecycle;
+mod offers;
 mod races;
 mod releases;
 mod server_ops;

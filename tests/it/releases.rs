@@ -934,11 +934,11 @@ async fn publish_racing_detach_never_publishes_changed_artifacts(backend: Backen
     server.stop().await;
 }
 
-/// Counts the queries of the test's database that read `releases` and wait for a lock.
-async fn waiting_on_releases(conn: &mut sqlx::PgConnection) -> i64 {
+/// Counts the queries of the test's database that read `channel_offers` and wait for a lock.
+async fn waiting_on_offers(conn: &mut sqlx::PgConnection) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
-         AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%FROM releases%'",
+         AND pid <> pg_backend_pid() AND wait_event_type = 'Lock' AND query LIKE '%FROM channel_offers%'",
     )
     .fetch_one(conn)
     .await
@@ -959,7 +959,7 @@ async fn callers_missing_a_channel_together_load_it_once() {
 
     let mut locker = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
     let mut lock = locker.begin().await.unwrap();
-    sqlx::query("LOCK TABLE releases IN ACCESS EXCLUSIVE MODE")
+    sqlx::query("LOCK TABLE channel_offers IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *lock)
         .await
         .unwrap();
@@ -972,7 +972,7 @@ async fn callers_missing_a_channel_together_load_it_once() {
     }
     let mut observer = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
     let started = std::time::Instant::now();
-    while waiting_on_releases(&mut observer).await == 0 {
+    while waiting_on_offers(&mut observer).await == 0 {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),
             "no load started"
@@ -982,7 +982,7 @@ async fn callers_missing_a_channel_together_load_it_once() {
     // Every caller has had time to arrive; one query waits, the others wait for its answer.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(
-        waiting_on_releases(&mut observer).await,
+        waiting_on_offers(&mut observer).await,
         1,
         "one load for all the callers"
     );
@@ -1161,6 +1161,16 @@ async fn a_replica_applies_a_change_that_commits_late() {
     sqlx::query(
         "UPDATE releases SET state = 'DEPRECATED', deprecation_reason = 'late' \
          WHERE repo = 'acme' AND channel = 'stable' AND version = '1.1.0'",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    // What the store writes with it: the channel's offers move from 1.1.0 to 1.0.0.
+    sqlx::query(
+        "UPDATE channel_offers SET release_id = (SELECT id FROM releases \
+           WHERE repo = 'acme' AND channel = 'stable' AND version = '1.0.0') \
+         WHERE repo = 'acme' AND channel = 'stable' AND release_id = (SELECT id FROM releases \
+           WHERE repo = 'acme' AND channel = 'stable' AND version = '1.1.0')",
     )
     .execute(&mut *tx)
     .await

@@ -1,6 +1,6 @@
 //! `relreg.v1.ReleaseCatalog`: read access for apps and services.
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc};
 
 use futures::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
@@ -153,10 +153,10 @@ impl ReleaseCatalog for CatalogService {
         let decision = match decision {
             Decision::Update(release) => D::Update(Update {
                 manifest_path: format!("/v1/releases/{}/manifest", release.id),
-                release: Some(release.into()),
+                release: Some(Arc::unwrap_or_clone(release).into()),
             }),
             Decision::UpToDate(release) => D::UpToDate(UpToDate {
-                release: release.map(Into::into),
+                release: release.map(|r| Arc::unwrap_or_clone(r).into()),
             }),
             Decision::AppUpdateRequired(min_app_version) => {
                 D::AppUpdateRequired(AppUpdateRequired { min_app_version })

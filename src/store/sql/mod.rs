@@ -4,7 +4,8 @@
 //!
 //! - `repos.rs`: `RepoStore` (repos, policy, packages);
 //! - `versions.rs`: `VersionStore` (versions, drafts, transitions, blobs);
-//! - `releases.rs`: `ReleaseStore` (releases, channels, `latest_candidates`);
+//! - `releases.rs`: `ReleaseStore` (releases, channels, and the offer "latest" reads);
+//! - `offers.rs`: the `channel_offers` steps every channel change rewrites;
 //! - `tokens.rs`: `TokenStore`;
 //! - `audit.rs`: `AuditStore`, and the audit and outbox writes every other area makes;
 //! - `db.rs`: statements, running them on any sqlx database, reading columns.
@@ -25,12 +26,14 @@ use crate::domain::AuditRecord;
 
 pub(super) mod audit;
 mod db;
+mod offers;
 pub(super) mod releases;
 pub(super) mod repos;
 pub(super) mod tokens;
 pub(super) mod versions;
 
 pub(crate) use db::{Columns, Db, Stmt, sql};
+pub use offers::offer_sql;
 
 /// Maps a driver error to a store error with portable checks (no constraint names).
 pub(crate) fn classify(e: sqlx::Error) -> StoreError {

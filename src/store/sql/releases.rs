@@ -4,36 +4,23 @@
 
 use async_trait::async_trait;
 
-use super::{Columns, Dialect, SqlStore, Tx, sql};
+use super::{
+    Columns, Dialect, SqlStore, Tx,
+    offers::{offer_from_row, offer_sql},
+    sql,
+};
 use crate::{
-    domain::{Artifact, AuditRecord, Compatibility, ReleaseRecord},
+    domain::{ANY_PLATFORM, Artifact, AuditRecord, Compatibility, Offer, ReleaseRecord},
     store::{
         ChannelRecords, Outcome, ReleaseEdit, ReleaseStore, Rollback, StoreError, StoreResult,
     },
 };
 
-const RELEASE_COLUMNS: &str = "seq, id, repo, channel, version, sort_key, state, etag, \
+pub(super) const RELEASE_COLUMNS: &str = "seq, id, repo, channel, version, sort_key, state, etag, \
      min_app_version, max_app_version, platforms, notes, mandatory, sequence, deprecation_reason, \
      replacement, created_at, updated_at, published_at";
 
-/// The query behind `ReleaseStore::latest_candidates`: `$1` repo, `$2` channel, `$3` limit
-/// and, when `paged`, `$4` the sort key to continue below. Two texts rather than
-/// `($4 IS NULL OR sort_key < $4)`: only a plain bound lets the index range start at the page
-/// key instead of rescanning from the top. Public so that the benchmark explains this exact text.
-pub fn latest_candidates_sql(paged: bool) -> &'static str {
-    static TEXTS: std::sync::LazyLock<[String; 2]> = std::sync::LazyLock::new(|| {
-        [false, true].map(|paged| {
-            let below = if paged { "AND sort_key < $4 " } else { "" };
-            format!(
-                "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 AND channel = $2 \
-                 AND state = 'PUBLISHED' {below}ORDER BY sort_key DESC LIMIT $3"
-            )
-        })
-    });
-    &TEXTS[usize::from(paged)]
-}
-
-fn release_from_row(row: &impl Columns) -> StoreResult<ReleaseRecord> {
+pub(super) fn release_from_row(row: &impl Columns) -> StoreResult<ReleaseRecord> {
     let state = row.text("state")?;
     let platforms = row.text("platforms")?;
     Ok(ReleaseRecord {
@@ -49,11 +36,7 @@ fn release_from_row(row: &impl Columns) -> StoreResult<ReleaseRecord> {
         compatibility: Compatibility {
             min_app_version: row.text("min_app_version")?,
             max_app_version: row.text("max_app_version")?,
-            platforms: platforms
-                .split(',')
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned)
-                .collect(),
+            platforms: split_platforms(&platforms),
         },
         notes: row.text("notes")?,
         mandatory: row.flag("mandatory")?,
@@ -67,6 +50,14 @@ fn release_from_row(row: &impl Columns) -> StoreResult<ReleaseRecord> {
     })
 }
 
+/// Reads the stored comma-separated platform list.
+pub(super) fn split_platforms(text: &str) -> Vec<String> {
+    text.split(',')
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Reads the `repo` and `channel` a statement returned.
 fn channel_of(row: &impl Columns) -> StoreResult<(String, String)> {
     Ok((row.text("repo")?, row.text("channel")?))
@@ -74,8 +65,8 @@ fn channel_of(row: &impl Columns) -> StoreResult<(String, String)> {
 
 impl<DB: Dialect> Tx<DB> {
     /// Finishes a change of a channel: takes its next sequence (creating the channel at 1, and
-    /// stamping it on a just published release), writes the audit record and outbox event,
-    /// commits.
+    /// stamping it on a just published release), rewrites what the channel offers, writes the
+    /// audit record and outbox event, commits.
     async fn commit_channel_change(
         mut self,
         (repo, channel): (&str, &str),
@@ -103,6 +94,7 @@ impl<DB: Dialect> Tx<DB> {
             )
             .await?;
         }
+        self.rewrite_offers(repo, channel).await?;
         let (audit, event) = records(sequence);
         self.write_audit(&audit).await?;
         self.write_event(at, &event).await?;
@@ -371,23 +363,31 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         }))
     }
 
-    async fn latest_candidates(
+    async fn offer(
         &self,
         repo: &str,
         channel: &str,
-        before_key: Option<&str>,
-        limit: i64,
-    ) -> StoreResult<Vec<(String, ReleaseRecord)>> {
-        let mut stmt = sql(latest_candidates_sql(before_key.is_some()))
-            .bind(repo)
-            .bind(channel)
-            .bind(limit);
-        if let Some(key) = before_key {
-            stmt = stmt.bind(key);
+        platform: &str,
+        app_key: &str,
+    ) -> StoreResult<Option<Offer<ReleaseRecord>>> {
+        let step = |platform| {
+            self.optional(
+                sql(offer_sql())
+                    .bind(repo)
+                    .bind(channel)
+                    .bind(platform)
+                    .bind(app_key),
+            )
+        };
+        // Every platform a release names has steps from the lowest key, so no row means the
+        // platform is not named: clients of it read the steps for any platform.
+        let mut row = None;
+        if platform != ANY_PLATFORM {
+            row = step(platform).await?;
         }
-        let rows = self.all(stmt).await?;
-        rows.iter()
-            .map(|r| Ok((r.text("sort_key")?, release_from_row(r)?)))
-            .collect()
+        if row.is_none() {
+            row = step(ANY_PLATFORM).await?;
+        }
+        row.as_ref().map(offer_from_row).transpose()
     }
 }

@@ -1,0 +1,149 @@
+//! The `channel_offers` table: what each channel offers, as the steps `domain::offer_steps`
+//! computes from its published releases. Every channel change rewrites its steps in the same
+//! transaction (`Tx::rewrite_offers`); "latest" reads one step by primary key
+//! (`ReleaseStore::offer`, in `releases.rs`).
+
+use super::{Columns, Dialect, SqlStore, Tx, sql};
+use crate::{
+    domain::{Candidate, Compatibility, Offer, offer_steps},
+    store::{StoreError, StoreResult},
+};
+
+/// Steps written per `INSERT` statement (7 arguments each).
+const STEPS_PER_INSERT: usize = 200;
+
+/// The query behind `ReleaseStore::offer`: `$1` repo, `$2` channel, `$3` platform, `$4` the
+/// client's app-version key; the step at or below the key, with the release it offers.
+/// Public so that the benchmark explains this exact text.
+pub fn offer_sql() -> &'static str {
+    static TEXT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let columns: Vec<String> = super::releases::RELEASE_COLUMNS
+            .split(',')
+            .map(|c| format!("r.{}", c.trim()))
+            .collect();
+        format!(
+            "SELECT o.release_id AS offered, o.app_update_to, {} FROM channel_offers o \
+             LEFT JOIN releases r ON r.id = o.release_id \
+             WHERE o.repo = $1 AND o.channel = $2 AND o.platform = $3 AND o.from_key <= $4 \
+             ORDER BY o.from_key DESC LIMIT 1",
+            columns.join(", ")
+        )
+    });
+    &TEXT
+}
+
+/// Reads the offer of a row of `offer_sql`.
+pub(super) fn offer_from_row(
+    row: &impl Columns,
+) -> StoreResult<Offer<crate::domain::ReleaseRecord>> {
+    if row.opt_text("offered")?.is_some() {
+        return super::releases::release_from_row(row).map(Offer::Release);
+    }
+    Ok(row
+        .opt_text("app_update_to")?
+        .map_or(Offer::Nothing, Offer::AppUpdateRequired))
+}
+
+impl<DB: Dialect> Tx<DB> {
+    /// Replaces a channel's offer steps with those of its published releases, as they are in
+    /// this transaction.
+    pub(crate) async fn rewrite_offers(&mut self, repo: &str, channel: &str) -> StoreResult<()> {
+        let rows = self
+            .all(
+                sql(
+                    "SELECT id, seq, sort_key, min_app_version, max_app_version, platforms \
+                     FROM releases WHERE repo = $1 AND channel = $2 AND state = 'PUBLISHED'",
+                )
+                .bind(repo)
+                .bind(channel),
+            )
+            .await?;
+        let candidates = rows
+            .iter()
+            .map(|r| {
+                let compatibility = Compatibility {
+                    min_app_version: r.text("min_app_version")?,
+                    max_app_version: r.text("max_app_version")?,
+                    platforms: super::releases::split_platforms(&r.text("platforms")?),
+                };
+                Candidate::new(
+                    &r.text("id")?,
+                    r.int("seq")?,
+                    &r.text("sort_key")?,
+                    &compatibility,
+                )
+                .map_err(|e| StoreError::Internal(e.message))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let steps = offer_steps(&candidates);
+        self.execute(
+            sql("DELETE FROM channel_offers WHERE repo = $1 AND channel = $2")
+                .bind(repo)
+                .bind(channel),
+        )
+        .await?;
+        for chunk in steps.chunks(STEPS_PER_INSERT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 7;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5,
+                        n + 6,
+                        n + 7
+                    )
+                })
+                .collect();
+            let text = format!(
+                "INSERT INTO channel_offers (repo, channel, platform, from_key, to_key, \
+                 release_id, app_update_to) VALUES {}",
+                values.join(", ")
+            );
+            let mut stmt = sql(&text);
+            for step in chunk {
+                let (release, update_to) = match &step.offer {
+                    Offer::Release(i) => (Some(candidates[*i].id.as_str()), None),
+                    Offer::AppUpdateRequired(min) => (None, Some(min.as_str())),
+                    Offer::Nothing => (None, None),
+                };
+                stmt = stmt
+                    .bind(repo)
+                    .bind(channel)
+                    .bind(step.platform.as_str())
+                    .bind(step.from_key.as_str())
+                    .bind(step.to_key.as_deref())
+                    .bind(release)
+                    .bind(update_to);
+            }
+            self.execute(stmt).await?;
+        }
+        Ok(())
+    }
+}
+
+// Crate-private methods: the bound names a crate-private trait on purpose.
+#[allow(private_bounds)]
+impl<DB: Dialect> SqlStore<DB> {
+    /// Writes the offer steps of every channel that has published releases but no steps yet
+    /// (published before the `channel_offers` table existed). Runs at start, after migrations.
+    pub(crate) async fn fill_missing_offers(&self) -> StoreResult<()> {
+        let rows = self
+            .all(sql(
+                "SELECT DISTINCT repo, channel FROM releases r WHERE state = 'PUBLISHED' \
+                 AND NOT EXISTS (SELECT 1 FROM channel_offers o \
+                   WHERE o.repo = r.repo AND o.channel = r.channel)",
+            ))
+            .await?;
+        for row in rows {
+            let (repo, channel) = (row.text("repo")?, row.text("channel")?);
+            let mut tx = self.begin_write().await?;
+            tx.rewrite_offers(&repo, &channel).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
