@@ -16,4 +16,5 @@ mod races;
 mod releases;
 mod server_ops;
 mod service_stack;
+mod store_contract;
 mod store_rules;
