@@ -17,4 +17,5 @@ mod races;
 mod releases;
 mod server_ops;
 mod service_stack;
+mod store_contract;
 mod store_rules;
