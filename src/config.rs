@@ -2,6 +2,11 @@
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+/// The largest blob accepted by default: 8 GiB.
+const DEFAULT_MAX_BLOB_SIZE: u64 = 8 * 1024 * 1024 * 1024;
+/// Seconds in-flight requests get after a shutdown signal, by default.
+const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
+
 /// Where relreg keeps its data.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StorageConfig {
@@ -37,7 +42,7 @@ pub struct Config {
     #[arg(long, env = "RELREG_PUBLIC_URL")]
     pub public_url: Option<String>,
     /// Largest blob accepted, in bytes.
-    #[arg(long, env = "RELREG_MAX_BLOB_SIZE", default_value_t = 8 * 1024 * 1024 * 1024)]
+    #[arg(long, env = "RELREG_MAX_BLOB_SIZE", default_value_t = DEFAULT_MAX_BLOB_SIZE)]
     pub max_blob_size: u64,
     /// Origins allowed to call from browsers (comma separated; `*` for any; empty: none).
     #[arg(long, env = "RELREG_CORS_ORIGINS", value_delimiter = ',')]
@@ -52,7 +57,7 @@ pub struct Config {
     #[arg(
         long = "shutdown-grace",
         env = "RELREG_SHUTDOWN_GRACE",
-        default_value_t = 10
+        default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS
     )]
     pub shutdown_grace_secs: u64,
 }
@@ -67,11 +72,11 @@ impl Config {
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
-            max_blob_size: 8 * 1024 * 1024 * 1024,
+            max_blob_size: DEFAULT_MAX_BLOB_SIZE,
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
             no_cache: false,
-            shutdown_grace_secs: 10,
+            shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
         }
     }
 

@@ -36,6 +36,39 @@ pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
     }
 }
 
+/// Maps a gRPC code back to the error code it stands for, when a status carries no reason
+/// (tonic's own answers, e.g. refusing an oversized message): the reverse of [`codes`].
+pub fn code_of(code: tonic::Code) -> ErrorCode {
+    use tonic::Code as G;
+    match code {
+        G::InvalidArgument => ErrorCode::InvalidArgument,
+        G::NotFound => ErrorCode::NotFound,
+        G::AlreadyExists => ErrorCode::AlreadyExists,
+        G::FailedPrecondition => ErrorCode::FailedPrecondition,
+        G::OutOfRange => ErrorCode::RangeNotSatisfiable,
+        G::Unauthenticated => ErrorCode::Unauthenticated,
+        G::PermissionDenied => ErrorCode::PermissionDenied,
+        G::Unavailable => ErrorCode::Unavailable,
+        // tonic refuses an oversized message with this code and no reason.
+        G::ResourceExhausted => ErrorCode::MessageTooLarge,
+        G::DeadlineExceeded => ErrorCode::DeadlineExceeded,
+        G::Ok
+        | G::Cancelled
+        | G::Unknown
+        | G::Aborted
+        | G::Unimplemented
+        | G::Internal
+        | G::DataLoss => ErrorCode::Internal,
+    }
+}
+
+/// Logs the hidden cause of an error as its answer is built.
+fn log_cause(e: &Error) {
+    if let Some(cause) = &e.cause {
+        tracing::error!(reason = e.code.reason(), error = %cause, "request failed");
+    }
+}
+
 fn metadata(e: &Error) -> std::collections::HashMap<String, String> {
     e.field
         .iter()
@@ -45,6 +78,7 @@ fn metadata(e: &Error) -> std::collections::HashMap<String, String> {
 
 /// Converts a domain error to a gRPC status carrying `ErrorInfo` (and `BadRequest` for fields).
 pub fn status(e: Error) -> tonic::Status {
+    log_cause(&e);
     let (code, _) = codes(e.code);
     let mut details = ErrorDetails::with_error_info(e.code.reason(), DOMAIN, metadata(&e));
     if let Some(field) = &e.field {
@@ -62,6 +96,7 @@ pub fn status(e: Error) -> tonic::Status {
 
 /// Returns the HTTP status and JSON body of a domain error.
 pub fn json_error(e: &Error) -> (StatusCode, serde_json::Value) {
+    log_cause(e);
     let (code, http) = codes(e.code);
     let mut details = vec![serde_json::json!({
         "@type": "type.googleapis.com/google.rpc.ErrorInfo",

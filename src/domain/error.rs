@@ -98,6 +98,9 @@ pub struct Error {
     pub field: Option<String>,
     /// Why a precondition failed, one entry per broken rule (e.g. validation findings).
     pub violations: Vec<Violation>,
+    /// What really went wrong behind an internal error: logged where the answer is built,
+    /// never sent to the caller.
+    pub cause: Option<String>,
 }
 
 /// One broken rule behind a failed precondition.
@@ -121,6 +124,7 @@ impl Error {
             message: message.into(),
             field: None,
             violations: Vec::new(),
+            cause: None,
         }
     }
 
@@ -133,6 +137,7 @@ impl Error {
             message,
             field: Some(field),
             violations: Vec::new(),
+            cause: None,
         }
     }
 
@@ -141,10 +146,13 @@ impl Error {
         Self::new(ErrorCode::NotFound, format!("{what} not found"))
     }
 
-    /// Returns an INTERNAL error; the cause is logged here and not returned to the caller.
+    /// Returns an INTERNAL error; the cause is logged where the answer is built and never
+    /// returned to the caller.
     pub fn internal(cause: impl fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(ErrorCode::Internal, "internal error")
+        Self {
+            cause: Some(cause.to_string()),
+            ..Self::new(ErrorCode::Internal, "internal error")
+        }
     }
 
     /// Prefixes the field path, so nested conversions report `header.repo`.

@@ -5,8 +5,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use super::{
     error::{Error, Result},
-    records::VersionFile,
     version::Manifest,
+    version::VersionFile,
 };
 
 /// Checks manifests of one package kind.

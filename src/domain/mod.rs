@@ -15,13 +15,13 @@ pub use names::{Digest, FilePath, Name, parse_name};
 pub use offer::{ANY_PLATFORM, Candidate, Offer, OfferStep, newest_offered, offer_at, offer_steps};
 pub use records::{
     AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Role, Token,
-    TokenScope, VersionFile, VersionKey, VersionRecord,
+    TokenScope,
 };
 pub use release::{
     Artifact, AttachedVersion, Compatibility, Finding, ReleaseRecord, ReleaseState, Severity,
     parse_app_version, sort_key, validate_release,
 };
 pub use version::{
-    Manifest, VersionState, canonical_json, content_digest, diff_files, parse_manifest,
-    parse_requirement, parse_semver,
+    Manifest, VersionFile, VersionKey, VersionRecord, VersionState, canonical_json, content_digest,
+    diff_files, parse_manifest, parse_requirement, parse_semver,
 };

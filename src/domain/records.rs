@@ -1,12 +1,9 @@
 //! The records that move between the layers: what the store persists and the registry
 //! reasons about. Timestamps are unix microseconds.
 
-use std::{fmt, str::FromStr};
+use std::str::FromStr;
 
-use super::{
-    error::{Error, Result},
-    version::VersionState,
-};
+use super::error::{Error, Result};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,50 +24,6 @@ pub struct Package {
     pub kind: String,
     pub description: String,
     pub created_at: i64,
-}
-
-/// Identifies one version of one package.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct VersionKey {
-    pub repo: String,
-    pub package: String,
-    pub version: String,
-}
-
-impl fmt::Display for VersionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}@{}", self.repo, self.package, self.version)
-    }
-}
-
-/// A path of a version bound to a blob.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VersionFile {
-    pub path: String,
-    pub digest: String,
-    pub size: i64,
-    pub media_type: String,
-}
-
-/// A stored version; `files` is empty in listings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VersionRecord {
-    pub key: VersionKey,
-    /// Insertion order, used for stable paging.
-    pub seq: i64,
-    pub state: VersionState,
-    pub etag: String,
-    /// Set when published; drafts compute theirs on demand.
-    pub content_digest: Option<String>,
-    /// Canonical JSON object text.
-    pub manifest: String,
-    pub files: Vec<VersionFile>,
-    pub deprecation_reason: String,
-    pub replacement: String,
-    pub yank_reason: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub published_at: Option<i64>,
 }
 
 /// A blob as one repo sees it.

@@ -1,14 +1,11 @@
-//! Package version rules: the state machine's states, semver parsing, manifests, the
-//! canonical `content_digest` and the file diff between two versions.
+//! Package versions: their records, the state machine's states, semver parsing, manifests,
+//! the canonical `content_digest` and the file diff between two versions.
 
 use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use sha2::{Digest as _, Sha256};
 
-use super::{
-    error::{Error, Result},
-    records::VersionFile,
-};
+use super::error::{Error, Result};
 
 /// The lifecycle state of a package version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -150,6 +147,50 @@ pub fn diff_files<'a>(base: &'a [VersionFile], new: &'a [VersionFile]) -> FileDi
         .map(|(_, f)| *f)
         .collect();
     diff
+}
+
+/// Identifies one version of one package.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VersionKey {
+    pub repo: String,
+    pub package: String,
+    pub version: String,
+}
+
+impl fmt::Display for VersionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}@{}", self.repo, self.package, self.version)
+    }
+}
+
+/// A path of a version bound to a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionFile {
+    pub path: String,
+    pub digest: String,
+    pub size: i64,
+    pub media_type: String,
+}
+
+/// A stored version; `files` is empty in listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRecord {
+    pub key: VersionKey,
+    /// Insertion order, used for stable paging.
+    pub seq: i64,
+    pub state: VersionState,
+    pub etag: String,
+    /// Set when published; drafts compute theirs on demand.
+    pub content_digest: Option<String>,
+    /// Canonical JSON object text.
+    pub manifest: String,
+    pub files: Vec<VersionFile>,
+    pub deprecation_reason: String,
+    pub replacement: String,
+    pub yank_reason: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::latest::ManifestView;
+use super::manifest::ManifestView;
 use crate::domain::{Offer, ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.

@@ -1,15 +1,12 @@
-//! The mobile hot path: the "latest" decision for a client's app version and platform, and
-//! release manifests. Both are answered from memory on a warm server; cold, "latest" is one
-//! primary-key lookup of the channel's stored offers (`ReleaseStore::offer`), whatever the
-//! channel's depth, the app version or the platform.
+//! The mobile hot path's first call: the "latest" decision for a client's app version and
+//! platform. A warm server answers from memory; cold, it is one primary-key lookup of the
+//! channel's stored offers (`ReleaseStore::offer`), whatever the channel's depth, the app
+//! version or the platform.
 
 use std::sync::Arc;
 
-use super::{Caller, Registry, cache::Answer, store_error};
-use crate::domain::{
-    Artifact, Error, Offer, Package, ReleaseRecord, ReleaseState, Result, VersionKey,
-    VersionRecord, parse_app_version, parse_name, sort_key,
-};
+use super::{Caller, Registry, store_error};
+use crate::domain::{Error, Offer, ReleaseRecord, Result, parse_app_version, parse_name, sort_key};
 
 /// What a client should do, as `GetLatestRelease` answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,15 +17,6 @@ pub enum Decision {
     UpToDate(Option<Arc<ReleaseRecord>>),
     /// Only a newer app gets a release; the lowest `min_app_version` that would.
     AppUpdateRequired(String),
-}
-
-/// A release manifest: the release and, per artifact, its package and version with files.
-#[derive(Debug, Clone)]
-pub struct ManifestView {
-    pub release: ReleaseRecord,
-    pub artifacts: Vec<(Artifact, Package, VersionRecord)>,
-    /// The base URL of download links.
-    pub public_url: String,
 }
 
 impl Registry {
@@ -85,7 +73,7 @@ impl Registry {
         channel: &str,
         platform: &str,
         app_key: &str,
-    ) -> Result<Answer> {
+    ) -> Result<Option<Offer<Arc<ReleaseRecord>>>> {
         if let Ok(answer) = self.cache.answer(repo, channel, platform, app_key) {
             return Ok(answer);
         }
@@ -110,36 +98,5 @@ impl Registry {
         self.cache
             .put_answer((repo, channel), (platform, app_key), ticket, answer.clone());
         Ok(answer)
-    }
-
-    /// Returns everything a client needs to bootstrap a release; published manifests are
-    /// served from memory once built.
-    pub async fn release_manifest(&self, caller: &Caller, id: &str) -> Result<Arc<ManifestView>> {
-        if let Some(manifest) = self.cache.manifest(id) {
-            self.readable_repo(caller, &manifest.release.repo).await?;
-            return Ok(manifest);
-        }
-        let (_, release) = self.readable_release(caller, id).await?;
-        let mut artifacts = Vec::with_capacity(release.artifacts.len());
-        for a in &release.artifacts {
-            let package = self.package(&release.repo, &a.package).await?;
-            let key = VersionKey {
-                repo: release.repo.clone(),
-                package: a.package.clone(),
-                version: a.version.clone(),
-            };
-            let version = self.version(&key).await?;
-            artifacts.push((a.clone(), package, version));
-        }
-        let published = release.state != ReleaseState::Draft;
-        let manifest = Arc::new(ManifestView {
-            release,
-            artifacts,
-            public_url: self.settings.public_url.clone(),
-        });
-        if published {
-            self.cache.put_manifest(manifest.clone());
-        }
-        Ok(manifest)
     }
 }

@@ -9,6 +9,7 @@ mod cache;
 mod follow;
 mod github;
 mod latest;
+mod manifest;
 mod paging;
 mod releases;
 mod repos;
@@ -25,7 +26,8 @@ pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
 pub use follow::FOLLOW_EVERY;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
-pub use latest::{Decision, ManifestView};
+pub use latest::Decision;
+pub use manifest::ManifestView;
 pub use paging::Page;
 pub use releases::NewRelease;
 pub use tokens::NewToken;
@@ -38,6 +40,9 @@ use crate::{
     domain::{AuditRecord, Error, ErrorCode},
     store::{Store, StoreError},
 };
+
+/// How many times publish re-validates a draft (version or release) that changed under it.
+const PUBLISH_ATTEMPTS: usize = 3;
 
 /// Settings the use cases need.
 #[derive(Debug, Clone)]

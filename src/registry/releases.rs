@@ -13,9 +13,6 @@ use crate::{
     store::{NewEvent, Outcome, ReleaseEdit, StoreError},
 };
 
-/// How many times publish re-validates a draft that changed under it.
-const PUBLISH_ATTEMPTS: usize = 3;
-
 /// A release to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewRelease {
@@ -329,7 +326,7 @@ impl Registry {
         let (principal, _) = self
             .writable_repo(caller, &release.repo, Role::Publisher)
             .await?;
-        for _ in 0..PUBLISH_ATTEMPTS {
+        for _ in 0..super::PUBLISH_ATTEMPTS {
             let release = self.release(id).await?;
             if release.state != ReleaseState::Draft {
                 return Ok((release, Vec::new()));

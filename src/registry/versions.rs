@@ -13,9 +13,6 @@ use crate::{
     store::{DraftEdit, Guard, NewEvent, Outcome, StoreError, Transition},
 };
 
-/// How many times publish re-validates a draft that changed under it.
-const PUBLISH_ATTEMPTS: usize = 3;
-
 /// A change to a draft, as requested.
 #[derive(Debug, Clone)]
 pub enum Edit {
@@ -319,7 +316,7 @@ impl Registry {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let pkg = self.package(repo, package).await?;
-        for _ in 0..PUBLISH_ATTEMPTS {
+        for _ in 0..super::PUBLISH_ATTEMPTS {
             let v = self.version(&key).await?;
             if v.state.is_released() {
                 return with_digest(v);

@@ -175,20 +175,7 @@ fn status_error(status: &tonic::Status) -> Error {
     let info = details.error_info();
     let code = info
         .and_then(|i| ErrorCode::from_reason(&i.reason))
-        .unwrap_or(match status.code() {
-            tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
-            tonic::Code::NotFound => ErrorCode::NotFound,
-            tonic::Code::AlreadyExists => ErrorCode::AlreadyExists,
-            tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
-            tonic::Code::OutOfRange => ErrorCode::RangeNotSatisfiable,
-            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
-            tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
-            tonic::Code::Unavailable => ErrorCode::Unavailable,
-            // tonic's own refusal of an oversized message carries no reason.
-            tonic::Code::ResourceExhausted => ErrorCode::MessageTooLarge,
-            tonic::Code::DeadlineExceeded => ErrorCode::DeadlineExceeded,
-            _ => ErrorCode::Internal,
-        });
+        .unwrap_or_else(|| crate::api::error::code_of(status.code()));
     let mut error = Error::new(code, status.message());
     error.field = info.and_then(|i| i.metadata.get("field").cloned());
     if let Some(failure) = details.precondition_failure() {

@@ -1,5 +1,4 @@
-//! The tonic services: `ReleaseAdmin` and `ReleaseCatalog`, plus how a request's metadata
-//! becomes a `Caller`.
+//! The tonic services: `ReleaseAdmin` and `ReleaseCatalog`.
 
 mod admin;
 mod catalog;
@@ -8,28 +7,4 @@ mod convert;
 pub use admin::AdminService;
 pub use catalog::CatalogService;
 
-use crate::{
-    api::observe::{acceptable_request_id, new_request_id},
-    registry::Caller,
-};
-
-/// Builds a caller from the `authorization` and `x-request-id` header values.
-pub fn caller_from(authorization: Option<&str>, request_id: Option<&str>) -> Caller {
-    let bearer = authorization.map(|v| {
-        v.strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .unwrap_or(v)
-            .trim()
-            .to_owned()
-    });
-    let request_id = request_id
-        .filter(|id| acceptable_request_id(id))
-        .map_or_else(new_request_id, str::to_owned);
-    Caller { bearer, request_id }
-}
-
-/// Reads the caller of a gRPC (or gRPC-Web) request from its metadata.
-fn caller<T>(request: &tonic::Request<T>) -> Caller {
-    let get = |key: &str| request.metadata().get(key).and_then(|v| v.to_str().ok());
-    caller_from(get("authorization"), get("x-request-id"))
-}
+use crate::api::caller::from_grpc as caller;

@@ -9,7 +9,7 @@ use axum::{
 };
 
 use crate::{
-    api::{error::HttpError, grpc::caller_from},
+    api::{caller::from_headers, error::HttpError},
     domain::{BlobInfo, Error, ErrorCode},
     registry::Registry,
 };
@@ -21,11 +21,7 @@ pub(super) async fn download(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
-    let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-    let caller = caller_from(
-        get(header::AUTHORIZATION),
-        headers.get("x-request-id").and_then(|v| v.to_str().ok()),
-    );
+    let caller = from_headers(&headers);
     let blob = registry.blob_info(&caller, &repo, &digest).await?;
     send_blob(&registry, blob, IMMUTABLE, &method, &headers).await
 }

@@ -34,7 +34,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::blobs::{IMMUTABLE, send_blob};
 use crate::{
-    api::{error::HttpError, grpc::caller_from},
+    api::{caller::caller_from, error::HttpError},
     domain::{BlobInfo, Error, VersionRecord, VersionState},
     registry::{Caller, GithubAsset, GithubRelease, GithubRepository, Registry},
 };

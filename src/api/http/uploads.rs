@@ -36,7 +36,7 @@ use futures::TryStreamExt as _;
 use serde::Deserialize;
 
 use crate::{
-    api::{error::HttpError, grpc::caller_from},
+    api::{caller::from_headers as caller, error::HttpError},
     blobs::ByteStream,
     domain::{BlobInfo, Digest, Error, ErrorCode, parse_name},
     registry::{Caller, Registry, UploadHeader},
@@ -64,11 +64,6 @@ pub(super) fn routes() -> Router<Registry> {
 struct DigestQuery {
     digest: Option<String>,
     media_type: Option<String>,
-}
-
-fn caller(headers: &HeaderMap) -> Caller {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    caller_from(get("authorization"), get("x-request-id"))
 }
 
 /// Reads the digest query, which these routes require.

@@ -27,7 +27,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    api::{error::json_error, grpc::caller_from},
+    api::{caller::from_headers, error::json_error},
     domain::{Error, ErrorCode},
     registry::{Caller, Page, Registry},
 };
@@ -82,7 +82,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
         let get = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
-        let caller = caller_from(get("authorization"), get("x-request-id"));
+        let caller = from_headers(&parts.headers);
         let query = Query::<UiQuery>::try_from_uri(&parts.uri)
             .map(|q| q.0)
             .unwrap_or_default();
