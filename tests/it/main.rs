@@ -14,6 +14,7 @@ mod json_bridge;
 mod lifecycle;
 mod races;
 mod releases;
+mod schema_rules;
 mod server_ops;
 mod service_stack;
 mod store_rules;
