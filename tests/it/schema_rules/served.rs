@@ -5,7 +5,7 @@ use regex::Regex;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use super::{
+use super::table::{
     Input,
     Kind::{self, *},
     Presence::{self, *},
