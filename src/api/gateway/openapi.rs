@@ -83,7 +83,8 @@ fn operation(rule: &Rule, schemas: &mut BTreeMap<String, Value>) -> Value {
     });
     let body = match &rule.body {
         BodyRule::None => None,
-        BodyRule::All => Some(message_ref(&input, schemas)),
+        // The path binding wins over a body copy, so the body schema leaves path fields out.
+        BodyRule::All => Some(object_schema(&input, &path_fields, schemas)),
         BodyRule::Field(name) => input
             .get_field_by_name(name)
             .map(|f| field_schema(&f, schemas)),
@@ -104,16 +105,38 @@ fn message_ref(message: &MessageDescriptor, schemas: &mut BTreeMap<String, Value
     let name = message.full_name().to_owned();
     if !schemas.contains_key(&name) {
         schemas.insert(name.clone(), Value::Null); // placeholder against recursion
-        let properties: serde_json::Map<String, Value> = message
-            .fields()
-            .map(|f| (f.json_name().to_owned(), field_schema(&f, schemas)))
-            .collect();
-        schemas.insert(
-            name.clone(),
-            json!({ "type": "object", "properties": properties }),
-        );
+        let schema = object_schema(message, &[], schemas);
+        schemas.insert(name.clone(), schema);
     }
     json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+/// Returns the object schema of a message without the `skip` fields: the bridge refuses
+/// unknown properties, and fields whose rules say `required` must be present.
+fn object_schema(
+    message: &MessageDescriptor,
+    skip: &[&str],
+    schemas: &mut BTreeMap<String, Value>,
+) -> Value {
+    let fields: Vec<FieldDescriptor> = message
+        .fields()
+        .filter(|f| !skip.contains(&f.name()))
+        .collect();
+    let properties: serde_json::Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.json_name().to_owned(), field_schema(f, schemas)))
+        .collect();
+    let required: Vec<&str> = fields
+        .iter()
+        .filter(|f| !f.is_list() && field_rules(f).is_some_and(|r| is_required(&r)))
+        .map(FieldDescriptor::json_name)
+        .collect();
+    let mut schema =
+        json!({ "type": "object", "properties": properties, "additionalProperties": false });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
 }
 
 fn well_known(full_name: &str) -> Option<Value> {
@@ -142,7 +165,14 @@ fn field_schema(field: &FieldDescriptor, schemas: &mut BTreeMap<String, Value>) 
         }
         Kind::Float | Kind::Double => json!({ "type": "number" }),
         Kind::Enum(e) => {
-            json!({ "type": "string", "enum": e.values().map(|v| v.name().to_owned()).collect::<Vec<_>>() })
+            // A required enum refuses its zero value (`…_UNSPECIFIED`).
+            let required = !field.is_list() && field_rules(field).is_some_and(|r| is_required(&r));
+            let names: Vec<String> = e
+                .values()
+                .filter(|v| !(required && v.number() == 0))
+                .map(|v| v.name().to_owned())
+                .collect();
+            json!({ "type": "string", "enum": names })
         }
         Kind::Message(m) => message_ref(&m, schemas),
     };
@@ -219,6 +249,11 @@ fn constrained(mut schema: Value, rules: Option<&DynamicMessage>) -> Value {
             };
             map.insert("pattern".into(), Value::String(pattern));
         }
+        if let Some(Reflected::List(known)) = set_value(&string, "in") {
+            let mut values: Vec<Value> = optional.then(|| json!("")).into_iter().collect();
+            values.extend(known.iter().filter_map(|v| v.as_str()).map(|v| json!(v)));
+            map.insert("enum".into(), Value::Array(values));
+        }
         let number = |name| match set_value(&string, name) {
             Some(Reflected::U64(n)) => Some(n),
             _ => None,
@@ -242,7 +277,8 @@ fn constrained(mut schema: Value, rules: Option<&DynamicMessage>) -> Value {
     if optional {
         min_length = None;
     }
-    if let Some(min) = min_length.filter(|_| map.get("type") == Some(&json!("string"))) {
+    let free_text = map.get("type") == Some(&json!("string")) && !map.contains_key("enum");
+    if let Some(min) = min_length.filter(|_| free_text) {
         map.insert("minLength".into(), min.into());
     }
     if let Some(max) = max_length {

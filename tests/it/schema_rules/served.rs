@@ -3,7 +3,7 @@
 
 use regex::Regex;
 use reqwest::{Client, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::table::{
     Input,
@@ -13,13 +13,15 @@ use super::table::{
 };
 use crate::common::{Backend, TestServer};
 
-/// Where the served document states the rule of a kind: a parameter (path, method, name)
-/// or a property of a component schema.
+/// Where the served document states the rule of a kind: a parameter (path, method, name),
+/// a property of a request body, or the items of an array property of one.
 enum At {
     Parameter(&'static str, &'static str, &'static str),
-    Property(&'static str, &'static str),
-    Items(&'static str, &'static str),
+    Body(&'static str, &'static str, &'static str),
+    BodyItems(&'static str, &'static str, &'static str),
 }
+
+const PUT_FILE: &str = "/v1/repos/{repo}/packages/{package}/versions/{version}/files/{path}";
 
 const STATED: &[(At, Kind, Presence)] = &[
     (
@@ -74,26 +76,34 @@ const STATED: &[(At, Kind, Presence)] = &[
         ReleaseId,
         Required,
     ),
+    (At::Body(PUT_FILE, "put", "digest"), Digest, Required),
     (
-        At::Property("relreg.v1.PutVersionFileRequest", "digest"),
-        Digest,
-        Required,
+        At::Body("/v1/repos/{repo}/packages", "post", "kind"),
+        PackageKind,
+        Optional,
     ),
     (
-        At::Property("relreg.v1.CreateReleaseRequest", "minAppVersion"),
+        At::Body("/v1/repos/{repo}/releases", "post", "minAppVersion"),
         AppVersion,
         Optional,
     ),
     (
-        At::Items("relreg.v1.CreateReleaseRequest", "platforms"),
+        At::BodyItems("/v1/repos/{repo}/releases", "post", "platforms"),
         Name,
+        Required,
+    ),
+    (
+        At::Body("/v1/releases/{release_id}:deprecate", "post", "reason"),
+        Reason,
         Required,
     ),
 ];
 
 /// Returns the schema at a location, and for a parameter whether it is a required query one.
 fn locate<'a>(doc: &'a Value, at: &At) -> (&'a Value, Option<bool>) {
-    let schemas = &doc["components"]["schemas"];
+    let body = |path: &str, method: &str| -> &'a Value {
+        &doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+    };
     match at {
         At::Parameter(path, method, name) => {
             let parameters = doc["paths"][path][method]["parameters"]
@@ -110,8 +120,10 @@ fn locate<'a>(doc: &'a Value, at: &At) -> (&'a Value, Option<bool>) {
             );
             (&p["schema"], (p["in"] == "query").then_some(required))
         }
-        At::Property(message, field) => (&schemas[message]["properties"][field], None),
-        At::Items(message, field) => (&schemas[message]["properties"][field]["items"], None),
+        At::Body(path, method, field) => (&body(path, method)["properties"][field], None),
+        At::BodyItems(path, method, field) => {
+            (&body(path, method)["properties"][field]["items"], None)
+        }
     }
 }
 
@@ -127,6 +139,7 @@ fn schema_admits(schema: &Value, input: &Input) -> bool {
             ("type", Input::Number(_)) => rule == "integer",
             ("format", Input::Number(n)) => rule == "int32" && i32::try_from(*n).is_ok(),
             ("pattern", Input::Text(v)) => Regex::new(rule.as_str().unwrap()).unwrap().is_match(v),
+            ("enum", Input::Text(v)) => rule.as_array().unwrap().contains(&Value::from(v.as_str())),
             ("minLength", Input::Text(v)) => v.chars().count() as u64 >= rule.as_u64().unwrap(),
             ("maxLength", Input::Text(v)) => v.chars().count() as u64 <= rule.as_u64().unwrap(),
             ("minimum", Input::Number(n)) => *n >= rule.as_i64().unwrap(),
@@ -283,5 +296,49 @@ async fn the_server_refuses_exactly_what_the_schema_refuses() {
     }
     assert!(surprises.is_empty(), "{surprises:#?}");
     assert!(sent > 80, "only {sent} requests");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn request_bodies_require_what_the_server_requires() {
+    let server = TestServer::start(&Backend::Sqlite).await;
+    let doc = served_document(&server).await;
+    let body = |path: &str, method: &str| {
+        doc["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"].clone()
+    };
+    // The path binding wins, so a body schema has no path fields; unknown fields are refused.
+    let put_file = body(PUT_FILE, "put");
+    assert_eq!(put_file["required"], json!(["digest"]));
+    assert_eq!(put_file["additionalProperties"], Value::Bool(false));
+    for path_field in ["repo", "package", "version", "path"] {
+        assert!(put_file["properties"][path_field].is_null(), "{path_field}");
+    }
+    let create_package = body("/v1/repos/{repo}/packages", "post");
+    assert_eq!(create_package["required"], json!(["package"]));
+    // A token's role is required: the schema leaves out ROLE_UNSPECIFIED, which the server refuses.
+    let create_token = body("/v1/tokens", "post");
+    assert_eq!(create_token["required"], json!(["role"]));
+    let roles = create_token["properties"]["role"]["enum"]
+        .as_array()
+        .unwrap();
+    assert!(!roles.is_empty() && !roles.contains(&Value::from("ROLE_UNSPECIFIED")));
+    let client = Client::new();
+    for role in ["ROLE_UNSPECIFIED", "ROLE_READER"] {
+        let status = client
+            .post(server.url("/v1/tokens"))
+            .bearer_auth(&server.admin)
+            .json(&json!({ "name": "schema-rules", "role": role }))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        let admitted = roles.contains(&Value::from(role));
+        assert_eq!(status == StatusCode::OK, admitted, "{role}: {status}");
+        assert_eq!(
+            status == StatusCode::BAD_REQUEST,
+            !admitted,
+            "{role}: {status}"
+        );
+    }
     server.stop().await;
 }

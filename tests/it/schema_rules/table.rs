@@ -2,7 +2,10 @@
 //! about each.
 
 use relreg::{
-    domain::{self, FilePath, parse_app_version, parse_name, parse_requirement, parse_semver},
+    domain::{
+        self, FilePath, parse_app_version, parse_name, parse_requirement, parse_semver,
+        validator_for,
+    },
     registry::Page,
 };
 
@@ -20,6 +23,10 @@ pub(super) enum Kind {
     ReleaseId,
     /// A download offset: the gRPC layer refuses negative ones.
     Offset,
+    /// A package kind: the kinds that have a manifest validator.
+    PackageKind,
+    /// A deprecation reason: the registry refuses one that is empty once trimmed.
+    Reason,
 }
 
 /// Whether the server reads an empty value as "not given" (a filter, an optional bound).
@@ -171,6 +178,8 @@ pub(super) fn values(kind: Kind) -> Vec<Input> {
         ]),
         Requirement => text(&["^1.4", ">=1.2, <2", "*", "1", "", " ", "not a requirement"]),
         ReleaseId => text(&["rel_0123456789abcdef", "x", "Ñ", ""]),
+        PackageKind => text(&["generic", "config", "", "Generic", "dataset", " generic"]),
+        Reason => text(&["superseded", "x", "", " ", "\t"]),
         PageSize | Offset => [
             i64::from(i32::MIN),
             -1,
@@ -205,6 +214,8 @@ pub(super) fn parser_admits(kind: Kind, presence: Presence, input: &Input) -> bo
             AppVersion => parse_app_version("f", v).is_ok(),
             Requirement => parse_requirement("f", v).is_ok(),
             ReleaseId => !v.is_empty(),
+            Reason => !v.trim().is_empty(),
+            PackageKind => validator_for(v).is_ok(),
             PageSize | Offset => unreachable!("{kind:?} takes numbers"),
         },
         Input::Number(n) => match kind {
@@ -227,6 +238,8 @@ pub(super) fn known_divergence(kind: Kind, input: &Input) -> Option<&'static str
         (AppVersion, " 1.2 ") => Some("surrounding white space is trimmed"),
         // The semver requirement grammar is not stated; the proto only says it is required.
         (Requirement, " " | "not a requirement") => Some("requirement grammar not expressed"),
+        // The registry trims a reason; the proto only says it is required.
+        (Reason, " " | "\t") => Some("a blank reason is refused after trimming"),
         _ => None,
     }
 }
