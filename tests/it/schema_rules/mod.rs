@@ -22,7 +22,7 @@ const FIELDS: &[(&str, &str, Kind, Presence)] = &[
     ("GetRepoRequest", "repo", Name, Required),
     ("CreatePackageRequest", "repo", Name, Required),
     ("CreatePackageRequest", "package", Name, Required),
-    ("CreatePackageRequest", "kind", PackageKind, Optional),
+    ("CreatePackageRequest", "kind", PackageType, Optional),
     ("ListPackagesRequest", "repo", Name, Required),
     ("ListPackagesRequest", "page_size", PageSize, Required),
     ("CreateVersionRequest", "repo", Name, Required),

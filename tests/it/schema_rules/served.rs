@@ -79,7 +79,7 @@ const STATED: &[(At, Kind, Presence)] = &[
     (At::Body(PUT_FILE, "put", "digest"), Digest, Required),
     (
         At::Body("/v1/repos/{repo}/packages", "post", "kind"),
-        PackageKind,
+        PackageType,
         Optional,
     ),
     (

@@ -23,8 +23,8 @@ pub(super) enum Kind {
     ReleaseId,
     /// A download offset: the gRPC layer refuses negative ones.
     Offset,
-    /// A package kind: the kinds that have a manifest validator.
-    PackageKind,
+    /// A package kind: one of the kinds that have a manifest validator.
+    PackageType,
     /// A deprecation reason: the registry refuses one that is empty once trimmed.
     Reason,
 }
@@ -178,7 +178,7 @@ pub(super) fn values(kind: Kind) -> Vec<Input> {
         ]),
         Requirement => text(&["^1.4", ">=1.2, <2", "*", "1", "", " ", "not a requirement"]),
         ReleaseId => text(&["rel_0123456789abcdef", "x", "Ñ", ""]),
-        PackageKind => text(&["generic", "config", "", "Generic", "dataset", " generic"]),
+        PackageType => text(&["generic", "config", "", "Generic", "dataset", " generic"]),
         Reason => text(&["superseded", "x", "", " ", "\t"]),
         PageSize | Offset => [
             i64::from(i32::MIN),
@@ -215,7 +215,7 @@ pub(super) fn parser_admits(kind: Kind, presence: Presence, input: &Input) -> bo
             Requirement => parse_requirement("f", v).is_ok(),
             ReleaseId => !v.is_empty(),
             Reason => !v.trim().is_empty(),
-            PackageKind => validator_for(v).is_ok(),
+            PackageType => validator_for(v).is_ok(),
             PageSize | Offset => unreachable!("{kind:?} takes numbers"),
         },
         Input::Number(n) => match kind {
