@@ -84,7 +84,13 @@ fn operation(rule: &Rule, schemas: &mut BTreeMap<String, Value>) -> Value {
     let body = match &rule.body {
         BodyRule::None => None,
         // The path binding wins over a body copy, so the body schema leaves path fields out.
-        BodyRule::All => Some(object_schema(&input, &path_fields, schemas)),
+        BodyRule::All => {
+            let mut schema = object_schema(&input, &path_fields, schemas);
+            // The bridge refuses unknown body fields. Only request bodies say so: response
+            // schemas stay open so that clients keep working when a field is added.
+            schema["additionalProperties"] = Value::Bool(false);
+            Some(schema)
+        }
         BodyRule::Field(name) => input
             .get_field_by_name(name)
             .map(|f| field_schema(&f, schemas)),
@@ -111,8 +117,8 @@ fn message_ref(message: &MessageDescriptor, schemas: &mut BTreeMap<String, Value
     json!({ "$ref": format!("#/components/schemas/{name}") })
 }
 
-/// Returns the object schema of a message without the `skip` fields: the bridge refuses
-/// unknown properties, and fields whose rules say `required` must be present.
+/// Returns the object schema of a message without the `skip` fields; fields whose rules say
+/// `required` must be present.
 fn object_schema(
     message: &MessageDescriptor,
     skip: &[&str],
@@ -131,8 +137,7 @@ fn object_schema(
         .filter(|f| !f.is_list() && field_rules(f).is_some_and(|r| is_required(&r)))
         .map(FieldDescriptor::json_name)
         .collect();
-    let mut schema =
-        json!({ "type": "object", "properties": properties, "additionalProperties": false });
+    let mut schema = json!({ "type": "object", "properties": properties });
     if !required.is_empty() {
         schema["required"] = json!(required);
     }
