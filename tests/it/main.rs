@@ -15,6 +15,7 @@ mod lifecycle;
 mod offers;
 mod races;
 mod releases;
+mod schema_rules;
 mod server_ops;
 mod service_stack;
 mod store_contract;
