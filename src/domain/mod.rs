@@ -5,6 +5,7 @@ mod error;
 mod kinds;
 mod names;
 mod offer;
+mod policy;
 mod records;
 mod release;
 mod version;
@@ -13,6 +14,7 @@ pub use error::{Error, ErrorCode, Result, Violation};
 pub use kinds::{KindValidator, validator_for};
 pub use names::{Digest, FilePath, Name, parse_name};
 pub use offer::{ANY_PLATFORM, Candidate, Offer, OfferStep, newest_offered, offer_at, offer_steps};
+pub use policy::Policy;
 pub use records::{
     AuditEvent, AuditFilter, AuditRecord, BlobInfo, OutboxEvent, Package, Repo, Role, Token,
     TokenScope,

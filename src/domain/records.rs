@@ -3,7 +3,10 @@
 
 use std::str::FromStr;
 
-use super::error::{Error, Result};
+use super::{
+    error::{Error, Result},
+    policy::Policy,
+};
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,8 +15,8 @@ pub struct Repo {
     pub public: bool,
     pub display_name: String,
     pub created_at: i64,
-    /// The repo's policies as JSON: `{"channels": {"stable": ["role", …]}}`.
-    pub policy: String,
+    /// The repo's policies.
+    pub policy: Policy,
 }
 
 /// A named, typed container of versions.

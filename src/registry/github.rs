@@ -16,12 +16,10 @@
 //! **Latest** is the highest semver among published (not deprecated, not yanked) versions
 //! without a pre-release part; never the most recently created one.
 
-use std::cmp::Reverse;
-
 use super::{Caller, Registry, store_error};
 use crate::domain::{
     BlobInfo, Error, ErrorCode, Package, Repo, Result, VersionFile, VersionKey, VersionRecord,
-    VersionState, parse_name,
+    VersionState, newest_offered, parse_name,
 };
 
 /// How many bits of an asset id number the file within its version.
@@ -137,13 +135,12 @@ impl Registry {
         repo: &str,
         package: &str,
     ) -> Result<GithubRelease> {
-        let key = self
-            .listed_versions(caller, repo, package)
-            .await?
-            .into_iter()
-            .find(|(s, v)| v.state == VersionState::Published && s.pre.is_empty())
-            .map(|(_, v)| v.key)
-            .ok_or_else(|| Error::not_found(format!("latest release of {repo}/{package}")))?;
+        let listed = self.listed_versions(caller, repo, package).await?;
+        let key = newest_offered(listed, |(s, v)| {
+            (v.state == VersionState::Published && s.pre.is_empty()).then(|| (s.clone(), v.seq))
+        })
+        .map(|(_, v)| v.key)
+        .ok_or_else(|| Error::not_found(format!("latest release of {repo}/{package}")))?;
         self.github_release(key).await
     }
 
@@ -311,7 +308,7 @@ fn newest_first(versions: Vec<VersionRecord>) -> Vec<(semver::Version, VersionRe
         .filter(|v| matches!(v.state, VersionState::Published | VersionState::Deprecated))
         .filter_map(|v| semver::Version::parse(&v.key.version).ok().map(|s| (s, v)))
         .collect();
-    listed.sort_by_key(|(s, v)| Reverse((s.clone(), v.seq)));
+    listed.sort_by(|(a, va), (b, vb)| b.cmp_precedence(a).then(vb.seq.cmp(&va.seq)));
     listed
 }
 

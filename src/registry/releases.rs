@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
 use crate::{
     domain::{
-        Artifact, AttachedVersion, Compatibility, Error, ErrorCode, Finding, ReleaseRecord,
+        Artifact, AttachedVersion, Compatibility, Error, ErrorCode, Finding, Policy, ReleaseRecord,
         ReleaseState, Result, Role, Severity, VersionKey, Violation, parse_app_version, parse_name,
         parse_semver, validate_release,
     },
@@ -22,20 +22,6 @@ pub struct NewRelease {
     pub compatibility: Compatibility,
     pub notes: String,
     pub mandatory: bool,
-}
-
-/// Reads a release's channel policy: the roles it requires.
-fn required_roles(policy: &str, channel: &str) -> Vec<String> {
-    let policy: serde_json::Value = serde_json::from_str(policy).unwrap_or_default();
-    policy["channels"][channel]
-        .as_array()
-        .map(|roles| {
-            roles
-                .iter()
-                .filter_map(|r| r.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn violations(findings: &[Finding]) -> Vec<Violation> {
@@ -78,31 +64,18 @@ impl Registry {
         channels: Vec<(String, Vec<String>)>,
     ) -> Result<Vec<(String, Vec<String>)>> {
         parse_name("repo", repo)?;
-        let mut policy = serde_json::Map::new();
-        for (i, (channel, roles)) in channels.iter().enumerate() {
-            parse_name(&format!("policy.channels[{i}].channel"), channel)?;
-            for (j, role) in roles.iter().enumerate() {
-                parse_name(&format!("policy.channels[{i}].required_roles[{j}]"), role)?;
-            }
-            if policy.insert(channel.clone(), json!(roles)).is_some() {
-                return Err(Error::invalid(
-                    format!("policy.channels[{i}].channel"),
-                    format!("{channel} is listed twice"),
-                ));
-            }
-        }
+        let policy = Policy::from_channels(&channels)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Admin).await?;
-        let text = json!({ "channels": policy }).to_string();
         let record = audit(
             &principal,
             caller,
             "repo.policy_updated",
             repo,
             repo,
-            json!({ "channels": policy }),
+            json!({ "channels": policy.channels }),
         );
         self.store
-            .set_repo_policy(repo, &text, &record)
+            .set_repo_policy(repo, &policy, &record)
             .await
             .map_err(store_error)?;
         self.cache.forget_repo(repo);
@@ -308,7 +281,7 @@ impl Registry {
         }
         Ok(validate_release(
             release,
-            &required_roles(&repo.policy, &release.channel),
+            repo.policy.required_roles(&release.channel),
             &attached,
         ))
     }
@@ -535,18 +508,5 @@ impl Registry {
             .map_err(store_error)?;
         let next = page.finish(&mut rows, |r| r.seq.to_string());
         Ok((rows, next))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn policies_name_required_roles() {
-        let policy = r#"{"channels":{"stable":["text","translations"]}}"#;
-        assert_eq!(required_roles(policy, "stable"), ["text", "translations"]);
-        assert!(required_roles(policy, "beta").is_empty());
-        assert!(required_roles("{}", "stable").is_empty());
     }
 }

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::{Caller, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
-    domain::{Error, ErrorCode, Package, Repo, Result, Role, parse_name, validator_for},
+    domain::{Error, ErrorCode, Package, Policy, Repo, Result, Role, parse_name, validator_for},
     store::StoreError,
 };
 
@@ -25,7 +25,7 @@ impl Registry {
             public,
             display_name: display_name.to_owned(),
             created_at: now_micros(),
-            policy: "{}".into(),
+            policy: Policy::default(),
         };
         let record = audit(
             &principal,

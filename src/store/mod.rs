@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Offer, OutboxEvent, Package,
+    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Offer, OutboxEvent, Package, Policy,
     ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
 };
 
@@ -140,11 +140,11 @@ pub trait RepoStore: Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> StoreResult<Vec<Repo>>;
-    /// Replaces a repo's policy JSON; `NotFound` without the repo.
+    /// Replaces a repo's policy; `NotFound` without the repo.
     async fn set_repo_policy(
         &self,
         repo: &str,
-        policy: &str,
+        policy: &Policy,
         audit: &AuditRecord,
     ) -> StoreResult<()>;
 

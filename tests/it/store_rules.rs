@@ -2,9 +2,15 @@
 
 use relreg::store::{PgStore, SqliteStore};
 
-use crate::common::{Backend, TestServer, backend_tests, draft, fixture, publish};
+use crate::common::{
+    Backend, Rel, TestServer, attach, backend_tests, create, draft, fixture, publish,
+    publish_release,
+};
 
-backend_tests!(published_versions_refuse_raw_sql_changes);
+backend_tests!(
+    published_versions_refuse_raw_sql_changes,
+    a_corrupt_stored_policy_fails_loudly
+);
 
 #[test]
 fn migrations_have_matching_versions() {
@@ -75,5 +81,41 @@ async fn published_versions_refuse_raw_sql_changes(backend: Backend) {
             }
         }
     }
+    server.stop().await;
+}
+
+/// A policy that no longer parses stops publishing with an internal error instead of reading
+/// as "no required roles".
+async fn a_corrupt_stored_policy_fails_loudly(backend: Backend) {
+    let server = TestServer::start_with(&backend, |c| c.no_cache = true).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    publish(&server, "1.0.0").await;
+    let release = create(&server, Rel::default()).await;
+    attach(&server, &release.id, "data", "1.0.0").await.unwrap();
+    const CORRUPT: &str = "UPDATE repos SET policy = '{\"channels\": 7}' WHERE key = 'acme'";
+    match &backend {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(&server.db.url).await.unwrap();
+            sqlx::query(CORRUPT).execute(store.pool()).await.unwrap();
+        }
+        Backend::Postgres(_) => {
+            let store = PgStore::connect(&server.db.url).await.unwrap();
+            sqlx::query(CORRUPT).execute(store.pool()).await.unwrap();
+        }
+    }
+    let err = publish_release(&server, &release.id).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
+    let stored = server
+        .store
+        .get_release(&release.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.state,
+        relreg::domain::ReleaseState::Draft,
+        "nothing was published"
+    );
     server.stop().await;
 }

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{Columns, Dialect, SqlStore, sql};
 use crate::{
-    domain::{AuditRecord, Package, Repo},
+    domain::{AuditRecord, Package, Policy, Repo},
     store::{RepoStore, StoreError, StoreResult},
 };
 
@@ -13,12 +13,15 @@ const REPO_COLUMNS: &str = "key, public, display_name, created_at, policy";
 const PACKAGE_COLUMNS: &str = "repo, name, kind, description, created_at";
 
 fn repo_from_row(row: &impl Columns) -> StoreResult<Repo> {
+    let key = row.text("key")?;
+    let policy = Policy::from_stored(&key, &row.text("policy")?)
+        .map_err(|e| StoreError::Internal(e.cause.unwrap_or(e.message)))?;
     Ok(Repo {
-        key: row.text("key")?,
+        key,
         public: row.flag("public")?,
         display_name: row.text("display_name")?,
         created_at: row.int("created_at")?,
-        policy: row.text("policy")?,
+        policy,
     })
 }
 
@@ -76,14 +79,15 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
     async fn set_repo_policy(
         &self,
         repo: &str,
-        policy: &str,
+        policy: &Policy,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
+        let policy = policy.to_json();
         let mut tx = self.begin_write().await?;
         let changed = tx
             .execute(
                 sql("UPDATE repos SET policy = $1 WHERE key = $2")
-                    .bind(policy)
+                    .bind(&policy)
                     .bind(repo),
             )
             .await?;

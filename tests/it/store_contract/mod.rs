@@ -99,14 +99,14 @@ pub(crate) fn audit(action: &str, repo: &str, target: &str) -> AuditRecord {
     }
 }
 
-/// Returns a repo record as `create_repo` stores it (the policy starts as `{}`).
+/// Returns a repo record as `create_repo` stores it (the policy starts empty).
 pub(crate) fn repo(key: &str, public: bool) -> Repo {
     Repo {
         key: key.into(),
         public,
         display_name: format!("The {key} repo"),
         created_at: T0,
-        policy: "{}".into(),
+        policy: relreg::domain::Policy::default(),
     }
 }
 

@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use relreg::store::{Store, StoreError};
+use relreg::{
+    domain::Policy,
+    store::{Store, StoreError},
+};
 
 use super::{actions, audit, count, package, repo, store_tests};
 
@@ -154,7 +157,11 @@ async fn list_repos_filters_by_visibility_and_pages(store: Arc<dyn Store>) {
 
 async fn set_repo_policy_replaces_or_reports_missing(store: Arc<dyn Store>) {
     let err = store
-        .set_repo_policy("ghost", "{}", &audit("repo.policy", "ghost", "ghost"))
+        .set_repo_policy(
+            "ghost",
+            &Policy::default(),
+            &audit("repo.policy", "ghost", "ghost"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -164,13 +171,13 @@ async fn set_repo_policy_replaces_or_reports_missing(store: Arc<dyn Store>) {
         .create_repo(&repo("acme", false), &audit("repo.created", "acme", "acme"))
         .await
         .unwrap();
-    let policy = r#"{"channels":{"stable":["android"]}}"#;
+    let policy = Policy::from_channels(&[("stable".into(), vec!["android".into()])]).unwrap();
     store
-        .set_repo_policy("acme", policy, &audit("repo.policy", "acme", "acme"))
+        .set_repo_policy("acme", &policy, &audit("repo.policy", "acme", "acme"))
         .await
         .unwrap();
     let mut expected = repo("acme", false);
-    expected.policy = policy.into();
+    expected.policy = policy;
     assert_eq!(store.get_repo("acme").await.unwrap(), Some(expected));
     assert_eq!(count(&store, "repo.policy").await, 1);
 }

@@ -6,7 +6,10 @@ use std::{collections::BTreeMap, fmt::Write as _};
 use serde::Serialize;
 
 use crate::{
-    domain::{Error, Package, ReleaseRecord, ReleaseState, Repo, VersionFile, VersionRecord},
+    domain::{
+        Error, Package, ReleaseRecord, ReleaseState, Repo, VersionFile, VersionRecord,
+        newest_offered,
+    },
     registry::{Caller, Page, Registry},
 };
 
@@ -303,12 +306,12 @@ pub(super) fn channels(releases: &[ReleaseRecord]) -> Vec<ChannelView> {
     by_channel
         .into_iter()
         .map(|(channel, rs)| {
-            let latest = rs
-                .iter()
-                .filter(|r| r.state == ReleaseState::Published)
-                .filter_map(|r| semver::Version::parse(&r.version).ok().map(|v| (v, *r)))
-                .max_by(|(a, ra), (b, rb)| a.cmp_precedence(b).then(ra.seq.cmp(&rb.seq)))
-                .map(|(_, r)| ReleaseView::new(r));
+            let latest = newest_offered(rs.iter().copied(), |r| {
+                (r.state == ReleaseState::Published)
+                    .then(|| semver::Version::parse(&r.version).ok().map(|v| (v, r.seq)))
+                    .flatten()
+            })
+            .map(ReleaseView::new);
             ChannelView {
                 channel: channel.to_owned(),
                 releases: rs.len(),
