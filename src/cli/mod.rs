@@ -47,7 +47,7 @@ pub enum Command {
         #[command(flatten)]
         client: ClientArgs,
         #[command(flatten)]
-        args: sync::SyncArgs,
+        args: Box<sync::SyncArgs>,
     },
 }
 
@@ -109,7 +109,7 @@ impl Cli {
                 run_client(client, |conn, json| pull::run(args, conn, json)).await
             }
             Command::Sync { client, args } => {
-                run_client(client, |conn, json| sync::run(args, conn, json)).await
+                run_client(client, |conn, json| sync::run(*args, conn, json)).await
             }
             Command::Serve(config) => {
                 init_tracing(config.log_format);
