@@ -17,6 +17,7 @@ backend_tests!(
     stopped_server_keeps_current,
     one_changed_file_of_a_hundred_downloads_one,
     killed_download_resumes_where_it_stopped,
+    interval_keeps_syncing_through_an_outage,
 );
 
 fn sync_args<'a>(dir: &'a str, app: &'a str) -> Vec<&'a str> {
@@ -123,7 +124,80 @@ async fn sync_updates_rolls_back_and_reports(backend: Backend) {
         none.stderr
     );
     assert_eq!(current(&dir).as_deref(), Some(r1.as_str()));
+
+    // Keeping no earlier release collects every tree and object but the new one's.
+    publish_files(&server, "3.0.0", &[("a.txt".into(), b"third a".to_vec())]).await;
+    let r3 = publish_rel(&server, "1.2.0", "1.0", "3.0.0").await;
+    let mut args = sync_args(d, "1.2");
+    args.extend(["--keep", "0"]);
+    let json = relreg(&base, &args).await.expect(0).json();
+    assert_eq!(json["release_id"], r3.as_str());
+    assert_eq!(json["previous_release_id"], r1.as_str());
+    assert_eq!(json["objects_removed"], 3);
+    let trees: Vec<String> = std::fs::read_dir(dir.join("releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(trees, [r3.clone()]);
+    assert_eq!(
+        std::fs::read_dir(dir.join("objects/sha256"))
+            .unwrap()
+            .count(),
+        1
+    );
+    assert_eq!(file(&dir, "data/a.txt"), b"third a");
+    relreg(&base, &["sync", "rollback", "--dir", d])
+        .await
+        .expect(3);
     server.stop().await;
+}
+
+async fn interval_keeps_syncing_through_an_outage(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    publish_files(&server, "1.0.0", &[("a.txt".into(), b"one".to_vec())]).await;
+    let r1 = publish_rel(&server, "1.0.0", "1.0", "1.0.0").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("device");
+    let d = dir.to_str().unwrap();
+    let mut args = sync_args(d, "1.0");
+    args.extend(["--interval", "1", "--retries", "0"]);
+    let mut child = command(&server.url(""), &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn relreg");
+    let until = async |id: &str| {
+        for _ in 0..200 {
+            if current(&dir).as_deref() == Some(id) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("current never became {id}");
+    };
+    until(&r1).await;
+    publish_files(&server, "2.0.0", &[("a.txt".into(), b"two".to_vec())]).await;
+    let r2 = publish_rel(&server, "2.0.0", "1.0", "2.0.0").await;
+    until(&r2).await;
+    server.stop().await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "relreg --interval stopped"
+    );
+    assert_eq!(current(&dir).as_deref(), Some(r2.as_str()));
+    assert_eq!(file(&dir, "data/a.txt"), b"two");
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stdout.matches("\"decision\": \"update\"").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stderr.contains("error: server unreachable"), "{stderr}");
 }
 
 async fn tampered_blob_is_refused_and_current_stays(backend: Backend) {
