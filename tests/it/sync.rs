@@ -138,7 +138,7 @@ async fn sync_updates_rolls_back_and_reports(backend: Backend) {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(trees, [r3.clone()]);
+    assert_eq!(trees, std::slice::from_ref(&r3));
     assert_eq!(
         std::fs::read_dir(dir.join("objects/sha256"))
             .unwrap()
