@@ -217,13 +217,13 @@ async fn status(
             Some(Available::AppUpdateRequired { min_app_version }) => println!(
                 "available: nothing for this app version (app update required to >= {min_app_version})"
             ),
-            Some(Available::Unknown { error }) => println!("available: unknown ({error})"),
+            Some(Available::Unknown { error, .. }) => println!("available: unknown ({error})"),
         }
     }
     match &report.available {
-        Some(Available::Unknown { error }) => {
+        Some(Available::Unknown { error, exit }) => {
             eprintln!("error: {error}");
-            Ok(Exit::Unavailable)
+            Ok(*exit)
         }
         _ => Ok(Exit::Ok),
     }

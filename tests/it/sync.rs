@@ -265,6 +265,38 @@ async fn stopped_server_keeps_current(backend: Backend) {
     assert!(run.stdout.is_empty(), "{}", run.stdout);
     assert_eq!(current(&dir).as_deref(), Some(r1.as_str()));
     assert_eq!(file(&dir, "data/a.txt"), b"kept");
+
+    let status = relreg(&base, &["sync", "status", "--dir", d]).await;
+    status.expect(7);
+    assert!(
+        status.stdout.contains(&format!("running: {r1}")),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status
+            .stdout
+            .contains("available: unknown (server unreachable"),
+        "{}",
+        status.stdout
+    );
+    let offline = relreg(
+        &base,
+        &[
+            "sync",
+            "status",
+            "--dir",
+            d,
+            "--offline",
+            "--output",
+            "json",
+        ],
+    )
+    .await;
+    let json = offline.expect(0).json();
+    assert_eq!(json["current"]["id"], r1.as_str());
+    assert_eq!(json["origin"]["channel"], "stable");
+    assert!(json["available"].is_null());
 }
 
 async fn one_changed_file_of_a_hundred_downloads_one(backend: Backend) {

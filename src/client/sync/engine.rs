@@ -182,6 +182,7 @@ pub async fn status(
             },
             Err(e) => Available::Unknown {
                 error: e.to_string(),
+                exit: e.exit,
             },
         }),
         _ => None,

@@ -122,6 +122,9 @@ pub enum Available {
     Unknown {
         /// Why.
         error: String,
+        /// The exit code the failure maps to.
+        #[serde(skip)]
+        exit: Exit,
     },
 }
 
