@@ -132,6 +132,21 @@ async fn attempt(
                 }
             }
             http::StatusCode::OK => {
+                if let Some(n) = response.content_length()
+                    && n != expected.size
+                {
+                    discard(partial).await;
+                    return Err((
+                        ClientError::new(
+                            Exit::Integrity,
+                            format!(
+                                "{url}: the server holds {n} bytes, not the expected {}",
+                                expected.size
+                            ),
+                        ),
+                        0,
+                    ));
+                }
                 if have > 0 {
                     // The server ignored the range (its bytes changed): start over.
                     file.set_len(0).await.map_err(local)?;
