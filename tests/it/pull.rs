@@ -76,6 +76,17 @@ async fn pull_fetches_exact_versions_and_requirements(backend: Backend) {
     )
     .await;
     none.expect(3);
+    let wrong = [
+        "pull",
+        "acme/app@1.0.0",
+        "--token",
+        "rr_not-a-token",
+        "-o",
+        e,
+    ];
+    let run = relreg(&base, &wrong).await;
+    run.expect(4);
+    assert!(!run.stderr.contains("rr_not-a-token"), "{}", run.stderr);
     server.stop().await;
 }
 
