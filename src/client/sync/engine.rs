@@ -334,3 +334,48 @@ fn collect_garbage(
         .collect();
     objects.collect_garbage(&used)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(role: &str, paths: &[&str]) -> pb::ReleaseManifest {
+        pb::ReleaseManifest {
+            release_id: "rel_1".into(),
+            repo: "acme".into(),
+            artifacts: vec![pb::ManifestArtifact {
+                role: role.into(),
+                files: paths
+                    .iter()
+                    .map(|p| pb::ManifestFile {
+                        path: (*p).into(),
+                        size: 1,
+                        sha256: "ab".repeat(32),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn plans_refuse_what_could_escape_the_tree() {
+        let (release, wanted) = plan(&manifest("data", &["a/b.txt", "c"])).unwrap();
+        assert_eq!(release.files[0].path, "data/a/b.txt");
+        assert_eq!(wanted.len(), 1, "one content, fetched once");
+        for (role, path) in [
+            ("data", "../x"),
+            ("data", "/etc/passwd"),
+            ("data", "a\\b"),
+            ("..", "x"),
+            ("a/b", "x"),
+            ("", "x"),
+        ] {
+            let err = plan(&manifest(role, &[path])).unwrap_err();
+            assert_eq!(err.exit, Exit::Invalid, "{role} {path}");
+        }
+        assert!(plan(&manifest("data", &["x", "x"])).is_err());
+    }
+}
