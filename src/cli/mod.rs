@@ -1,4 +1,8 @@
-//! The `relreg` command line: `serve`, `migrate` and the offline `token create`.
+//! The `relreg` command line: `serve`, `migrate` and the offline `token create`, and the
+//! client commands `pull` (`pull.rs`) and `sync` (`sync.rs`).
+
+mod pull;
+mod sync;
 
 use std::io::Write as _;
 
@@ -6,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::{
+    client::{ClientError, Connection, Exit, Secret},
     config::{Config, LogFormat, StorageConfig},
     domain::{Role, TokenScope},
     registry::{Caller, NewToken, Principal},
@@ -30,6 +35,48 @@ pub enum Command {
     /// Manages tokens directly in the database (no server needed).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Downloads a package version's files into a directory, each verified.
+    Pull {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: pull::PullArgs,
+    },
+    /// Keeps a directory on the latest release a channel offers this app version.
+    Sync {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        args: Box<sync::SyncArgs>,
+    },
+}
+
+/// How client commands reach the server and print their answers.
+#[derive(clap::Args, Debug)]
+pub struct ClientArgs {
+    /// The server's address.
+    #[arg(
+        long,
+        env = "RELREG_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub server: String,
+    /// The bearer token (never printed).
+    #[arg(long, env = "RELREG_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// `text` for people, `json` for scripts.
+    #[arg(long, value_enum, default_value = "text", global = true)]
+    pub output: Output,
+}
+
+/// How client commands print their answers.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Lines for people.
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 /// Token commands.
@@ -58,6 +105,12 @@ impl Cli {
     /// Runs the command.
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
+            Command::Pull { client, args } => {
+                run_client(client, |conn, json| pull::run(args, conn, json)).await
+            }
+            Command::Sync { client, args } => {
+                run_client(client, |conn, json| sync::run(*args, conn, json)).await
+            }
             Command::Serve(config) => {
                 init_tracing(config.log_format);
                 let listener = tokio::net::TcpListener::bind(config.listen)
@@ -116,6 +169,43 @@ impl Cli {
                 Ok(())
             }
         }
+    }
+}
+
+/// Runs a client command and ends the process with its exit code, printing a failure as
+/// `error: <message> (<REASON>)` on stderr.
+async fn run_client<F, Fut>(client: ClientArgs, command: F) -> anyhow::Result<()>
+where
+    F: FnOnce(Connection, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<Exit, ClientError>>,
+{
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+    let token = client.token.as_deref().map(Secret::new);
+    let outcome = match Connection::new(&client.server, token) {
+        Ok(conn) => command(conn, client.output == Output::Json).await,
+        Err(e) => Err(e),
+    };
+    let code = match outcome {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit.code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code.into())
+}
+
+/// Prints a value as one pretty JSON document on stdout.
+fn print_json(value: &impl serde::Serialize) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: encoding the answer: {e}"),
     }
 }
 
