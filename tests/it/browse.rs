@@ -3,8 +3,8 @@
 //! answer JSON, and private repos need a token (checked with reqwest on both backends).
 //!
 //! Chromium is driven by `web/scripts/browse.mjs` (Node + playwright-core, with the system's
-//! `/usr/bin/chromium`). When Chromium, Node or `web/node_modules` is missing, CI (`CI=true`)
-//! fails and a developer's run prints a loud SKIP.
+//! `/usr/bin/chromium`). The Chromium test runs only when asked for (the `full` nextest profile,
+//! which CI runs) and fails there when Chromium, Node or `web/node_modules` is missing.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -57,9 +57,9 @@ pub(crate) struct Browser {
 }
 
 impl Browser {
-    /// Finds Chromium, Node and `web/node_modules`. When one is missing, CI fails; a local run
-    /// gets `None` after a loud SKIP message.
-    pub(crate) fn find(test: &str) -> Option<Self> {
+    /// Finds Chromium, Node and `web/node_modules`; fails the test, saying what to install,
+    /// when one is missing (browser tests run only when asked for: the `full` profile).
+    pub(crate) fn find(test: &str) -> Self {
         let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
         let chromium =
             std::env::var("RELREG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -76,21 +76,12 @@ impl Browser {
         if !web.join("node_modules/playwright-core").is_dir() {
             missing.push("web/node_modules (npm ci --prefix web)".into());
         }
-        if missing.is_empty() {
-            return Some(Self { web });
-        }
-        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-        if ci {
-            panic!(
-                "{test}: CI needs a headless browser, missing: {}",
-                missing.join(", ")
-            );
-        }
-        eprintln!(
-            "\n!!!!!!!! SKIPPED {test}: headless-browser test, missing: {} !!!!!!!!\n",
+        assert!(
+            missing.is_empty(),
+            "{test} needs a headless browser, missing: {}",
             missing.join(", ")
         );
-        None
+        Self { web }
     }
 
     /// Returns the `web/` directory.
@@ -315,9 +306,7 @@ fn hex_of(data: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_render_in_chromium() {
-    let Some(browser) = Browser::find("browse::pages_render_in_chromium") else {
-        return;
-    };
+    let browser = Browser::find("browse::pages_render_in_chromium");
     let server = TestServer::start(&Backend::Sqlite).await;
     let s = seed(&server).await;
     let stable_page = format!("/ui/acme/releases/{}", s.stable.id);

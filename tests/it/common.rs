@@ -31,9 +31,7 @@ macro_rules! backend_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(backend) = crate::common::Backend::postgres() {
-                        super::$name(backend).await
-                    }
+                    super::$name(crate::common::Backend::postgres()).await
                 }
             )*
         }
@@ -50,18 +48,15 @@ pub(crate) enum Backend {
 }
 
 impl Backend {
-    /// Returns the PostgreSQL backend, or `None` (with a loud message) when
-    /// `RELREG_TEST_POSTGRES_URL` is unset. With `RELREG_REQUIRE_POSTGRES=1` a missing URL fails.
-    pub(crate) fn postgres() -> Option<Self> {
+    /// Returns the PostgreSQL backend. Postgres tests run only when asked for (the `full`
+    /// nextest profile); asked for without `RELREG_TEST_POSTGRES_URL`, they fail.
+    pub(crate) fn postgres() -> Self {
         match std::env::var("RELREG_TEST_POSTGRES_URL") {
-            Ok(url) if !url.is_empty() => Some(Self::Postgres(url)),
-            _ if std::env::var("RELREG_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") => {
-                panic!("RELREG_REQUIRE_POSTGRES=1 but RELREG_TEST_POSTGRES_URL is not set")
-            }
-            _ => {
-                eprintln!("SKIPPED: Postgres test (set RELREG_TEST_POSTGRES_URL to run it)");
-                None
-            }
+            Ok(url) if !url.is_empty() => Self::Postgres(url),
+            _ => panic!(
+                "this PostgreSQL test needs RELREG_TEST_POSTGRES_URL \
+                 (e.g. postgres://postgres@127.0.0.1:5432/test)"
+            ),
         }
     }
 }

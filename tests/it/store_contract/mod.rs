@@ -23,8 +23,8 @@ mod transitions;
 mod versions;
 
 /// Runs each named async case, `async fn(Arc<dyn Store>)`, on a fresh store per backend:
-/// `sqlite::name` and `postgres::name` (skipped loudly without `RELREG_TEST_POSTGRES_URL`,
-/// failing under `RELREG_REQUIRE_POSTGRES=1`).
+/// `sqlite::name` and `postgres::name` (run by the `full` nextest profile; they fail without
+/// `RELREG_TEST_POSTGRES_URL`).
 macro_rules! store_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -44,11 +44,10 @@ macro_rules! store_tests {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    if let Some(backend) = crate::common::Backend::postgres() {
-                        let fresh = crate::store_contract::Fresh::open(&backend).await;
-                        super::$name(fresh.store.clone()).await;
-                        fresh.close().await;
-                    }
+                    let backend = crate::common::Backend::postgres();
+                    let fresh = crate::store_contract::Fresh::open(&backend).await;
+                    super::$name(fresh.store.clone()).await;
+                    fresh.close().await;
                 }
             )*
         }
