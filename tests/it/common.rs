@@ -566,3 +566,19 @@ pub(crate) async fn released(server: &TestServer, rel: Rel<'_>) -> pb::Release {
     attach(server, &r.id, "data", "1.0.0").await.unwrap();
     publish_release(server, &r.id).await.unwrap()
 }
+
+/// Words a GetLatestRelease answer: `update X`, `up_to_date X` or `app_update_required X`.
+pub(crate) fn decision(answer: pb::GetLatestReleaseResponse) -> String {
+    match answer.decision.unwrap() {
+        pb::get_latest_release_response::Decision::Update(u) => {
+            format!("update {}", u.release.unwrap().version)
+        }
+        pb::get_latest_release_response::Decision::UpToDate(u) => format!(
+            "up_to_date {}",
+            u.release.map(|r| r.version).unwrap_or_default()
+        ),
+        pb::get_latest_release_response::Decision::AppUpdateRequired(a) => {
+            format!("app_update_required {}", a.min_app_version)
+        }
+    }
+}

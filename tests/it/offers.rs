@@ -3,7 +3,9 @@
 
 use relreg::pb;
 
-use crate::common::{Backend, Rel, TestServer, backend_tests, draft, fixture, publish, released};
+use crate::common::{
+    Backend, Rel, TestServer, backend_tests, decision, draft, fixture, publish, released,
+};
 
 backend_tests!(
     a_deep_channel_answers_every_app_version_cold_and_warm,
@@ -13,7 +15,6 @@ backend_tests!(
 /// Asks `stable` for an app version and words the answer as `update X`, `up_to_date X` or
 /// `app_update_required X`.
 async fn latest(server: &TestServer, app: &str, platform: &str) -> String {
-    use pb::get_latest_release_response::Decision;
     let request = pb::GetLatestReleaseRequest {
         repo: "acme".into(),
         channel: "stable".into(),
@@ -28,14 +29,7 @@ async fn latest(server: &TestServer, app: &str, platform: &str) -> String {
         .await
         .unwrap()
         .into_inner();
-    match answer.decision.unwrap() {
-        Decision::Update(u) => format!("update {}", u.release.unwrap().version),
-        Decision::UpToDate(u) => format!(
-            "up_to_date {}",
-            u.release.map(|r| r.version).unwrap_or_default()
-        ),
-        Decision::AppUpdateRequired(a) => format!("app_update_required {}", a.min_app_version),
-    }
+    decision(answer)
 }
 
 /// Publishes `stable` releases 1.0.0 … N.0.0 where release i needs app i.0 and runs on apps

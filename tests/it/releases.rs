@@ -10,8 +10,8 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::common::{
-    Backend, Rel, TestServer, assert_error, attach, authed, backend_tests, create, digest, draft,
-    fixture, publish, publish_release, released,
+    Backend, Rel, TestServer, assert_error, attach, authed, backend_tests, create, decision,
+    digest, draft, fixture, publish, publish_release, released,
 };
 
 backend_tests!(
@@ -275,17 +275,6 @@ async fn validation_gates_publish(backend: Backend) {
         1
     );
     server.stop().await;
-}
-
-fn decision(answer: pb::GetLatestReleaseResponse) -> String {
-    match answer.decision.unwrap() {
-        Decision::Update(u) => format!("update {}", u.release.unwrap().version),
-        Decision::UpToDate(u) => format!(
-            "up_to_date {}",
-            u.release.map(|r| r.version).unwrap_or_default()
-        ),
-        Decision::AppUpdateRequired(a) => format!("app_update_required {}", a.min_app_version),
-    }
 }
 
 async fn latest_selection_matrix(backend: Backend) {
