@@ -120,7 +120,9 @@ pub fn render() -> String {
             );
         }
     }
-    out.push_str("# HELP relreg_request_duration_seconds Time to the response head.\n");
+    out.push_str(
+        "# HELP relreg_request_duration_seconds Time to the response head, or to the status of a gRPC answer that sends messages.\n",
+    );
     out.push_str("# TYPE relreg_request_duration_seconds histogram\n");
     for (protocol, route, stats) in routes() {
         let h = &stats.latency;

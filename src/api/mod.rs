@@ -5,6 +5,7 @@ pub mod caller;
 pub mod error;
 pub mod gateway;
 pub mod grpc;
+mod grpc_metrics;
 pub mod http;
 pub mod limits;
 pub mod observe;

@@ -1,7 +1,8 @@
 //! The request middleware every protocol passes through (gRPC, gRPC-Web, the JSON bridge and
 //! the HTTP routes): it gives each request an id (the client's `x-request-id`, or a new one)
 //! that the services, audit rows, logs and the response header all carry, runs the request in
-//! a tracing span, and times and counts it by protocol, route and result code.
+//! a tracing span, and times and counts it by protocol, route and result code (gRPC answers
+//! by their real status, see `grpc_metrics`).
 
 use std::{
     sync::{
@@ -12,12 +13,15 @@ use std::{
 };
 
 use axum::{
+    body::Body,
     extract::{MatchedPath, Request},
     http::{HeaderName, HeaderValue, header},
     middleware::Next,
     response::Response,
 };
 use tracing::Instrument as _;
+
+use super::grpc_metrics;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -73,25 +77,32 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
-    let (protocol, route, code): (_, &str, _) =
+    let elapsed = start.elapsed();
+    let (protocol, route, code): (&'static str, &str, String) =
         match (grpc, &path, response.extensions().get::<BridgedRpc>()) {
             (Some(protocol), Some(path), _) => {
-                let code = response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0");
-                (protocol, path, code)
+                let route = grpc_metrics::route(path);
+                match grpc_metrics::head_status(status, response.headers()) {
+                    Some(code) => (protocol, route, code),
+                    None => {
+                        // The status comes last: counted when it passes.
+                        response = response.map(|body| {
+                            Body::new(grpc_metrics::Counted::new(body, protocol, route, start))
+                        });
+                        span.in_scope(|| tracing::debug!(protocol, route, "answering"));
+                        response.headers_mut().insert(REQUEST_ID, id);
+                        return response;
+                    }
+                }
             }
-            (_, _, Some(rpc)) => ("json", rpc.0, status.as_str()),
+            (_, _, Some(rpc)) => ("json", rpc.0, status.as_str().to_owned()),
             _ => (
                 "http",
                 matched.as_ref().map_or("unmatched", MatchedPath::as_str),
-                status.as_str(),
+                status.as_str().to_owned(),
             ),
         };
-    let elapsed = start.elapsed();
-    crate::metrics::record_request(protocol, route, code, elapsed);
+    crate::metrics::record_request(protocol, route, &code, elapsed);
     span.in_scope(|| {
         tracing::debug!(
             protocol,

@@ -13,6 +13,7 @@ mod http_blobs;
 mod http_uploads;
 mod json_bridge;
 mod lifecycle;
+mod metrics;
 mod offers;
 mod pull;
 mod races;

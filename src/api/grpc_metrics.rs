@@ -1,0 +1,200 @@
+//! Counting gRPC and gRPC-Web answers by their real status. An answer's `grpc-status` is in
+//! its head only when it failed before sending a message (a trailers-only answer); otherwise
+//! it comes last, in the HTTP trailers (gRPC) or in the body's trailer frame (gRPC-Web). So an
+//! answer without one in the head is counted when its status passes, or as `2` (UNKNOWN) if
+//! the body ends or is dropped without one. Routes are the known RPC paths; any other path
+//! counts under one `unknown` label, so made-up paths cannot grow the metrics.
+
+use std::{
+    pin::Pin,
+    sync::LazyLock,
+    task::{Context, Poll, ready},
+    time::{Duration, Instant},
+};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use http_body::{Frame, SizeHint};
+
+/// The route label of every path that is not a known RPC.
+const UNKNOWN_ROUTE: &str = "unknown";
+/// What a gRPC answer without a status counts as: UNKNOWN.
+const NO_STATUS: &str = "2";
+
+/// The RPC paths this server answers, sorted: both services, health and reflection.
+static RPC_PATHS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let mut paths = vec![
+        "/grpc.health.v1.Health/Check".to_owned(),
+        "/grpc.health.v1.Health/Watch".to_owned(),
+        "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo".to_owned(),
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo".to_owned(),
+    ];
+    if let Ok(pool) = prost_reflect::DescriptorPool::decode(crate::pb::FILE_DESCRIPTOR_SET) {
+        for service in pool.services() {
+            for method in service.methods() {
+                paths.push(format!("/{}/{}", service.full_name(), method.name()));
+            }
+        }
+    }
+    paths.sort();
+    paths
+});
+
+/// Returns the route label of a gRPC path: the path of a known RPC, else `unknown`.
+pub(crate) fn route(path: &str) -> &'static str {
+    match RPC_PATHS.binary_search_by(|p| p.as_str().cmp(path)) {
+        Ok(i) => RPC_PATHS[i].as_str(),
+        Err(_) => UNKNOWN_ROUTE,
+    }
+}
+
+/// Returns the status an answer's head carries: its `grpc-status`, or for an HTTP error
+/// without one, the code gRPC's HTTP mapping gives it (a 404 is UNIMPLEMENTED, not OK).
+pub(crate) fn head_status(status: StatusCode, headers: &HeaderMap) -> Option<String> {
+    if let Some(code) = headers.get("grpc-status").and_then(|v| v.to_str().ok()) {
+        return Some(code.to_owned());
+    }
+    let code = match status.as_u16() {
+        200 => return None,
+        400 => "13",
+        401 => "16",
+        403 => "7",
+        404 => "12",
+        429 | 502 | 503 | 504 => "14",
+        _ => "2",
+    };
+    Some(code.to_owned())
+}
+
+/// A gRPC answer's body, counted once its status passes.
+pub(crate) struct Counted {
+    inner: Body,
+    pending: Option<(&'static str, &'static str, Instant)>,
+}
+
+impl Counted {
+    /// Wraps a body whose status is still to come.
+    pub(crate) fn new(
+        inner: Body,
+        protocol: &'static str,
+        route: &'static str,
+        start: Instant,
+    ) -> Self {
+        Self {
+            inner,
+            pending: Some((protocol, route, start)),
+        }
+    }
+
+    fn count(&mut self, code: &str) {
+        if let Some((protocol, route, start)) = self.pending.take() {
+            record(protocol, route, code, start.elapsed());
+        }
+    }
+}
+
+fn record(protocol: &'static str, route: &str, code: &str, elapsed: Duration) {
+    crate::metrics::record_request(protocol, route, code, elapsed);
+}
+
+/// Reads `grpc-status` from a gRPC-Web trailer frame (`0x80`, length, `name:value\r\n` lines).
+fn web_trailer_status(data: &Bytes) -> Option<String> {
+    let text = std::str::from_utf8(data.get(5..).filter(|_| data.first() == Some(&0x80))?).ok()?;
+    text.split("\r\n").find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("grpc-status")
+            .then(|| value.trim().to_owned())
+    })
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(f)) => {
+                let code = match (f.trailers_ref(), f.data_ref()) {
+                    (Some(trailers), _) => trailers
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned),
+                    (None, Some(data)) => web_trailer_status(data),
+                    (None, None) => None,
+                };
+                if let Some(code) = code {
+                    self.count(&code);
+                }
+            }
+            Some(Err(_)) | None => self.count(NO_STATUS),
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        // A client that went away before the status: counted as cancelled.
+        self.count("1");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_known_rpcs_or_unknown() {
+        assert_eq!(
+            route("/relreg.v1.ReleaseCatalog/GetLatestRelease"),
+            "/relreg.v1.ReleaseCatalog/GetLatestRelease"
+        );
+        assert_eq!(
+            route("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(route("/x.Y/Z"), UNKNOWN_ROUTE);
+        assert_eq!(route("/relreg.v1.ReleaseCatalog/Nope"), UNKNOWN_ROUTE);
+    }
+
+    #[test]
+    fn head_statuses_follow_the_http_mapping() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(head_status(StatusCode::OK, &headers), None);
+        assert_eq!(
+            head_status(StatusCode::NOT_FOUND, &headers).as_deref(),
+            Some("12")
+        );
+        headers.insert("grpc-status", "5".parse().unwrap());
+        assert_eq!(head_status(StatusCode::OK, &headers).as_deref(), Some("5"));
+    }
+
+    #[test]
+    fn web_trailer_frames_carry_the_status() {
+        let text = b"grpc-status:7\r\ngrpc-message:no\r\n";
+        let mut frame = vec![0x80, 0, 0, 0, text.len() as u8];
+        frame.extend_from_slice(text);
+        assert_eq!(
+            web_trailer_status(&Bytes::from(frame)).as_deref(),
+            Some("7")
+        );
+        assert_eq!(
+            web_trailer_status(&Bytes::from_static(b"\0\0\0\0\x01a")),
+            None
+        );
+    }
+}
