@@ -4,10 +4,21 @@
 //!
 //! - `conn.rs`: [`Connection`], one server address and token, handing out tonic clients and
 //!   authorized HTTP requests;
-//! - `error.rs`: [`ClientError`] and the documented process exit codes.
+//! - `error.rs`: [`ClientError`] and the documented process exit codes;
+//! - `profile.rs`: named profiles (server and token) that `relreg login` stores, mode 0600;
+//! - `refs.rs`: [`VersionRef`], `REPO/PACKAGE@VERSION` parsed once;
+//! - `upload.rs`: resumable blob uploads over the HTTP session routes, with the session
+//!   URLs remembered between runs;
+//! - `publish.rs`: the push flow (draft, uploads, bindings, manifest, publish).
 
 mod conn;
 mod error;
+pub mod profile;
+pub mod publish;
+mod refs;
+pub mod upload;
 
 pub use conn::{AdminClient, Auth, CatalogClient, Connection, Secret};
 pub use error::{ClientError, ClientResult, Exit};
+pub use profile::{Profile, Profiles};
+pub use refs::VersionRef;

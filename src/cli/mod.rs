@@ -1,0 +1,134 @@
+//! The `relreg` command line. `serve`, `migrate` and `token bootstrap` run the server side
+//! (against the database); every other command is a client of a running server, a thin
+//! layer over `crate::client`.
+//!
+//! - `serve.rs`: serve, migrate and the offline bootstrap token;
+//! - `login.rs`: connection options, profiles (`login`, `logout`);
+//! - `repo.rs`: repos and packages; `version.rs`: package versions; `push.rs`: `push`;
+//! - `release.rs`: releases and channels; `admin.rs`: audit and tokens;
+//! - `output.rs`: text and JSON answers, errors.
+
+mod admin;
+mod login;
+mod output;
+mod push;
+mod release;
+mod repo;
+mod serve;
+mod version;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+pub use login::Global;
+pub use output::OutputFormat;
+
+use crate::{
+    client::{ClientError, Exit},
+    config::{Config, StorageConfig},
+};
+
+/// relreg: a release registry (server and client in one binary).
+#[derive(Parser, Debug)]
+#[command(name = "relreg", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Runs the server.
+    Serve(Box<Config>),
+    /// Applies database migrations and exits.
+    Migrate(StorageConfig),
+    /// Stores a server address and token as a named profile (mode 0600).
+    Login(login::LoginArgs),
+    /// Removes a stored profile.
+    Logout(login::LogoutArgs),
+    /// Repos: create, get, set the release policy.
+    #[command(subcommand)]
+    Repo(repo::RepoCommand),
+    /// Packages: create, list.
+    #[command(subcommand)]
+    Package(repo::PackageCommand),
+    /// Package versions: list, get, diff, publish, deprecate, yank, delete.
+    #[command(subcommand)]
+    Version(version::VersionCommand),
+    /// Uploads files into a package version (resumable) and optionally publishes it.
+    Push(push::PushArgs),
+    /// Releases: create, attach, detach, validate, publish, deprecate, list, get.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
+    /// Channels: the latest release for an app, rollback.
+    #[command(subcommand)]
+    Channel(release::ChannelCommand),
+    /// Lists audit events.
+    Audit(admin::AuditArgs),
+    /// Tokens: create, list, revoke (through the server), or bootstrap (offline).
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Prints shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Cli {
+    /// Runs the command and returns the process exit code.
+    pub async fn run(self) -> ExitCode {
+        let Self { global, command } = self;
+        let out = global.out();
+        let result = match command {
+            Command::Serve(config) => return serve::serve(*config).await,
+            Command::Migrate(storage) => return serve::migrate(storage).await,
+            Command::Token(admin::TokenCommand::Bootstrap(args)) => {
+                return serve::bootstrap(args).await;
+            }
+            Command::Completions { shell } => {
+                let mut command = Cli::command();
+                clap_complete::generate(shell, &mut command, "relreg", &mut std::io::stdout());
+                Ok(())
+            }
+            Command::Login(args) => login::login(args, &global, &out).await,
+            Command::Logout(args) => login::logout(args, &global, &out),
+            command => match global.connect() {
+                Ok(conn) => match command {
+                    Command::Repo(c) => repo::run_repo(c, conn, &out).await,
+                    Command::Package(c) => repo::run_package(c, conn, &out).await,
+                    Command::Version(c) => version::run(c, conn, &out).await,
+                    Command::Push(args) => push::run(args, conn, &out).await,
+                    Command::Release(c) => release::run(c, conn, &out).await,
+                    Command::Channel(c) => release::run_channel(c, conn, &out).await,
+                    Command::Audit(args) => admin::audit(args, conn, &out).await,
+                    Command::Token(c) => admin::run_token(c, conn, &out).await,
+                    _ => Err(ClientError::internal("command dispatched twice")),
+                },
+                Err(e) => Err(e),
+            },
+        };
+        exit_with(result)
+    }
+}
+
+/// Prints a failure and turns the outcome into the documented exit code.
+fn exit_with(result: Result<(), ClientError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::print_error(&e);
+            ExitCode::from(e.exit.code())
+        }
+    }
+}
+
+/// Returns the exit code of a failure of the server-side commands.
+fn server_failure(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(Exit::Failure.code())
+}
