@@ -6,6 +6,8 @@ mod common;
 mod auth;
 mod bad_input;
 mod browse;
+mod cli;
+mod cli_push;
 mod github;
 mod grpc_web_browser;
 mod http_blobs;
