@@ -91,9 +91,9 @@ impl Cli {
                 return serve::bootstrap(args).await;
             }
             Command::Completions { shell } => {
-                let mut command = Cli::command();
-                clap_complete::generate(shell, &mut command, "relreg", &mut std::io::stdout());
-                Ok(())
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "relreg", &mut script);
+                out.line(&String::from_utf8_lossy(&script))
             }
             Command::Login(args) => login::login(args, &global, &out).await,
             Command::Logout(args) => login::logout(args, &global, &out),

@@ -93,7 +93,10 @@ pub(super) async fn run(args: PushArgs, conn: Connection, out: &Out) -> ClientRe
 /// Plain progress lines on stderr (not a terminal).
 struct Lines;
 
-impl UploadProgress for (String, u64) {
+/// One file's plain lines: where its upload starts, and where it continues after a retry.
+struct LineProgress(String);
+
+impl UploadProgress for LineProgress {
     fn started(&self, offset: u64, size: u64) {
         if offset > 0 {
             eprintln!("{}: resuming at byte {offset} of {size}", self.0);
@@ -112,8 +115,8 @@ impl PushObserver for Lines {
         let total: u64 = files.iter().map(|f| f.size).sum();
         eprintln!("{} files, {total} bytes", files.len());
     }
-    fn uploading(&self, path: &str, file: &LocalFile) -> Box<dyn UploadProgress + '_> {
-        Box::new((path.to_owned(), file.size))
+    fn uploading(&self, path: &str, _: &LocalFile) -> Box<dyn UploadProgress + '_> {
+        Box::new(LineProgress(path.to_owned()))
     }
     fn settled(&self, report: &FileReport) {
         let what = match report.action {

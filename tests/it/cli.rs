@@ -369,6 +369,41 @@ async fn lifecycle_through_the_cli_alone(backend: Backend) {
     let revoked = user.json(&["token", "revoke", &id]).await;
     assert!(revoked["token"]["revokeTime"].is_string());
 
+    // A draft pushed and deleted; a release detached; a version deprecated then yanked.
+    let draft = user
+        .json(&["push", "iqrah/quran@2.0.0", tr.to_str().unwrap()])
+        .await;
+    assert_eq!(draft["version"]["state"], "VERSION_STATE_DRAFT");
+    user.json(&["version", "delete", "iqrah/quran@2.0.0"]).await;
+    user.fails(&["version", "get", "iqrah/quran@2.0.0"], 3)
+        .await;
+    let third = release("1.2.0").await;
+    user.json(&["release", "attach", &third, "text", "quran@1.0.1"])
+        .await;
+    let detached = user.json(&["release", "detach", &third, "text"]).await;
+    assert!(detached["release"].get("artifacts").is_none(), "{detached}");
+    let deprecated = user
+        .json(&[
+            "version",
+            "deprecate",
+            "iqrah/quran@1.0.1",
+            "--reason",
+            "typo",
+            "--replacement",
+            "1.0.0",
+        ])
+        .await;
+    assert_eq!(deprecated["version"]["state"], "VERSION_STATE_DEPRECATED");
+    let yanked = user
+        .json(&["version", "yank", "iqrah/quran@1.0.1", "--reason", "broken"])
+        .await;
+    assert_eq!(yanked["version"]["state"], "VERSION_STATE_YANKED");
+    let repo = user.json(&["repo", "get", "iqrah"]).await;
+    assert_eq!(repo["repo"]["public"], true);
+    let completions = user.run(&["completions", "bash"]).await;
+    assert!(completions.status.success());
+    assert!(String::from_utf8_lossy(&completions.stdout).contains("relreg"));
+
     // Text output is for people: the version line and its files.
     let human = user.run(&["version", "get", "iqrah/quran@1.0.0"]).await;
     let human = String::from_utf8_lossy(&human.stdout);
