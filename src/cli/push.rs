@@ -10,7 +10,7 @@ use crate::{
     client::{
         ClientError, ClientResult, Connection, VersionRef,
         publish::{self, FileAction, FileReport, Push, PushObserver},
-        upload::{DEFAULT_CHUNK_SIZE, LocalFile, SessionStore, UploadProgress},
+        upload::{DEFAULT_CHUNK_SIZE, SessionStore, UploadProgress},
     },
     pb,
 };
@@ -111,11 +111,10 @@ impl UploadProgress for LineProgress {
 }
 
 impl PushObserver for Lines {
-    fn planned(&self, files: &[LocalFile]) {
-        let total: u64 = files.iter().map(|f| f.size).sum();
-        eprintln!("{} files, {total} bytes", files.len());
+    fn planned(&self, files: usize, bytes: u64) {
+        eprintln!("{files} files, {bytes} bytes");
     }
-    fn uploading(&self, path: &str, _: &LocalFile) -> Box<dyn UploadProgress + '_> {
+    fn uploading(&self, path: &str, _: u64) -> Box<dyn UploadProgress + '_> {
         Box::new(LineProgress(path.to_owned()))
     }
     fn settled(&self, report: &FileReport) {
@@ -185,13 +184,13 @@ impl Drop for FileBar {
 }
 
 impl PushObserver for Bars {
-    fn planned(&self, files: &[LocalFile]) {
-        self.total.set_length(files.iter().map(|f| f.size).sum());
+    fn planned(&self, _: usize, bytes: u64) {
+        self.total.set_length(bytes);
     }
-    fn uploading(&self, path: &str, file: &LocalFile) -> Box<dyn UploadProgress + '_> {
+    fn uploading(&self, path: &str, size: u64) -> Box<dyn UploadProgress + '_> {
         let bar = self
             .multi
-            .insert_before(&self.total, ProgressBar::new(file.size));
+            .insert_before(&self.total, ProgressBar::new(size));
         bar.set_style(style(""));
         bar.set_prefix(path.to_owned());
         Box::new(FileBar {

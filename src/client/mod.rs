@@ -9,13 +9,15 @@
 //! - `refs.rs`: [`VersionRef`], `REPO/PACKAGE@VERSION` parsed once;
 //! - `upload.rs`: resumable blob uploads over the HTTP session routes, with the session
 //!   URLs remembered between runs;
-//! - `publish.rs`: the push flow (draft, uploads, bindings, manifest, publish).
+//! - `publish.rs`: the push flow (draft, uploads, bindings, manifest, publish); `send.rs`
+//!   sends one file of it (hashed first, or while it uploads when large).
 
 mod conn;
 mod error;
 pub mod profile;
 pub mod publish;
 mod refs;
+mod send;
 pub mod upload;
 
 pub use conn::{AdminClient, Auth, CatalogClient, Connection, Secret};

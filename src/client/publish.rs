@@ -1,7 +1,8 @@
 //! The push flow behind `relreg push`: a package version's files and manifest go in with
 //! one call. It creates (or reuses) the draft, skips blobs the repo already holds, uploads
 //! the rest through resumable sessions, binds each path (carrying the draft's etag), sets
-//! the manifest and, when asked, publishes, retrying a publish that lost a race.
+//! the manifest and, when asked, publishes, retrying a publish that lost a race. Sending one
+//! file is `send.rs`.
 
 use std::path::{Path, PathBuf};
 
@@ -9,10 +10,15 @@ use super::{
     conn::Connection,
     error::{ClientError, ClientResult, Exit},
     refs::VersionRef,
-    upload::{self, LocalFile, SessionStore, UploadProgress, Uploaded},
+    send::FileSend,
+    upload::{SessionStore, UploadKey, UploadProgress},
 };
 use crate::pb;
 
+/// Files from this size on are hashed while they upload (the digest is only needed to
+/// complete the session), unless this client hashed the same file before; smaller ones are
+/// hashed first, so that a blob the repo already holds is never sent.
+pub const OVERLAP_MIN: u64 = 64 * 1024 * 1024;
 /// How often a publish that lost a race (ABORTED) or found the server away is tried.
 const PUBLISH_ATTEMPTS: u32 = 6;
 
@@ -93,9 +99,9 @@ impl PushReport {
 /// Hears how a push advances (progress bars, log lines).
 pub trait PushObserver: Send + Sync {
     /// The files are known: their number and total size.
-    fn planned(&self, files: &[LocalFile]);
-    /// Returns the progress sink of one file's upload.
-    fn uploading(&self, path: &str, file: &LocalFile) -> Box<dyn UploadProgress + '_>;
+    fn planned(&self, files: usize, bytes: u64);
+    /// Returns the progress sink of one file's upload (`size` bytes).
+    fn uploading(&self, path: &str, size: u64) -> Box<dyn UploadProgress + '_>;
     /// A file is settled.
     fn settled(&self, report: &FileReport);
     /// The version was published.
@@ -104,8 +110,8 @@ pub trait PushObserver: Send + Sync {
 
 /// Hears nothing.
 impl PushObserver for () {
-    fn planned(&self, _: &[LocalFile]) {}
-    fn uploading(&self, _: &str, _: &LocalFile) -> Box<dyn UploadProgress + '_> {
+    fn planned(&self, _: usize, _: u64) {}
+    fn uploading(&self, _: &str, _: u64) -> Box<dyn UploadProgress + '_> {
         Box::new(())
     }
     fn settled(&self, _: &FileReport) {}
@@ -185,17 +191,22 @@ pub fn read_manifest(path: &Path) -> ClientResult<serde_json::Map<String, serde_
     }
 }
 
-/// Runs a push. Every local file is read (and hashed) before the server is asked anything,
-/// so a missing or unreadable file changes nothing.
+/// Runs a push. Every local file is opened before the server is asked anything, so a
+/// missing or unreadable file changes nothing.
 pub async fn push(
     conn: &Connection,
     sessions: &SessionStore,
     request: &Push,
     observer: &dyn PushObserver,
 ) -> ClientResult<PushReport> {
-    let mut locals = Vec::with_capacity(request.files.len());
+    let mut sizes = Vec::with_capacity(request.files.len());
     for file in &request.files {
-        locals.push(LocalFile::hash(&file.local).await?);
+        let opened = std::fs::File::open(&file.local).and_then(|f| f.metadata());
+        sizes.push(
+            opened
+                .map_err(|e| ClientError::local(&file.local, e))?
+                .len(),
+        );
     }
     let manifest = request
         .manifest
@@ -203,7 +214,7 @@ pub async fn push(
         .map(|m| pb::from_json("google.protobuf.Struct", serde_json::Value::Object(m)))
         .transpose()
         .map_err(|e| ClientError::usage(format!("manifest: {e}")))?;
-    observer.planned(&locals);
+    observer.planned(request.files.len(), sizes.iter().sum());
 
     let target = &request.target;
     let (repo, package, version) = (
@@ -225,49 +236,35 @@ pub async fn push(
         .version
         .ok_or_else(|| ClientError::internal("the server answered no version"))?;
 
-    let mut reports = Vec::with_capacity(locals.len());
-    for (file, local) in request.files.iter().zip(&locals) {
-        let bound = current
-            .files
-            .iter()
-            .any(|f| f.path == file.path && f.digest == local.digest);
-        let mut report = FileReport {
-            path: file.path.clone(),
-            digest: local.digest.clone(),
-            size: local.size,
-            action: FileAction::Unchanged,
-            resumed_from: 0,
-            bytes_sent: 0,
+    let mut reports = Vec::with_capacity(sizes.len());
+    for (file, size) in request.files.iter().zip(sizes) {
+        let send = FileSend {
+            conn,
+            sessions,
+            repo: &repo,
+            file,
+            size,
+            bound: &current.files,
+            request,
+            observer,
         };
-        if !bound {
-            if upload::blob_exists(conn, &repo, &local.digest).await? {
-                report.action = FileAction::Skipped;
-            } else {
-                let progress = observer.uploading(&file.path, local);
-                let Uploaded {
-                    resumed_from,
-                    bytes_sent,
-                } = upload::upload_file(
-                    conn,
-                    sessions,
-                    &repo,
-                    local,
-                    &request.media_type,
-                    request.chunk_size,
-                    progress.as_ref(),
-                )
-                .await?;
-                report.action = FileAction::Uploaded;
-                report.resumed_from = resumed_from;
-                report.bytes_sent = bytes_sent;
-            }
+        let seen = size >= OVERLAP_MIN
+            && sessions
+                .get(&UploadKey::file(conn.base_url(), &repo, &file.local)?.seen())
+                .is_some();
+        let report = if size >= OVERLAP_MIN && !seen {
+            send.overlapped().await?
+        } else {
+            send.sequential().await?
+        };
+        if report.action != FileAction::Unchanged {
             current = admin
                 .put_version_file(pb::PutVersionFileRequest {
                     repo: repo.clone(),
                     package: package.clone(),
                     version: version.clone(),
                     path: file.path.clone(),
-                    digest: local.digest.clone(),
+                    digest: report.digest.clone(),
                     media_type: request.media_type.clone(),
                     etag: current.etag.clone(),
                 })
@@ -338,7 +335,7 @@ pub async fn publish_version(
                 if !transient || attempt >= PUBLISH_ATTEMPTS {
                     return Err(error);
                 }
-                tokio::time::sleep(upload::backoff(attempt)).await;
+                tokio::time::sleep(super::upload::backoff(attempt)).await;
             }
         }
     }

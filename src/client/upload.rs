@@ -42,7 +42,14 @@ impl LocalFile {
     /// Reads a file through once to learn its digest and size (on a blocking thread).
     pub async fn hash(path: &Path) -> ClientResult<Self> {
         let owned = path.to_owned();
-        tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || Self::hash_blocking(owned))
+            .await
+            .map_err(|e| ClientError::internal(format!("hashing {}: {e}", path.display())))?
+    }
+
+    /// Reads a file through once to learn its digest and size, on the calling thread.
+    pub fn hash_blocking(owned: PathBuf) -> ClientResult<Self> {
+        {
             let mut file =
                 std::fs::File::open(&owned).map_err(|e| ClientError::local(&owned, e))?;
             let mut hasher = Sha256::new();
@@ -63,14 +70,49 @@ impl LocalFile {
                 size,
                 path: owned,
             })
-        })
-        .await
-        .map_err(|e| ClientError::internal(format!("hashing {}: {e}", path.display())))?
+        }
     }
 }
 
-/// Where upload session URLs are remembered between runs: one small file per
-/// (server, repo, digest) under `RELREG_STATE_DIR`, else `<cache dir>/relreg/uploads`.
+/// What a remembered session is filed under: the (server, repo, digest) of its bytes, or,
+/// while the digest is still being computed, the (server, repo, file) it is read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadKey(String);
+
+impl UploadKey {
+    /// The key of a blob's upload to a repo of a server.
+    pub fn digest(server: &str, repo: &str, digest: &str) -> Self {
+        Self(format!("{server}\n{repo}\n{digest}"))
+    }
+
+    /// The key of a file's upload to a repo of a server: its canonical path, size and
+    /// modification time, so that a changed file never resumes an old session.
+    pub fn file(server: &str, repo: &str, path: &Path) -> ClientResult<Self> {
+        let canonical = std::fs::canonicalize(path).map_err(|e| ClientError::local(path, e))?;
+        let meta = std::fs::metadata(&canonical).map_err(|e| ClientError::local(path, e))?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        Ok(Self(format!(
+            "{server}\n{repo}\nfile:{}\n{}\n{mtime}",
+            canonical.display(),
+            meta.len()
+        )))
+    }
+}
+
+impl UploadKey {
+    /// The key that marks a file as hashed before (its digest is filed under it): a file
+    /// seen before is hashed first again, since its bytes are likely on the server already.
+    pub fn seen(&self) -> Self {
+        Self(format!("seen\n{}", self.0))
+    }
+}
+
+/// Where upload session URLs are remembered between runs: one small file per key under
+/// `RELREG_STATE_DIR`, else `<cache dir>/relreg/uploads`.
 #[derive(Debug, Clone)]
 pub struct SessionStore {
     dir: PathBuf,
@@ -93,31 +135,30 @@ impl SessionStore {
         Self { dir: dir.into() }
     }
 
-    fn file(&self, server: &str, repo: &str, digest: &str) -> PathBuf {
-        let key = Sha256::digest(format!("{server}\n{repo}\n{digest}").as_bytes());
-        self.dir.join(hex::encode(key))
+    fn file(&self, key: &UploadKey) -> PathBuf {
+        self.dir.join(hex::encode(Sha256::digest(key.0.as_bytes())))
     }
 
-    /// Returns the remembered session URL of an upload.
-    pub fn get(&self, server: &str, repo: &str, digest: &str) -> Option<String> {
-        let text = std::fs::read_to_string(self.file(server, repo, digest)).ok()?;
+    /// Returns the remembered session URL filed under a key.
+    pub fn get(&self, key: &UploadKey) -> Option<String> {
+        let text = std::fs::read_to_string(self.file(key)).ok()?;
         let text = text.trim();
         (!text.is_empty()).then(|| text.to_owned())
     }
 
-    /// Remembers the session URL of an upload (written whole, then renamed into place).
-    pub fn put(&self, server: &str, repo: &str, digest: &str, session: &str) -> ClientResult<()> {
+    /// Remembers a session URL under a key (written whole, then renamed into place).
+    pub fn put(&self, key: &UploadKey, session: &str) -> ClientResult<()> {
         create_private_dir(&self.dir)?;
-        let path = self.file(server, repo, digest);
+        let path = self.file(key);
         let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
         std::fs::write(&tmp, session)
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| ClientError::local(&path, e))
     }
 
-    /// Forgets the session of an upload.
-    pub fn remove(&self, server: &str, repo: &str, digest: &str) {
-        let _ = std::fs::remove_file(self.file(server, repo, digest));
+    /// Forgets what is filed under a key.
+    pub fn remove(&self, key: &UploadKey) {
+        let _ = std::fs::remove_file(self.file(key));
     }
 }
 
@@ -147,7 +188,134 @@ pub struct Uploaded {
     pub bytes_sent: u64,
 }
 
-/// Uploads one file into a repo through a resumable session, resuming a remembered one.
+/// An open upload session and the bytes it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The session URL (a path on the server).
+    pub location: String,
+    /// The bytes the server holds: where sending resumes.
+    pub offset: u64,
+}
+
+/// Resumes the first live session remembered under one of `keys`, or opens a new one, and
+/// files it under every key. A remembered session that is gone, or holds more than `size`
+/// bytes, is forgotten.
+pub async fn session_for(
+    conn: &Connection,
+    sessions: &SessionStore,
+    repo: &str,
+    keys: &[UploadKey],
+    size: u64,
+) -> ClientResult<Session> {
+    let mut found = None;
+    for key in keys {
+        let Some(location) = sessions.get(key) else {
+            continue;
+        };
+        match session_offset(conn, &location).await {
+            Ok(offset) if offset <= size => {
+                found = Some(Session { location, offset });
+                break;
+            }
+            Ok(_)
+            | Err(ClientError {
+                exit: Exit::NotFound,
+                ..
+            }) => sessions.remove(key),
+            Err(e) => return Err(e),
+        }
+    }
+    let session = match found {
+        Some(s) => s,
+        None => Session {
+            location: open_session(conn, repo).await?,
+            offset: 0,
+        },
+    };
+    for key in keys {
+        sessions.put(key, &session.location)?;
+    }
+    Ok(session)
+}
+
+/// Sends a file's bytes from the session's offset to `size`, `chunk_size` bytes per
+/// `PATCH`; a refused or broken chunk continues from the server's offset, with backoff.
+/// Returns the bytes sent.
+pub async fn send_rest(
+    conn: &Connection,
+    session: &Session,
+    path: &Path,
+    size: u64,
+    chunk_size: u64,
+    progress: &dyn UploadProgress,
+) -> ClientResult<u64> {
+    let mut offset = session.offset;
+    let mut sent = 0u64;
+    let mut retries = 0;
+    while offset < size {
+        let len = chunk_size.max(1).min(size - offset);
+        match patch(
+            conn,
+            &session.location,
+            path,
+            offset,
+            len,
+            &mut sent,
+            progress,
+        )
+        .await
+        {
+            Ok(next) => offset = next,
+            Err(e) if retries < CHUNK_RETRIES && retryable(&e) => {
+                retries += 1;
+                tokio::time::sleep(backoff(retries)).await;
+                offset = session_offset(conn, &session.location).await?;
+                progress.rewound(offset);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(sent)
+}
+
+/// Completes a session with the blob's digest and forgets it under `keys` (also when the
+/// server refused it: a mismatch removes the session there).
+pub async fn finish(
+    conn: &Connection,
+    sessions: &SessionStore,
+    session: &Session,
+    digest: &str,
+    media_type: &str,
+    keys: &[UploadKey],
+) -> ClientResult<()> {
+    let done = complete(conn, &session.location, digest, media_type).await;
+    if done.as_ref().is_ok() || done.as_ref().is_err_and(|e| e.exit != Exit::Unavailable) {
+        for key in keys {
+            sessions.remove(key);
+        }
+    }
+    done
+}
+
+/// Cancels a session (best effort: one still being written to expires on the server) and
+/// forgets it under `keys`.
+pub async fn abandon(
+    conn: &Connection,
+    sessions: &SessionStore,
+    session: &Session,
+    keys: &[UploadKey],
+) {
+    for key in keys {
+        sessions.remove(key);
+    }
+    let _ = conn
+        .authorize(conn.http().delete(conn.url(&session.location)))
+        .send()
+        .await;
+}
+
+/// Uploads one file whose digest is known through a resumable session, resuming one
+/// remembered for the same (server, repo, digest).
 pub async fn upload_file(
     conn: &Connection,
     sessions: &SessionStore,
@@ -157,61 +325,13 @@ pub async fn upload_file(
     chunk_size: u64,
     progress: &dyn UploadProgress,
 ) -> ClientResult<Uploaded> {
-    let server = conn.base_url();
-    let mut remembered = None;
-    if let Some(location) = sessions.get(server, repo, &file.digest) {
-        match session_offset(conn, &location).await {
-            Ok(offset) if offset <= file.size => remembered = Some((location, offset)),
-            // Gone (completed, cancelled, expired) or longer than the file: start over.
-            Ok(_)
-            | Err(ClientError {
-                exit: Exit::NotFound,
-                ..
-            }) => {
-                sessions.remove(server, repo, &file.digest);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    let (location, mut offset) = match remembered {
-        Some(found) => found,
-        None => {
-            let location = open_session(conn, repo).await?;
-            sessions.put(server, repo, &file.digest, &location)?;
-            (location, 0)
-        }
-    };
-    let resumed_from = offset;
-    progress.started(offset, file.size);
-    let mut sent = 0u64;
-    let mut retries = 0;
-    while offset < file.size {
-        let len = chunk_size.max(1).min(file.size - offset);
-        match patch(
-            conn, &location, &file.path, offset, len, &mut sent, progress,
-        )
-        .await
-        {
-            Ok(next) => offset = next,
-            Err(e) if retries < CHUNK_RETRIES && retryable(&e) => {
-                retries += 1;
-                tokio::time::sleep(backoff(retries)).await;
-                offset = session_offset(conn, &location).await?;
-                progress.rewound(offset);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    complete(conn, &location, &file.digest, media_type)
-        .await
-        .inspect_err(|e| {
-            if e.exit != Exit::Unavailable {
-                sessions.remove(server, repo, &file.digest);
-            }
-        })?;
-    sessions.remove(server, repo, &file.digest);
+    let keys = [UploadKey::digest(conn.base_url(), repo, &file.digest)];
+    let session = session_for(conn, sessions, repo, &keys, file.size).await?;
+    progress.started(session.offset, file.size);
+    let sent = send_rest(conn, &session, &file.path, file.size, chunk_size, progress).await?;
+    finish(conn, sessions, &session, &file.digest, media_type, &keys).await?;
     Ok(Uploaded {
-        resumed_from,
+        resumed_from: session.offset,
         bytes_sent: sent,
     })
 }

@@ -75,11 +75,15 @@ async fn throttling_proxy(target: SocketAddr, slow: Arc<AtomicBool>) -> SocketAd
     addr
 }
 
-/// Returns the offset of the one upload session the CLI remembers, if any.
+/// Returns the offset of the upload session the CLI remembers, if any (the state directory
+/// also files the digests of files it hashed, which are no session URLs).
 async fn remembered_offset(user: &User, server: &TestServer) -> Option<u64> {
     let dir = user.home.path().join("state").join("uploads");
-    let entry = std::fs::read_dir(dir).ok()?.flatten().next()?;
-    let location = std::fs::read_to_string(entry.path()).ok()?;
+    let location = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .find(|text| text.starts_with("/v1/repos/"))?;
     let answer = reqwest::Client::new()
         .get(server.url(location.trim()))
         .bearer_auth(&server.admin)
