@@ -7,8 +7,8 @@
 //! - `error.rs`: [`ClientError`] and the documented process exit codes;
 //! - `profile.rs`: named profiles (server and token) that `relreg login` stores, mode 0600;
 //! - `refs.rs`: [`VersionRef`], `REPO/PACKAGE@VERSION` parsed once;
-//! - `upload.rs`: resumable blob uploads over the HTTP session routes, with the session
-//!   URLs remembered between runs;
+//! - `upload.rs`: resumable blob uploads over the HTTP session routes; `sessions.rs`: the
+//!   session URLs remembered between runs;
 //! - `publish.rs`: the push flow (draft, uploads, bindings, manifest, publish); `send.rs`
 //!   sends one file of it (hashed first, or while it uploads when large).
 
@@ -18,6 +18,7 @@ pub mod profile;
 pub mod publish;
 mod refs;
 mod send;
+mod sessions;
 pub mod upload;
 
 pub use conn::{AdminClient, Auth, CatalogClient, Connection, Secret};

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod browse;
 mod cli;
+mod cli_errors;
 mod cli_push;
 mod github;
 mod grpc_web_browser;
