@@ -89,7 +89,7 @@ wait_port "$nginx_pid" "$nginx_port" "$tmp/nginx/error.log"
 
 export RELREG_DATABASE_URL="sqlite://$tmp/data/relreg.db" RELREG_BLOB_DIR="$tmp/data/blobs"
 export RELREG_SHUTDOWN_GRACE=1
-token=$(cd "$tmp/data" && "$relreg" token create --admin --name bench | tail -1)
+token=$(cd "$tmp/data" && "$relreg" token bootstrap --name bench | tail -1)
 relreg_port=$(free_port)
 (cd "$tmp/data" && exec "$relreg" serve --listen "127.0.0.1:$relreg_port") 2>"$tmp/relreg.log" &
 relreg_pid=$!

@@ -66,8 +66,8 @@ PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT
 DB=(--database-url "sqlite://$DIR/relreg.db" --blob-dir "$DIR/blobs")
 
-TOKEN=$("$RELREG_BIN" token create --admin "${DB[@]}" 2>"$DIR/token.log" | tail -1)
-[[ -n $TOKEN ]] || { cat "$DIR/token.log" >&2; die "token create printed no token"; }
+TOKEN=$("$RELREG_BIN" token bootstrap "${DB[@]}" 2>"$DIR/token.log" | tail -1)
+[[ -n $TOKEN ]] || { cat "$DIR/token.log" >&2; die "token bootstrap printed no token"; }
 
 say "starting relreg on 127.0.0.1:$PORT"
 "$RELREG_BIN" serve --listen "127.0.0.1:$PORT" "${DB[@]}" >"$DIR/relreg.log" 2>&1 &

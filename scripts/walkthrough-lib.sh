@@ -12,7 +12,7 @@ if [[ ! -x $RELREG_BIN ]]; then
   echo "==> building relreg ($RELREG_BIN is missing)"
   (cd "$ROOT" && cargo build --bin relreg)
 fi
-for tool in grpcurl jq curl python3 sha256sum base64; do
+for tool in ${WALKTHROUGH_TOOLS:-grpcurl jq curl python3 sha256sum base64}; do
   command -v "$tool" >/dev/null || { echo "$NAME: $tool is not on PATH" >&2; exit 1; }
 done
 
@@ -93,8 +93,8 @@ CATALOG=ReleaseCatalog
 # waits until it is ready.
 start_relreg() {
   step "bootstrap an admin token offline (writes ./data/relreg.db)"
-  TOKEN=$("$RELREG_BIN" token create --admin | tail -1)
-  [[ -n $TOKEN ]] || fail "token create printed no token"
+  TOKEN=$("$RELREG_BIN" token bootstrap | tail -1)
+  [[ -n $TOKEN ]] || fail "token bootstrap printed no token"
   AUTH=(-H "authorization: Bearer $TOKEN")
 
   echo "==> starting relreg serve on $ADDR"

@@ -3,6 +3,6 @@
 use clap::Parser as _;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     relreg::cli::Cli::parse().run().await
 }

@@ -1,26 +1,43 @@
-//! The `relreg` command line: `serve`, `migrate` and the offline `token create`, and the
-//! client commands `pull` (`pull.rs`) and `sync` (`sync.rs`).
+//! The `relreg` command line. `serve`, `migrate` and `token bootstrap` run the server side
+//! (against the database); every other command is a client of a running server, a thin
+//! layer over `crate::client`.
+//!
+//! - `serve.rs`: serve, migrate and the offline bootstrap token;
+//! - `login.rs`: connection options, profiles (`login`, `logout`);
+//! - `repo.rs`: repos and packages; `version.rs`: package versions; `push.rs`: `push`;
+//! - `release.rs`: releases and channels; `admin.rs`: audit and tokens;
+//! - `pull.rs`: `pull`; `sync.rs`: `sync`, `sync status`, `sync rollback` (the device side);
+//! - `output.rs`: text and JSON answers, errors.
 
+mod admin;
+mod login;
+mod output;
 mod pull;
+mod push;
+mod release;
+mod repo;
+mod serve;
 mod sync;
+mod version;
 
-use std::io::Write as _;
+use std::process::ExitCode;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+pub use login::Global;
+pub use output::OutputFormat;
 
 use crate::{
-    client::{ClientError, Connection, Exit, Secret},
-    config::{Config, LogFormat, StorageConfig},
-    domain::{Role, TokenScope},
-    registry::{Caller, NewToken, Principal},
-    server,
+    client::{ClientError, Exit},
+    config::{Config, StorageConfig},
 };
 
-/// relreg: a release registry.
+/// relreg: a release registry (server and client in one binary).
 #[derive(Parser, Debug)]
 #[command(name = "relreg", version, about)]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,218 +49,98 @@ pub enum Command {
     Serve(Box<Config>),
     /// Applies database migrations and exits.
     Migrate(StorageConfig),
-    /// Manages tokens directly in the database (no server needed).
+    /// Stores a server address and token as a named profile (mode 0600).
+    Login(login::LoginArgs),
+    /// Removes a stored profile.
+    Logout(login::LogoutArgs),
+    /// Repos: create, get, set the release policy.
     #[command(subcommand)]
-    Token(TokenCommand),
+    Repo(repo::RepoCommand),
+    /// Packages: create, list.
+    #[command(subcommand)]
+    Package(repo::PackageCommand),
+    /// Package versions: list, get, diff, publish, deprecate, yank, delete.
+    #[command(subcommand)]
+    Version(version::VersionCommand),
+    /// Uploads files into a package version (resumable) and optionally publishes it.
+    Push(push::PushArgs),
+    /// Releases: create, attach, detach, validate, publish, deprecate, list, get.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
+    /// Channels: the latest release for an app, rollback.
+    #[command(subcommand)]
+    Channel(release::ChannelCommand),
     /// Downloads a package version's files into a directory, each verified.
-    Pull {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[command(flatten)]
-        args: pull::PullArgs,
-    },
+    Pull(pull::PullArgs),
     /// Keeps a directory on the latest release a channel offers this app version.
-    Sync {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[command(flatten)]
-        args: Box<sync::SyncArgs>,
-    },
-}
-
-/// How client commands reach the server and print their answers.
-#[derive(clap::Args, Debug)]
-pub struct ClientArgs {
-    /// The server's address.
-    #[arg(
-        long,
-        env = "RELREG_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
-    pub server: String,
-    /// The bearer token (never printed).
-    #[arg(long, env = "RELREG_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
-    /// `text` for people, `json` for scripts.
-    #[arg(long, value_enum, default_value = "text", global = true)]
-    pub output: Output,
-}
-
-/// How client commands print their answers.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Output {
-    /// Lines for people.
-    Text,
-    /// One JSON document.
-    Json,
-}
-
-/// Token commands.
-#[derive(Subcommand, Debug)]
-pub enum TokenCommand {
-    /// Creates a token and prints its secret as the last line.
-    Create {
-        #[command(flatten)]
-        storage: StorageConfig,
-        /// An admin token valid for every repo (the bootstrap token).
-        #[arg(long, conflicts_with_all = ["role", "repo"])]
-        admin: bool,
-        /// The role: reader, publisher or admin.
-        #[arg(long)]
-        role: Option<String>,
-        /// Limit the token to one repo.
-        #[arg(long)]
-        repo: Option<String>,
-        /// A name to recognise the token by.
-        #[arg(long, default_value = "cli")]
-        name: String,
+    Sync(Box<sync::SyncArgs>),
+    /// Lists audit events.
+    Audit(admin::AuditArgs),
+    /// Tokens: create, list, revoke (through the server), or bootstrap (offline).
+    #[command(subcommand)]
+    Token(admin::TokenCommand),
+    /// Prints shell completions.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
 }
 
 impl Cli {
-    /// Runs the command.
-    pub async fn run(self) -> anyhow::Result<()> {
-        match self.command {
-            Command::Pull { client, args } => {
-                run_client(client, |conn, json| pull::run(args, conn, json)).await
+    /// Runs the command and returns the process exit code.
+    pub async fn run(self) -> ExitCode {
+        let Self { global, command } = self;
+        let out = global.out();
+        let result = match command {
+            Command::Serve(config) => return serve::serve(*config).await,
+            Command::Migrate(storage) => return serve::migrate(storage).await,
+            Command::Token(admin::TokenCommand::Bootstrap(args)) => {
+                return serve::bootstrap(args).await;
             }
-            Command::Sync { client, args } => {
-                run_client(client, |conn, json| sync::run(*args, conn, json)).await
+            Command::Completions { shell } => {
+                let mut script = Vec::new();
+                clap_complete::generate(shell, &mut Cli::command(), "relreg", &mut script);
+                out.line(&String::from_utf8_lossy(&script))
             }
-            Command::Serve(config) => {
-                init_tracing(config.log_format);
-                let listener = tokio::net::TcpListener::bind(config.listen)
-                    .await
-                    .with_context(|| format!("binding {}", config.listen))?;
-                server::serve(*config, listener, shutdown_signal()).await
-            }
-            Command::Migrate(storage) => {
-                init_tracing(LogFormat::Text);
-                let store = crate::store::open(&storage.database_url).await?;
-                store.close().await;
-                println!("migrations applied");
-                Ok(())
-            }
-            Command::Token(TokenCommand::Create {
-                storage,
-                admin,
-                role,
-                repo,
-                name,
-            }) => {
-                let role: Role = match (admin, role) {
-                    (true, _) => Role::Admin,
-                    (false, Some(r)) => r.parse().map_err(|e| anyhow::anyhow!("{e}"))?,
-                    (false, None) => {
-                        anyhow::bail!("pass --admin, or --role reader|publisher|admin")
+            Command::Login(args) => login::login(args, &global, &out).await,
+            Command::Logout(args) => login::logout(args, &global, &out),
+            command => match global.connect() {
+                Ok(conn) => match command {
+                    Command::Pull(args) => return exit_with(pull::run(args, conn, out.json).await),
+                    Command::Sync(args) => {
+                        return exit_with(sync::run(*args, conn, out.json).await);
                     }
-                };
-                let mut config = Config::for_dir(std::path::Path::new("."));
-                config.storage = storage;
-                let registry = server::open_registry(&config).await?;
-                let new = NewToken {
-                    name,
-                    scope: repo.map_or(TokenScope::AllRepos, TokenScope::Repo),
-                    role,
-                    expires_at: None,
-                };
-                let caller = Caller {
-                    bearer: None,
-                    request_id: uuid::Uuid::new_v4().to_string(),
-                };
-                let (token, secret) = registry
-                    .create_token_as(&Principal::Local, &caller, new)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                registry.close().await;
-                let mut out = std::io::stdout().lock();
-                writeln!(
-                    out,
-                    "created token {} (role {}, {})",
-                    token.id,
-                    token.role.as_str(),
-                    scope_text(&token.scope)
-                )?;
-                writeln!(out, "{secret}")?;
-                Ok(())
-            }
-        }
+                    Command::Repo(c) => repo::run_repo(c, conn, &out).await,
+                    Command::Package(c) => repo::run_package(c, conn, &out).await,
+                    Command::Version(c) => version::run(c, conn, &out).await,
+                    Command::Push(args) => push::run(args, conn, &out).await,
+                    Command::Release(c) => release::run(c, conn, &out).await,
+                    Command::Channel(c) => release::run_channel(c, conn, &out).await,
+                    Command::Audit(args) => admin::audit(args, conn, &out).await,
+                    Command::Token(c) => admin::run_token(c, conn, &out).await,
+                    _ => Err(ClientError::internal("command dispatched twice")),
+                },
+                Err(e) => Err(e),
+            },
+        };
+        exit_with(result.map(|()| Exit::Ok))
     }
 }
 
-/// Runs a client command and ends the process with its exit code, printing a failure as
-/// `error: <message> (<REASON>)` on stderr.
-async fn run_client<F, Fut>(client: ClientArgs, command: F) -> anyhow::Result<()>
-where
-    F: FnOnce(Connection, bool) -> Fut,
-    Fut: std::future::Future<Output = Result<Exit, ClientError>>,
-{
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-    let token = client.token.as_deref().map(Secret::new);
-    let outcome = match Connection::new(&client.server, token) {
-        Ok(conn) => command(conn, client.output == Output::Json).await,
-        Err(e) => Err(e),
-    };
-    let code = match outcome {
-        Ok(exit) => exit.code(),
+/// Prints a failure and turns the outcome into the documented exit code (`sync` also ends
+/// with `UpToDate` or `AppUpdateRequired` when it succeeds).
+fn exit_with(result: Result<Exit, ClientError>) -> ExitCode {
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
-            eprintln!("error: {e}");
-            e.exit.code()
+            output::print_error(&e);
+            ExitCode::from(e.exit.code())
         }
-    };
-    let _ = std::io::stdout().flush();
-    std::process::exit(code.into())
-}
-
-/// Prints a value as one pretty JSON document on stdout.
-fn print_json(value: &impl serde::Serialize) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: encoding the answer: {e}"),
     }
 }
 
-fn scope_text(scope: &TokenScope) -> String {
-    match scope {
-        TokenScope::AllRepos => "all repos".into(),
-        TokenScope::Repo(r) => format!("repo {r}"),
-    }
-}
-
-/// Installs the log subscriber (`RUST_LOG` filters; default `info`).
-fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
-    };
-}
-
-/// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
+/// Returns the exit code of a failure of the server-side commands.
+fn server_failure(e: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {e:#}");
+    ExitCode::from(Exit::Failure.code())
 }

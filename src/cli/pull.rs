@@ -33,7 +33,7 @@ pub(crate) async fn run(args: PullArgs, conn: Connection, json: bool) -> Result<
     };
     let report = pull::pull(&conn, &spec, &args.dir, args.jobs, backoff).await?;
     if json {
-        super::print_json(&report);
+        super::output::print_json(&report);
     } else {
         for f in &report.files {
             println!("{}  {}  {}", f.digest, f.size, f.path);

@@ -84,7 +84,7 @@ pub(crate) async fn run(args: SyncArgs, conn: Connection, json: bool) -> Result<
         Some(SyncAction::Rollback { dir }) => {
             let report = sync::rollback(&dir)?;
             if json {
-                super::print_json(&report);
+                super::output::print_json(&report);
             } else {
                 println!(
                     "rolled back from {} to {}",
@@ -150,7 +150,7 @@ pub(crate) async fn run(args: SyncArgs, conn: Connection, json: bool) -> Result<
                     );
                     tokio::select! {
                         () = rounds => {}
-                        () = super::shutdown_signal() => {}
+                        () = super::serve::shutdown_signal() => {}
                     }
                     Ok(Exit::Ok)
                 }
@@ -186,7 +186,7 @@ async fn status(
     };
     let report = sync::status((!offline).then_some(conn), &dir, given).await?;
     if json {
-        super::print_json(&report);
+        super::output::print_json(&report);
     } else {
         println!("directory: {}", report.dir.display());
         match &report.current {
@@ -231,7 +231,7 @@ async fn status(
 
 fn print_report(report: &SyncReport, opts: &SyncOptions, json: bool) {
     if json {
-        super::print_json(report);
+        super::output::print_json(report);
         return;
     }
     let release = match (&report.release_id, &report.version, report.sequence) {

@@ -126,7 +126,12 @@ impl ClientError {
         } else {
             Exit::Failure
         };
-        Self::new(exit, format!("request failed: {e}"))
+        let what = if exit == Exit::Unavailable {
+            "server unreachable"
+        } else {
+            "request failed"
+        };
+        Self::new(exit, format!("{what}: {}", innermost(e)))
     }
 }
 
@@ -147,14 +152,33 @@ impl From<tonic::Status> for ClientError {
         };
         let mut message = status.message().to_owned();
         if message.is_empty() || (status.code() == C::Unavailable && reason.is_none()) {
-            // A transport failure: tonic's message alone ("transport error") says too little.
-            message = format!("server unreachable: {status}");
+            // A transport failure: tonic's message alone ("transport error") says too little,
+            // the innermost cause ("Connection refused") says what to fix.
+            message = format!("server unreachable: {}", innermost(&status));
         }
         Self {
             exit,
             reason: reason.or_else(|| (status.code() == C::Aborted).then(|| "ABORTED".into())),
             message,
         }
+    }
+}
+
+/// Returns an error's message followed by its innermost cause, when that differs.
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let top = match e.downcast_ref::<tonic::Status>() {
+        Some(status) if !status.message().is_empty() => status.message().to_owned(),
+        _ => e.to_string(),
+    };
+    let mut cause = e.source();
+    let mut last = None;
+    while let Some(c) = cause {
+        last = Some(c.to_string());
+        cause = c.source();
+    }
+    match last {
+        Some(last) if !top.contains(&last) => format!("{top} ({last})"),
+        _ => top,
     }
 }
 

@@ -8,14 +8,28 @@
 //! - `download.rs`: resumable, verified download of one blob into a file;
 //! - `retry.rs`: exponential backoff with jitter for transient failures;
 //! - `pull.rs`: one package version's files into a directory;
-//! - `sync/`: the device-side sync engine (object store, local registry, activation).
+//! - `sync/`: the device-side sync engine (object store, local registry, activation);
+//! - `profile.rs`: named profiles (server and token) that `relreg login` stores, mode 0600;
+//! - `refs.rs`: [`VersionRef`], `REPO/PACKAGE@VERSION` parsed once;
+//! - `upload.rs`: resumable blob uploads over the HTTP session routes; `sessions.rs`: the
+//!   session URLs remembered between runs;
+//! - `publish.rs`: the push flow (draft, uploads, bindings, manifest, publish); `send.rs`
+//!   sends one file of it (hashed first, or while it uploads when large).
 
 mod conn;
 pub mod download;
 mod error;
+pub mod profile;
+pub mod publish;
 pub mod pull;
+mod refs;
 pub mod retry;
+mod send;
+mod sessions;
 pub mod sync;
+pub mod upload;
 
 pub use conn::{AdminClient, Auth, CatalogClient, Connection, Secret};
 pub use error::{ClientError, ClientResult, Exit};
+pub use profile::{Profile, Profiles};
+pub use refs::VersionRef;

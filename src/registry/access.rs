@@ -22,7 +22,7 @@ pub enum Principal {
     Anonymous,
     /// A valid token.
     Token(Token),
-    /// An offline command run against the database directly (`relreg token create`).
+    /// An offline command run against the database directly (`relreg token bootstrap`).
     Local,
 }
 

@@ -1,4 +1,4 @@
-//! Tokens: created by admins (or offline by `relreg token create`), stored only as a hash of
+//! Tokens: created by admins (or offline by `relreg token bootstrap`), stored only as a hash of
 //! their secret, scoped to one repo or all, revocable.
 
 use rand::Rng as _;

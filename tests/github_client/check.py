@@ -2,6 +2,7 @@
 """Drives relreg's GitHub-compatible routes with PyGithub, a client made for GitHub releases.
 
 Usage: check.py BASE_URL EXPECTED_VERSION EXPECTED_DIGEST [ASSET_NAME]
+       check.py upload BASE_URL TAG FILE
 
 BASE_URL is the API root PyGithub is pointed at (e.g. http://127.0.0.1:8080/api/v3); the
 relreg repo `acme` is the GitHub owner and its package `app` the GitHub repository. A token in
@@ -11,6 +12,12 @@ Checks that the latest release is EXPECTED_VERSION, that its asset (ASSET_NAME, 
 one) advertises EXPECTED_DIGEST, and that the bytes downloaded both from
 `browser_download_url` and through the API (`asset.download_asset()`) hash to that digest.
 Prints a JSON report (latest tag, listed tags in order, asset) on success; exits 1 on failure.
+
+`upload` publishes the way a GitHub release pipeline does: creates a draft release for TAG,
+uploads FILE with `GitRelease.upload_asset` (the release's `upload_url`), publishes it with
+`update_release(draft=False)`, then checks that the release is the latest and that its asset's
+bytes, downloaded from `browser_download_url`, hash to FILE's digest. Prints a JSON report
+(release id, asset id, name, size, digest, draft state before publishing).
 """
 
 import hashlib
@@ -37,7 +44,48 @@ def check(condition: bool, message: str) -> None:
         fail(message)
 
 
+def client(base_url: str) -> tuple[Github, str | None]:
+    token = os.environ.get("GITHUB_TOKEN")
+    auth = Auth.Token(token) if token else None
+    gh = Github(base_url=base_url, auth=auth, retry=None, timeout=30, seconds_between_requests=None)
+    return gh, token
+
+
+def upload(base_url: str, tag: str, path: str) -> None:
+    gh, token = client(base_url)
+    repo = gh.get_repo("acme/app")
+    with open(path, "rb") as f:
+        want = sha256(f.read())
+    draft = repo.create_git_release(tag, tag, "", draft=True)
+    check(draft.draft, "the created release is not a draft")
+    asset = draft.upload_asset(path)
+    check(asset.name == os.path.basename(path), f"asset name {asset.name!r}")
+    check(asset.size == os.path.getsize(path), f"asset size {asset.size}")
+    digest = asset.raw_data.get("digest")
+    check(digest == want, f"asset digest {digest!r}, want {want!r}")
+    published = draft.update_release(tag, "", draft=False)
+    check(not published.draft, "the release is still a draft after update_release(draft=False)")
+    latest = repo.get_latest_release()
+    check(latest.id == draft.id, f"latest is {latest.tag_name!r}, not the uploaded release")
+    listed = [a for a in latest.assets if a.name == asset.name]
+    check(len(listed) == 1, f"asset {asset.name!r} not in the published release")
+    request = urllib.request.Request(listed[0].browser_download_url)
+    if token:
+        request.add_header("Authorization", f"token {token}")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        data = response.read()
+    check(sha256(data) == want, f"downloaded bytes hash to {sha256(data)}, want {want}")
+    print(json.dumps({
+        "release": draft.id,
+        "draft_before_publish": draft.draft,
+        "asset": {"id": asset.id, "name": asset.name, "size": asset.size, "digest": digest},
+    }))
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "upload":
+        upload(*sys.argv[2:5])
+        return
     if len(sys.argv) not in (4, 5):
         fail(__doc__ or "usage")
     base_url, expected_version, expected_digest = sys.argv[1:4]

@@ -14,6 +14,7 @@ backend_tests!(
     github_downloads_serve_bytes_with_ranges,
     github_private_repos_need_a_reader,
     pygithub_finds_latest_and_verifies_digest,
+    pygithub_uploads_assets_to_a_draft,
 );
 
 /// Creates the repo `acme` (public or not) with a `generic` package `app`.
@@ -576,6 +577,102 @@ async fn pygithub_finds_latest_and_verifies_digest(backend: Backend) {
     );
     assert_eq!(report["asset"]["digest"], expected.as_str());
     assert_eq!(report["asset"]["name"], "app.bin");
+    server.stop().await;
+}
+
+/// Publishes through PyGithub (`check.py upload`): a draft release, `upload_asset` at its
+/// `upload_url`, `update_release(draft=False)`; the bytes are then stored, bound and
+/// downloadable. An upload to a published release is refused before any byte is stored.
+async fn pygithub_uploads_assets_to_a_draft(backend: Backend) {
+    assert!(
+        python_client_available(),
+        "this test needs python3 with PyGithub: `pip install PyGithub`"
+    );
+    let server = TestServer::start(&backend).await;
+    repo(&server, false).await;
+    let publisher = server.token("acme", pb::Role::Publisher).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app-3.0.0.bin");
+    let bytes = app_bin("3.0.0").repeat(1000);
+    std::fs::write(&file, &bytes).unwrap();
+    let expected = digest(&bytes);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/github_client/check.py");
+    let base = server.url("/api/v3");
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(script)
+        .args(["upload", base.as_str(), "v3.0.0", file.to_str().unwrap()])
+        .env("GITHUB_TOKEN", &publisher);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "check.py upload failed:\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("a JSON report");
+    assert_eq!(report["draft_before_publish"], true);
+    assert_eq!(report["asset"]["digest"], expected.as_str());
+
+    // The version is published with the file bound, and the blob serves the same bytes.
+    let mut catalog = server.catalog_client().await;
+    let version = catalog
+        .get_version(authed(
+            pb::GetVersionRequest {
+                repo: "acme".into(),
+                package: "app".into(),
+                version: "3.0.0".into(),
+            },
+            &publisher,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .version
+        .unwrap();
+    assert_eq!(version.state, pb::VersionState::Published as i32);
+    assert_eq!(version.files.len(), 1);
+    assert_eq!(version.files[0].path, "app-3.0.0.bin");
+    assert_eq!(version.files[0].digest, expected);
+    let http = Client::new();
+    let blob = http
+        .get(server.url(&format!("/v1/repos/acme/blobs/{expected}")))
+        .bearer_auth(&publisher)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(blob.status(), StatusCode::OK);
+    assert_eq!(digest(&blob.bytes().await.unwrap()), expected);
+
+    // Published: the upload URL refuses with 409 and stores nothing.
+    let release = report["release"].as_i64().unwrap();
+    let before = crate::common::audit_actions(&server).await.len();
+    let refused = http
+        .post(server.url(&format!(
+            "/repos/acme/app/releases/{release}/assets?name=late.bin"
+        )))
+        .header("authorization", format!("token {publisher}"))
+        .body("late bytes")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body.to_string().contains("VERSION_IMMUTABLE"), "{body}");
+    assert_eq!(crate::common::audit_actions(&server).await.len(), before);
+    // A reader may not upload.
+    let reader = server.token("acme", pb::Role::Reader).await;
+    let denied = http
+        .post(server.url("/repos/acme/app/releases"))
+        .header("authorization", format!("token {reader}"))
+        .json(&serde_json::json!({ "tag_name": "4.0.0", "draft": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), StatusCode::FORBIDDEN);
     server.stop().await;
 }
 

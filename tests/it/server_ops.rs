@@ -1,5 +1,5 @@
 //! Operating the server: health and readiness, graceful shutdown that drains in-flight calls,
-//! gRPC-Web and CORS over HTTP/1.1, and the offline `relreg token create`.
+//! gRPC-Web and CORS over HTTP/1.1, and the offline `relreg token bootstrap`.
 
 use std::time::Duration;
 
@@ -131,7 +131,7 @@ async fn shutdown_drains_in_flight_calls(backend: Backend) {
 async fn cli_token_works_against_the_server(backend: Backend) {
     let server = TestServer::start(&backend).await;
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_relreg"))
-        .args(["token", "create", "--admin", "--name", "ci"])
+        .args(["token", "bootstrap", "--name", "ci"])
         .env("RELREG_DATABASE_URL", &server.db.url)
         .env("RELREG_BLOB_DIR", &server.config.storage.blob_dir)
         .output()

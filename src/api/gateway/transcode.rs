@@ -11,9 +11,7 @@ use http::{
 };
 use http_body_util::BodyExt as _;
 use prost::Message as _;
-use prost_reflect::{
-    DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, SerializeOptions,
-};
+use prost_reflect::{DeserializeOptions, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use tonic_types::StatusExt as _;
 use tower::ServiceExt as _;
 
@@ -194,13 +192,7 @@ fn status_error(status: &tonic::Status) -> Error {
 
 /// Serializes a response message as proto3 canonical JSON.
 pub(super) fn response_json(output: MessageDescriptor, bytes: Bytes) -> Result<Vec<u8>, Error> {
-    let message = DynamicMessage::decode(output, bytes).map_err(Error::internal)?;
-    let mut out = Vec::with_capacity(256);
-    let mut serializer = serde_json::Serializer::new(&mut out);
-    message
-        .serialize_with_options(&mut serializer, &SerializeOptions::new())
-        .map_err(Error::internal)?;
-    Ok(out)
+    crate::pb::canonical_json(output, bytes).map_err(Error::internal)
 }
 
 /// Returns a header value, or nothing for text that cannot be one.

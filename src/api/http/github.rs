@@ -15,6 +15,8 @@
 //! `GET /{repo}/{package}/releases/latest/download/{path}`. An asset's name is its file's full
 //! path; nested paths download with their `/` as is or percent-encoded (`%2F`).
 //!
+//! Release writes (create, asset upload at `upload_url`, publish) live in `github_upload.rs`.
+//!
 //! Which versions are releases, and which one is latest, is decided in
 //! `registry::github`; this module only shapes JSON. Tokens are accepted as GitHub clients
 //! send them: `Authorization: token X` or `Bearer X`. Errors are the project's JSON errors,
@@ -40,7 +42,7 @@ use crate::{
 };
 
 /// GitHub Enterprise's API prefix.
-const API_PREFIX: &str = "/api/v3";
+pub(super) const API_PREFIX: &str = "/api/v3";
 /// The `Cache-Control` of answers that change when a version is published.
 const REVALIDATE: &str = "private, max-age=0";
 
@@ -77,7 +79,7 @@ struct PageQuery {
 }
 
 /// Where the URLs of an answer point.
-struct Links {
+pub(super) struct Links {
     /// `{public}{prefix}`: where the REST paths are.
     api_root: String,
     /// `{public}{prefix}/repos/{repo}/{package}`.
@@ -87,7 +89,7 @@ struct Links {
 }
 
 impl Links {
-    fn new(registry: &Registry, uri: &Uri, repo: &str, package: &str) -> Self {
+    pub(super) fn new(registry: &Registry, uri: &Uri, repo: &str, package: &str) -> Self {
         let public = registry.public_url();
         let prefix = if uri.path().starts_with(&format!("{API_PREFIX}/")) {
             API_PREFIX
@@ -103,7 +105,7 @@ impl Links {
 }
 
 /// Reads the caller: GitHub clients send `token X`, others `Bearer X`.
-fn caller(headers: &HeaderMap) -> Caller {
+pub(super) fn caller(headers: &HeaderMap) -> Caller {
     let authorization = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -428,7 +430,7 @@ fn repository_json(links: &Links, found: &GithubRepository) -> Value {
     })
 }
 
-fn release_json(links: &Links, release: &GithubRelease) -> Value {
+pub(super) fn release_json(links: &Links, release: &GithubRelease) -> Value {
     let v = &release.version;
     let url = format!("{}/releases/{}", links.api, v.seq);
     let assets: Vec<Value> = release
@@ -475,7 +477,7 @@ fn body(v: &VersionRecord) -> String {
     body
 }
 
-fn asset_json(links: &Links, v: &VersionRecord, asset: &GithubAsset) -> Value {
+pub(super) fn asset_json(links: &Links, v: &VersionRecord, asset: &GithubAsset) -> Value {
     let f = &asset.file;
     let at = time(v.published_at.unwrap_or(v.created_at));
     let content_type = if f.media_type.is_empty() {

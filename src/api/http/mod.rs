@@ -4,6 +4,7 @@
 mod blobs;
 mod browse;
 mod github;
+mod github_upload;
 mod uploads;
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
@@ -19,6 +20,7 @@ pub fn router(registry: Registry) -> Router {
         .route("/v1/repos/{repo}/blobs/{digest}", get(blobs::download))
         .merge(uploads::routes())
         .merge(github::routes())
+        .merge(github_upload::routes())
         .merge(browse::routes())
         .with_state(registry)
 }

@@ -1,0 +1,135 @@
+//! The server side of the binary: `serve`, `migrate`, and `token bootstrap`, which creates a
+//! token directly in the database (no server needed) so that a fresh install has its
+//! first admin token.
+
+use std::{io::Write as _, process::ExitCode};
+
+use anyhow::Context as _;
+
+use crate::{
+    config::{Config, LogFormat, StorageConfig},
+    domain::{Role, TokenScope},
+    registry::{Caller, NewToken, Principal},
+    server,
+};
+
+/// `relreg token bootstrap`: a token created offline, in the database.
+#[derive(clap::Args, Debug)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    storage: StorageConfig,
+    /// The role: reader, publisher or admin.
+    #[arg(long, default_value = "admin")]
+    role: String,
+    /// Limit the token to one repo (default: every repo).
+    #[arg(long)]
+    repo: Option<String>,
+    /// A name to recognise the token by.
+    #[arg(long, default_value = "bootstrap")]
+    name: String,
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub(super) async fn serve(config: Config) -> ExitCode {
+    init_tracing(config.log_format);
+    let served = async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        server::serve(config, listener, shutdown_signal()).await
+    };
+    match served.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::server_failure(&e),
+    }
+}
+
+/// Applies the migrations and exits.
+pub(super) async fn migrate(storage: StorageConfig) -> ExitCode {
+    init_tracing(LogFormat::Text);
+    let migrated = async {
+        let store = crate::store::open(&storage.database_url).await?;
+        store.close().await;
+        println!("migrations applied");
+        anyhow::Ok(())
+    };
+    match migrated.await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::server_failure(&e),
+    }
+}
+
+/// Creates a token in the database and prints its secret as the last line.
+pub(super) async fn bootstrap(args: BootstrapArgs) -> ExitCode {
+    match create_offline(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => super::server_failure(&e),
+    }
+}
+
+async fn create_offline(args: BootstrapArgs) -> anyhow::Result<()> {
+    let role: Role = args.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut config = Config::for_dir(std::path::Path::new("."));
+    config.storage = args.storage;
+    let registry = server::open_registry(&config).await?;
+    let new = NewToken {
+        name: args.name,
+        scope: args.repo.map_or(TokenScope::AllRepos, TokenScope::Repo),
+        role,
+        expires_at: None,
+    };
+    let caller = Caller {
+        bearer: None,
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    let (token, secret) = registry
+        .create_token_as(&Principal::Local, &caller, new)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    registry.close().await;
+    let scope = match &token.scope {
+        TokenScope::AllRepos => "all repos".to_owned(),
+        TokenScope::Repo(r) => format!("repo {r}"),
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "created token {} (role {}, {scope})",
+        token.id,
+        token.role.as_str()
+    )?;
+    writeln!(out, "{secret}")?;
+    Ok(())
+}
+
+/// Installs the log subscriber (`RUST_LOG` filters; default `info`).
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(super) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
