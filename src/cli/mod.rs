@@ -22,6 +22,7 @@ use crate::{
 #[command(name = "relreg", version, about)]
 pub struct Cli {
     #[command(subcommand)]
+    /// The subcommand to run.
     pub command: Command,
 }
 
@@ -38,15 +39,19 @@ pub enum Command {
     /// Downloads a package version's files into a directory, each verified.
     Pull {
         #[command(flatten)]
+        /// How to reach the server and print answers.
         client: ClientArgs,
         #[command(flatten)]
+        /// Which version to download and where to.
         args: pull::PullArgs,
     },
     /// Keeps a directory on the latest release a channel offers this app version.
     Sync {
         #[command(flatten)]
+        /// How to reach the server and print answers.
         client: ClientArgs,
         #[command(flatten)]
+        /// Which channel to follow and where to keep its files.
         args: Box<sync::SyncArgs>,
     },
 }
@@ -85,6 +90,7 @@ pub enum TokenCommand {
     /// Creates a token and prints its secret as the last line.
     Create {
         #[command(flatten)]
+        /// The database to write the token to.
         storage: StorageConfig,
         /// An admin token valid for every repo (the bootstrap token).
         #[arg(long, conflicts_with_all = ["role", "repo"])]

@@ -16,11 +16,17 @@ use crate::{
 /// A release to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewRelease {
+    /// The repo to create it in.
     pub repo: String,
+    /// The channel it will be offered on.
     pub channel: String,
+    /// Its semver version, unique in the channel.
     pub version: String,
+    /// Which app versions and platforms it is for.
     pub compatibility: Compatibility,
+    /// Release notes for people; may be empty.
     pub notes: String,
+    /// Whether clients it admits must install it before going on.
     pub mandatory: bool,
 }
 

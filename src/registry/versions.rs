@@ -16,26 +16,38 @@ use crate::{
 /// A change to a draft, as requested.
 #[derive(Debug, Clone)]
 pub enum Edit {
+    /// Binds a path to an uploaded blob, replacing what it was bound to.
     PutFile {
+        /// The file's path inside the version, relative.
         path: String,
+        /// `sha256:<hex>` of a blob already in the repo.
         digest: String,
+        /// The media type to serve it with; empty means unknown.
         media_type: String,
     },
+    /// Removes a path from the draft.
     DeleteFile {
+        /// The path to remove.
         path: String,
     },
+    /// Replaces the draft's manifest.
     SetManifest(Manifest),
 }
 
 /// What `diff_version` found.
 #[derive(Debug, Clone, Default)]
 pub struct DiffResult {
+    /// Files only the new version has.
     pub added: Vec<VersionFile>,
+    /// Files only the base version has.
     pub removed: Vec<VersionFile>,
     /// `(base, new)` pairs.
     pub changed: Vec<(VersionFile, VersionFile)>,
+    /// Whether the canonical manifests differ.
     pub manifest_changed: bool,
+    /// The content digest of the base version.
     pub base_content_digest: String,
+    /// The content digest of the new version.
     pub content_digest: String,
 }
 
