@@ -15,7 +15,7 @@ pub struct Repo {
     pub key: String,
     /// Whether anonymous callers may read the repo's published data.
     pub public: bool,
-    /// The title shown to people; empty means the key is shown.
+    /// The title the browse pages show; empty means the key is shown.
     pub display_name: String,
     /// When the repo was created, in unix microseconds.
     pub created_at: i64,
@@ -110,11 +110,11 @@ pub struct OutboxEvent {
 /// What a token may do; each role includes the ones below it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
-    /// May read the data of the repos in scope, drafts included.
+    /// May read the published data of the repos in scope (drafts stay hidden).
     Reader,
-    /// May also create and publish versions and releases.
+    /// May also see drafts, create packages, and create, publish and deprecate versions and releases.
     Publisher,
-    /// May also manage repos, packages, channels and tokens.
+    /// May also create repos (with an all-repos scope), set repo policies, manage tokens and read the audit log.
     Admin,
 }
 

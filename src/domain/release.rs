@@ -11,7 +11,7 @@ use super::{
 /// The lifecycle state of a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReleaseState {
-    /// Being assembled: artifacts may be attached and detached; only tokens see it.
+    /// Being assembled: artifacts may be attached and detached; only publishers see it.
     Draft,
     /// Offered on its channel to the app versions it admits.
     Published,

@@ -10,7 +10,7 @@ use super::error::{Error, Result};
 /// The lifecycle state of a package version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionState {
-    /// Being assembled: files and manifest may change; only tokens see it.
+    /// Being assembled: files and manifest may change; only publishers see it.
     Draft,
     /// Frozen and offered to readers.
     Published,
