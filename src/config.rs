@@ -26,7 +26,9 @@ pub struct StorageConfig {
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
     #[default]
+    /// Human-readable lines (the default).
     Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 
@@ -34,6 +36,7 @@ pub enum LogFormat {
 #[derive(clap::Args, Debug, Clone)]
 pub struct Config {
     #[command(flatten)]
+    /// The database and blob storage the server uses.
     pub storage: StorageConfig,
     /// Address to listen on (gRPC, gRPC-Web and HTTP share it).
     #[arg(long, env = "RELREG_LISTEN", default_value = "127.0.0.1:8080")]

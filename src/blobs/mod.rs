@@ -27,7 +27,9 @@ const READ_CHUNK: usize = 256 * 1024;
 /// What the client declared about an upload.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Expected {
+    /// The digest the client announced; `None` when it announced none.
     pub digest: Option<Digest>,
+    /// The byte count the client announced; `None` when it announced none.
     pub size: Option<u64>,
 }
 
@@ -50,7 +52,9 @@ impl Expected {
 /// A blob that was written and made visible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stored {
+    /// The SHA-256 digest of the bytes, which is also the blob's address.
     pub digest: Digest,
+    /// The blob's length in bytes.
     pub size: u64,
 }
 

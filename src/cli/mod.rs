@@ -36,8 +36,10 @@ use crate::{
 #[derive(Parser, Debug)]
 #[command(name = "relreg", version, about)]
 pub struct Cli {
+    /// How client commands reach the server and print.
     #[command(flatten)]
     pub global: Global,
+    /// The command to run.
     #[command(subcommand)]
     pub command: Command,
 }

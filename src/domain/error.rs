@@ -93,8 +93,11 @@ impl ErrorCode {
 /// path of the offending field (e.g. `header.expected_digest`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
+    /// The kind of failure, which decides the gRPC status and HTTP code.
     pub code: ErrorCode,
+    /// What went wrong, safe to show the caller; lowercase, no trailing period.
     pub message: String,
+    /// The path of the offending request field for bad input (e.g. `header.expected_digest`); `None` otherwise.
     pub field: Option<String>,
     /// Why a precondition failed, one entry per broken rule (e.g. validation findings).
     pub violations: Vec<Violation>,
@@ -110,6 +113,7 @@ pub struct Violation {
     pub rule: String,
     /// What it is about, e.g. `artifacts`.
     pub subject: String,
+    /// Why the rule is broken, in words for people.
     pub description: String,
 }
 

@@ -52,13 +52,17 @@ pub fn newest_offered<T>(
 /// A published release as the offer rule sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
+    /// The release id.
     pub id: String,
     /// Insertion order, breaking ties between versions that differ only in build metadata.
     pub seq: i64,
     /// The release version's [`sort_key`].
     pub version_key: String,
+    /// The lowest app version admitted (inclusive); `None` means no lower bound.
     pub min: Option<semver::Version>,
+    /// The highest app version admitted (inclusive); `None` means no upper bound.
     pub max: Option<semver::Version>,
+    /// The platforms admitted; empty means every platform.
     pub platforms: Vec<String>,
 }
 
@@ -105,10 +109,13 @@ pub const ANY_PLATFORM: &str = "";
 /// candidates).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferStep {
+    /// The platform this step is for; [`ANY_PLATFORM`] for clients no release names.
     pub platform: String,
+    /// The lowest app-version [`sort_key`] of the step (inclusive); `""` is the lowest of all.
     pub from_key: String,
     /// Where the next step of the same platform starts; `None` for the last.
     pub to_key: Option<String>,
+    /// What clients in the step are offered: an index into the candidates, or nothing.
     pub offer: Offer<usize>,
 }
 

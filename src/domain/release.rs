@@ -11,8 +11,11 @@ use super::{
 /// The lifecycle state of a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReleaseState {
+    /// Being assembled: artifacts may be attached and detached; only publishers see it.
     Draft,
+    /// Offered on its channel to the app versions it admits.
     Published,
+    /// Withdrawn from offers (deprecated or rolled back); still readable.
     Deprecated,
 }
 
@@ -49,8 +52,11 @@ impl fmt::Display for ReleaseState {
 /// A role bound to a package version.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
+    /// The part the artifact plays in the release (e.g. `app`), unique in it.
     pub role: String,
+    /// The package the artifact comes from.
     pub package: String,
+    /// The semver version of that package.
     pub version: String,
 }
 
@@ -80,23 +86,39 @@ impl Compatibility {
 /// A stored release; `artifacts` is empty in listings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReleaseRecord {
+    /// The release's id (`rel_` and 16 hex digits), assigned at creation.
     pub id: String,
+    /// Insertion order, used for stable paging and tie-breaks.
     pub seq: i64,
+    /// The key of the repo that owns the release.
     pub repo: String,
+    /// The channel it is offered on.
     pub channel: String,
+    /// The release's semver version, unique in its channel.
     pub version: String,
+    /// Where it is in its lifecycle.
     pub state: ReleaseState,
+    /// Changes on every write; callers send it back to guard edits.
     pub etag: String,
+    /// Which app versions and platforms it is for.
     pub compatibility: Compatibility,
+    /// Release notes for people; may be empty.
     pub notes: String,
+    /// Whether clients it admits must install it before going on.
     pub mandatory: bool,
     /// The channel sequence assigned when published.
     pub sequence: Option<i64>,
+    /// Why it was deprecated; empty unless deprecated.
     pub deprecation_reason: String,
+    /// The version clients should move to instead; empty means none named.
     pub replacement: String,
+    /// The package versions the release is made of, by role.
     pub artifacts: Vec<Artifact>,
+    /// When it was created, in unix microseconds.
     pub created_at: i64,
+    /// When it last changed, in unix microseconds.
     pub updated_at: i64,
+    /// When it was published, in unix microseconds; `None` for drafts.
     pub published_at: Option<i64>,
 }
 
@@ -161,15 +183,20 @@ pub enum Severity {
 /// One validation finding about a release.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
+    /// Whether the finding blocks publishing.
     pub severity: Severity,
+    /// The rule that produced it, e.g. `required_roles`.
     pub rule: &'static str,
+    /// The path of the field it is about, e.g. `artifacts`.
     pub field: String,
+    /// What is wrong, for people.
     pub message: String,
 }
 
 /// What validation needs to know about an attached package version.
 #[derive(Debug, Clone)]
 pub struct AttachedVersion {
+    /// The attachment as the release names it.
     pub artifact: Artifact,
     /// `None` when the version does not exist (any more).
     pub state: Option<VersionState>,

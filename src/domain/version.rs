@@ -10,9 +10,13 @@ use super::error::{Error, Result};
 /// The lifecycle state of a package version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VersionState {
+    /// Being assembled: files and manifest may change; only publishers see it.
     Draft,
+    /// Frozen and offered to readers.
     Published,
+    /// Still served, but marked as superseded.
     Deprecated,
+    /// Withdrawn: never matched by resolve.
     Yanked,
 }
 
@@ -152,8 +156,11 @@ pub fn diff_files<'a>(base: &'a [VersionFile], new: &'a [VersionFile]) -> FileDi
 /// Identifies one version of one package.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VersionKey {
+    /// The key of the repo that owns the package.
     pub repo: String,
+    /// The package's name.
     pub package: String,
+    /// The semver version text.
     pub version: String,
 }
 
@@ -166,30 +173,44 @@ impl fmt::Display for VersionKey {
 /// A path of a version bound to a blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionFile {
+    /// The file's path inside the version, `/`-separated, relative.
     pub path: String,
+    /// `sha256:<hex>` of the blob the path is bound to.
     pub digest: String,
+    /// The blob's length in bytes.
     pub size: i64,
+    /// The media type it is served with; empty means unknown.
     pub media_type: String,
 }
 
 /// A stored version; `files` is empty in listings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionRecord {
+    /// Which version this is.
     pub key: VersionKey,
     /// Insertion order, used for stable paging.
     pub seq: i64,
+    /// Where it is in its lifecycle.
     pub state: VersionState,
+    /// Changes on every write; callers send it back to guard edits.
     pub etag: String,
     /// Set when published; drafts compute theirs on demand.
     pub content_digest: Option<String>,
     /// Canonical JSON object text.
     pub manifest: String,
+    /// The files of the version, sorted by path.
     pub files: Vec<VersionFile>,
+    /// Why it was deprecated; empty unless deprecated.
     pub deprecation_reason: String,
+    /// The version readers should move to instead; empty means none named.
     pub replacement: String,
+    /// Why it was yanked; empty unless yanked.
     pub yank_reason: String,
+    /// When it was created, in unix microseconds.
     pub created_at: i64,
+    /// When it last changed, in unix microseconds.
     pub updated_at: i64,
+    /// When it was published, in unix microseconds; `None` for drafts.
     pub published_at: Option<i64>,
 }
 

@@ -12,17 +12,23 @@ use crate::{
 /// The header of an upload.
 #[derive(Debug, Clone, Default)]
 pub struct UploadHeader {
+    /// The repo the blob is uploaded into.
     pub repo: String,
+    /// The `sha256:<hex>` the client announces; empty means the server computes it.
     pub expected_digest: String,
+    /// The byte count the client announces; `None` means unknown.
     pub expected_size: Option<i64>,
+    /// The media type to record; empty means unknown.
     pub media_type: String,
 }
 
 /// A download: the blob and a stream of the requested bytes.
 pub struct BlobDownload {
+    /// The blob as its repo sees it.
     pub blob: BlobInfo,
     /// The first byte the stream carries.
     pub offset: u64,
+    /// The requested bytes, from `offset` on.
     pub bytes: ByteStream,
 }
 

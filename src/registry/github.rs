@@ -43,16 +43,20 @@ pub struct GithubRelease {
 /// A file of a released version seen as a GitHub release asset.
 #[derive(Debug, Clone)]
 pub struct GithubAsset {
+    /// A stable number built from the version's sequence and the file's position in it.
     pub id: i64,
+    /// The version file the asset serves.
     pub file: VersionFile,
 }
 
 /// One page of a package's GitHub releases.
 #[derive(Debug, Clone)]
 pub struct GithubReleasePage {
+    /// The releases on this page, newest first.
     pub releases: Vec<GithubRelease>,
     /// The page served, from 1.
     pub page: usize,
+    /// How many releases a full page holds.
     pub per_page: usize,
     /// How many pages the whole list has (at least 1).
     pub last_page: usize,
@@ -61,7 +65,9 @@ pub struct GithubReleasePage {
 /// A package seen as a GitHub repository.
 #[derive(Debug, Clone)]
 pub struct GithubRepository {
+    /// The repo that owns the package.
     pub repo: Repo,
+    /// The package shown as the repository.
     pub package: Package,
     /// A stable number derived from the repo and package names.
     pub id: i64,
@@ -72,7 +78,9 @@ pub struct GithubRepository {
 /// A file to download, authorized.
 #[derive(Debug, Clone)]
 pub struct GithubDownload {
+    /// The version the file belongs to.
     pub version: VersionRecord,
+    /// The blob to stream.
     pub blob: BlobInfo,
 }
 

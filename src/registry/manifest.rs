@@ -11,7 +11,9 @@ use crate::domain::{
 /// A release manifest: the release and, per artifact, its package and version with files.
 #[derive(Debug, Clone)]
 pub struct ManifestView {
+    /// The release described.
     pub release: ReleaseRecord,
+    /// Per artifact: the attachment, its package, and its version with files.
     pub artifacts: Vec<(Artifact, Package, VersionRecord)>,
     /// The base URL of download links.
     pub public_url: String,

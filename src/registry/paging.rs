@@ -8,7 +8,9 @@ use crate::domain::{Error, Result};
 /// A page request: how many rows, after which key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
+    /// How many rows to return: 1 to 1000 (50 when the caller asked for 0).
     pub size: i64,
+    /// The sort key of the last row of the previous page; `None` for the first page.
     pub after: Option<String>,
 }
 

@@ -12,9 +12,13 @@ use crate::domain::{Error, ErrorCode, Result, Role, Token, TokenScope, parse_nam
 /// What a new token should be.
 #[derive(Debug, Clone)]
 pub struct NewToken {
+    /// A label for people saying what the token is for.
     pub name: String,
+    /// The repos it will be valid for.
     pub scope: TokenScope,
+    /// What it will be allowed to do there.
     pub role: Role,
+    /// When it stops working, in unix microseconds; `None` means never.
     pub expires_at: Option<i64>,
 }
 

@@ -46,14 +46,18 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A change to a draft version.
 #[derive(Debug, Clone)]
 pub enum DraftEdit {
+    /// Binds a path to a blob, replacing any previous binding.
     PutFile(VersionFile),
+    /// Removes the file with this path.
     DeleteFile(String),
+    /// Replaces the manifest with this canonical JSON text.
     SetManifest(String),
 }
 
 /// The guard a conditional write of a version must pass.
 #[derive(Debug, Clone)]
 pub struct Guard<'a> {
+    /// The version the write is about.
     pub key: &'a VersionKey,
     /// The states the version must be in.
     pub states: &'a [VersionState],
@@ -75,19 +79,26 @@ pub enum Outcome {
 /// A state change of a version, with what it records.
 #[derive(Debug, Clone)]
 pub struct Transition {
+    /// The state the version moves to.
     pub to: VersionState,
+    /// When it moves, in unix microseconds.
     pub at: i64,
     /// Set on publish.
     pub content_digest: Option<String>,
+    /// Set on deprecate: why.
     pub deprecation_reason: Option<String>,
+    /// Set on deprecate: what to move to instead.
     pub replacement: Option<String>,
+    /// Set on yank: why.
     pub yank_reason: Option<String>,
 }
 
 /// A change to a draft release.
 #[derive(Debug, Clone)]
 pub enum ReleaseEdit {
+    /// Attaches a package version under its role.
     Attach(Artifact),
+    /// Detaches the artifact with this role.
     Detach(String),
 }
 
@@ -106,8 +117,11 @@ pub struct Rollback {
 /// An outbox event to write with a change.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
+    /// What happened, e.g. `version.published`.
     pub topic: String,
+    /// The repo it happened in.
     pub repo: String,
+    /// The event body, as JSON object text.
     pub payload: String,
 }
 

@@ -6,11 +6,13 @@
 //! so the hot path of mobile clients skips transcoding entirely.
 
 mod openapi;
+mod policy;
 mod rules;
 mod transcode;
 
 pub use openapi::document as openapi_document;
 
+use policy::Kept;
 use rules::{Rule, rules};
 
 use std::{
@@ -51,7 +53,8 @@ struct Gateway {
 struct Answer {
     json: Bytes,
     etag: String,
-    /// For "latest": the channels epoch it was computed at; manifests never change.
+    /// The channels epoch it was computed at, for answers kept until a channel changes;
+    /// `None` for immutable ones.
     generation: Option<u64>,
 }
 
@@ -71,18 +74,6 @@ pub fn router(grpc: axum::Router, pool: &DescriptorPool, registry: Registry) -> 
         .route("/openapi.json", axum::routing::get(serve_openapi))
         .fallback(handle)
         .with_state(gateway)
-}
-
-/// How long clients may keep an answer.
-fn cache_control(rule: &Rule, headers: &HeaderMap) -> &'static str {
-    match rule.rpc_name {
-        "GetLatestRelease" => "private, max-age=0",
-        // Published manifests never change; drafts are only visible with a token.
-        "GetReleaseManifest" if !headers.contains_key(header::AUTHORIZATION) => {
-            "public, max-age=31536000, immutable"
-        }
-        _ => "private, no-cache",
-    }
 }
 
 async fn handle(
@@ -154,13 +145,12 @@ async fn answer(
     let cacheable = gateway.registry.caches_published_data()
         && rule.method == Method::GET
         && !headers.contains_key(header::AUTHORIZATION)
-        && matches!(rule.rpc_name, "GetLatestRelease" | "GetReleaseManifest");
+        && rule.policy.kept() != Kept::Never;
     if !cacheable {
         return render(gateway, rule, bound, uri.query(), headers, body, None).await;
     }
-    // "Latest" depends on the channel: its rendering is valid until a channel changes.
-    let generation =
-        (rule.rpc_name == "GetLatestRelease").then(|| gateway.registry.channels_epoch());
+    let generation = (rule.policy.kept() == Kept::UntilChannelsChange)
+        .then(|| gateway.registry.channels_epoch());
     let key = uri.to_string();
     let hit = gateway
         .answers
@@ -205,7 +195,11 @@ async fn render(
 fn respond(rule: &Rule, headers: &HeaderMap, answer: &Answer) -> Response {
     let mut response = Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, cache_control(rule, headers));
+        .header(
+            header::CACHE_CONTROL,
+            rule.policy
+                .cache_control(headers.contains_key(header::AUTHORIZATION)),
+        );
     if rule.method != Method::GET {
         return response
             .body(Body::from(answer.json.clone()))

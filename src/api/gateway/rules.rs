@@ -5,6 +5,8 @@
 use http::Method;
 use prost_reflect::{DescriptorPool, MessageDescriptor, MethodDescriptor, Value};
 
+use super::policy::{AnswerPolicy, policy};
+
 /// One segment of a path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Segment {
@@ -44,6 +46,8 @@ pub(crate) struct Rule {
     pub(crate) rpc: MethodDescriptor,
     /// The RPC's name, for metrics labels.
     pub(crate) rpc_name: &'static str,
+    /// Its `Cache-Control` and whether the bridge keeps its rendered answers.
+    pub(crate) policy: &'static AnswerPolicy,
 }
 
 impl Rule {
@@ -236,6 +240,7 @@ pub(crate) fn rules(pool: &DescriptorPool) -> Vec<Rule> {
                     grpc_path: grpc_path.clone(),
                     rpc: rpc.clone(),
                     rpc_name,
+                    policy: policy(rpc.full_name()),
                 });
             }
         }

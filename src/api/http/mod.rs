@@ -4,7 +4,6 @@
 mod blobs;
 mod browse;
 mod github;
-mod github_upload;
 mod uploads;
 
 use axum::{Router, extract::State, http::StatusCode, routing::get};
@@ -20,7 +19,6 @@ pub fn router(registry: Registry) -> Router {
         .route("/v1/repos/{repo}/blobs/{digest}", get(blobs::download))
         .merge(uploads::routes())
         .merge(github::routes())
-        .merge(github_upload::routes())
         .merge(browse::routes())
         .with_state(registry)
 }

@@ -1,5 +1,11 @@
-//! The HTML of the browse pages: one function per page over its view, a shared layout, and
-//! escaping and formatting for people.
+//! The HTML of the browse pages: one function per page over its view; the shared layout
+//! and tables are in `parts`, escaping and formatting in `format`.
+
+mod format;
+mod parts;
+
+pub(super) use format::status_title;
+pub(super) use parts::layout;
 
 use std::fmt::Write as _;
 
@@ -7,139 +13,10 @@ use axum::http::StatusCode;
 
 use crate::domain::{Error, ErrorCode};
 
-use super::views::{
-    FileView, HomeView, PackagePageView, ReleasePageView, ReleaseView, RepoView, VersionPageView,
-};
+use format::{esc, human_size, link, short_time};
+use parts::{compatibility, dash, files_table, header_html, opt_time, releases_table, state_badge};
 
-// ---------------------------------------------------------------------------------------------
-// HTML.
-
-pub(super) const STYLE: &str = "\
-body{font:15px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0;color:#1f2328;background:#fff}\
-header{background:#24292f;color:#fff;padding:.7rem 1.5rem}\
-header a{color:#fff;text-decoration:none;font-weight:600}\
-header .crumbs a{font-weight:400}\
-header .sep{opacity:.6;margin:0 .4rem}\
-main{max-width:72rem;margin:0 auto;padding:1rem 1.5rem 3rem}\
-h1{font-size:1.5rem;margin:.8rem 0 .3rem}h2{font-size:1.15rem;margin:1.6rem 0 .4rem}\
-a{color:#0969da}\
-table{border-collapse:collapse;width:100%;margin:.4rem 0 1rem;font-size:14px}\
-th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid #d0d7de;vertical-align:top}\
-th{background:#f6f8fa;font-weight:600}\
-td.num{text-align:right;white-space:nowrap}\
-code,pre{font:13px ui-monospace,SFMono-Regular,Menlo,monospace}\
-code.digest{word-break:break-all}\
-pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:6px;padding:.8rem;overflow:auto}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1.2rem;margin:.6rem 0}\
-dt{font-weight:600;color:#57606a}dd{margin:0}\
-.muted{color:#57606a}\
-.state{display:inline-block;padding:0 .5rem;border-radius:1rem;font-size:12px;font-weight:600;border:1px solid}\
-.state-PUBLISHED{color:#1a7f37;border-color:#1a7f37}\
-.state-DRAFT{color:#57606a;border-color:#8c959f}\
-.state-DEPRECATED{color:#9a6700;border-color:#bf8700}\
-.state-YANKED{color:#cf222e;border-color:#cf222e}\
-.error{background:#ffebe9;border:1px solid #ff818266;border-radius:6px;padding:1rem}\
-form input{font:inherit;padding:.3rem .5rem;border:1px solid #d0d7de;border-radius:6px}\
-form button{font:inherit;padding:.3rem .8rem;border-radius:6px;border:1px solid #1f883d;background:#1f883d;color:#fff}";
-
-pub(super) fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{}</title><style>{STYLE}</style></head>\n<body>{body}</body></html>\n",
-        esc(title)
-    )
-}
-
-/// The top bar with breadcrumbs: `(href, text)` pairs, the last one the current page.
-pub(super) fn header_html(crumbs: &[(&str, &str)]) -> String {
-    let mut out = String::from("<header><a href=\"/ui\">relreg</a><span class=\"crumbs\">");
-    for (href, text) in crumbs {
-        out.push_str("<span class=\"sep\">/</span>");
-        out.push_str(&link(href, text));
-    }
-    out.push_str("</span></header>");
-    out
-}
-
-pub(super) fn state_badge(state: &str) -> String {
-    format!("<span class=\"state state-{0}\">{0}</span>", esc(state))
-}
-
-pub(super) fn opt_time(t: Option<&String>) -> String {
-    t.map_or_else(|| "—".to_owned(), |t| esc(&short_time(t)))
-}
-
-pub(super) fn dash(s: &str) -> String {
-    if s.is_empty() {
-        "—".to_owned()
-    } else {
-        esc(s)
-    }
-}
-
-pub(super) fn compatibility(r: &ReleaseView) -> String {
-    let min = if r.min_app_version.is_empty() {
-        "any"
-    } else {
-        &r.min_app_version
-    };
-    let max = if r.max_app_version.is_empty() {
-        "any"
-    } else {
-        &r.max_app_version
-    };
-    let mut out = format!("app {} … {}", esc(min), esc(max));
-    if !r.platforms.is_empty() {
-        let _ = write!(out, " on {}", esc(&r.platforms.join(", ")));
-    }
-    out
-}
-
-pub(super) fn files_table(files: &[FileView]) -> String {
-    if files.is_empty() {
-        return "<p class=\"muted\">No files.</p>".into();
-    }
-    let mut out = String::from(
-        "<table><tr><th>Path</th><th>Size</th><th>Digest</th><th>Media type</th><th></th></tr>",
-    );
-    for f in files {
-        let _ = write!(
-            out,
-            "<tr><td><code>{}</code></td><td class=\"num\" title=\"{} bytes\">{}</td>\
-             <td><code class=\"digest\">{}</code></td><td>{}</td><td>{}</td></tr>",
-            esc(&f.path),
-            f.size,
-            esc(&human_size(f.size)),
-            esc(&f.digest),
-            dash(&f.media_type),
-            link(&f.download_href, "download"),
-        );
-    }
-    out.push_str("</table>");
-    out
-}
-
-pub(super) fn releases_table(releases: &[ReleaseView]) -> String {
-    let mut out = String::from(
-        "<table><tr><th>Release</th><th>Channel</th><th>State</th><th>Sequence</th>\
-         <th>Compatibility</th><th>Published</th></tr>",
-    );
-    for r in releases {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
-            link(&r.href, &r.version),
-            esc(&r.channel),
-            state_badge(r.state),
-            r.sequence.map_or_else(|| "—".into(), |s| s.to_string()),
-            compatibility(r),
-            opt_time(r.published_at.as_ref()),
-        );
-    }
-    out.push_str("</table>");
-    out
-}
+use super::views::{HomeView, PackagePageView, ReleasePageView, RepoView, VersionPageView};
 
 pub(super) fn home_html(v: &HomeView) -> String {
     let mut out = header_html(&[]);
@@ -452,89 +329,4 @@ pub(super) fn error_html(status: StatusCode, e: &Error) -> String {
         esc(&e.message),
         link("/ui", "Back to relreg"),
     )
-}
-
-// ---------------------------------------------------------------------------------------------
-// Escaping and formatting.
-
-/// Escapes text for HTML element content and double- or single-quoted attribute values.
-pub(super) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A link: `href` and `text` are escaped here.
-pub(super) fn link(href: &str, text: &str) -> String {
-    format!("<a href=\"{}\">{}</a>", esc(href), esc(text))
-}
-
-/// Shows an RFC 3339 time to the second, date and time joined by a no-break space.
-pub(super) fn short_time(t: &str) -> String {
-    match t.split_once('.') {
-        Some((seconds, _)) => format!("{seconds}Z"),
-        None => t.to_owned(),
-    }
-    .replacen('T', "\u{a0}", 1)
-}
-
-/// Formats a byte count for people: `1.5 MiB`.
-pub(super) fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-pub(super) fn status_title(status: StatusCode) -> String {
-    format!(
-        "{} {}",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("Error")
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::api::http::browse::views::rfc3339;
-
-    #[test]
-    fn escapes_html_and_attributes() {
-        assert_eq!(
-            esc(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
-        );
-        assert_eq!(esc("plain 1.0.0"), "plain 1.0.0");
-        assert_eq!(
-            link("/ui/a?x=\"y\"", "<b>"),
-            "<a href=\"/ui/a?x=&quot;y&quot;\">&lt;b&gt;</a>"
-        );
-    }
-
-    #[test]
-    fn times_and_sizes_read_well() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_500_000), "1970-01-01T00:00:01.500Z");
-        assert_eq!(short_time(&rfc3339(1_500_000)), "1970-01-01\u{a0}00:00:01Z");
-        assert_eq!(human_size(10), "10 B");
-        assert_eq!(human_size(1536), "1.5 KiB");
-        assert_eq!(human_size(5 * 1024 * 1024), "5.0 MiB");
-    }
 }

@@ -23,7 +23,10 @@ use axum::{
 use futures::TryStreamExt as _;
 use serde::Deserialize;
 
-use super::github::{API_PREFIX, Links, asset_json, caller, release_json};
+use super::{
+    API_PREFIX, caller,
+    json::{Links, asset_json, release_json},
+};
 use crate::{
     api::error::HttpError,
     domain::{Error, ErrorCode, VersionRecord, VersionState},

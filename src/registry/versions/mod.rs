@@ -1,5 +1,10 @@
-//! Package versions: the draft → published → deprecated/yanked state machine, etag-guarded
-//! edits, validation-gated atomic publish, diff and semver resolution.
+//! Package versions: drafts (create, etag-guarded edits, delete) and reading them; the
+//! state transitions live in `lifecycle`, comparison and resolution in `diff`.
+
+mod diff;
+mod lifecycle;
+
+pub use diff::DiffResult;
 
 use serde_json::json;
 
@@ -7,36 +12,31 @@ use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, stor
 use crate::{
     domain::{
         Digest, Error, ErrorCode, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
-        VersionRecord, VersionState, canonical_json, content_digest, diff_files, parse_manifest,
-        parse_name, parse_requirement, parse_semver, validator_for,
+        VersionRecord, VersionState, canonical_json, content_digest, parse_manifest, parse_name,
+        parse_semver, validator_for,
     },
-    store::{DraftEdit, Guard, NewEvent, Outcome, StoreError, Transition},
+    store::{DraftEdit, Guard, NewEvent, Outcome, StoreError},
 };
 
 /// A change to a draft, as requested.
 #[derive(Debug, Clone)]
 pub enum Edit {
+    /// Binds a path to an uploaded blob, replacing what it was bound to.
     PutFile {
+        /// The file's path inside the version, relative.
         path: String,
+        /// `sha256:<hex>` of a blob already in the repo.
         digest: String,
+        /// The media type to serve it with; empty means unknown.
         media_type: String,
     },
+    /// Removes a path from the draft.
     DeleteFile {
+        /// The path to remove.
         path: String,
     },
+    /// Replaces the draft's manifest.
     SetManifest(Manifest),
-}
-
-/// What `diff_version` found.
-#[derive(Debug, Clone, Default)]
-pub struct DiffResult {
-    pub added: Vec<VersionFile>,
-    pub removed: Vec<VersionFile>,
-    /// `(base, new)` pairs.
-    pub changed: Vec<(VersionFile, VersionFile)>,
-    pub manifest_changed: bool,
-    pub base_content_digest: String,
-    pub content_digest: String,
 }
 
 /// Parses the three parts of a version's identity.
@@ -273,276 +273,6 @@ impl Registry {
         }
     }
 
-    /// Compares a version with a base version of the same package.
-    pub async fn diff_version(
-        &self,
-        caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
-        base_version: &str,
-    ) -> Result<DiffResult> {
-        let key = version_key(repo, package, version)?;
-        parse_semver("base_version", base_version)?;
-        let base_key = VersionKey {
-            version: base_version.into(),
-            ..key.clone()
-        };
-        let (principal, _) = self.readable_repo(caller, repo).await?;
-        let new = self.visible_version(&principal, &key).await?;
-        let base = self.visible_version(&principal, &base_key).await?;
-        let diff = diff_files(&base.files, &new.files);
-        Ok(DiffResult {
-            added: diff.added.into_iter().cloned().collect(),
-            removed: diff.removed.into_iter().cloned().collect(),
-            changed: diff
-                .changed
-                .into_iter()
-                .map(|(a, b)| (a.clone(), b.clone()))
-                .collect(),
-            manifest_changed: canonical(&base.manifest)? != canonical(&new.manifest)?,
-            base_content_digest: base.content_digest.unwrap_or_default(),
-            content_digest: new.content_digest.unwrap_or_default(),
-        })
-    }
-
-    /// Publishes a draft: every file's blob must be in the repo and the manifest must pass its
-    /// kind; the state flips in one transaction with its audit record and one outbox event.
-    /// Publishing a published version again returns it unchanged and records nothing.
-    pub async fn publish_version(
-        &self,
-        caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
-        etag: &str,
-    ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        let pkg = self.package(repo, package).await?;
-        for _ in 0..super::PUBLISH_ATTEMPTS {
-            let v = self.version(&key).await?;
-            if v.state.is_released() {
-                return with_digest(v);
-            }
-            if non_empty(etag).is_some_and(|e| e != v.etag) {
-                return Err(Error::new(
-                    ErrorCode::EtagMismatch,
-                    format!("version {key} changed: etag does not match"),
-                ));
-            }
-            let manifest = parse_manifest("manifest", &v.manifest).map_err(Error::internal)?;
-            self.check_publishable(&pkg.kind, &v, &manifest).await?;
-            let digest = content_digest(&v.files, &manifest);
-            let change = Transition {
-                to: VersionState::Published,
-                at: now_micros(),
-                content_digest: Some(digest.clone()),
-                deprecation_reason: None,
-                replacement: None,
-                yank_reason: None,
-            };
-            let details = json!({ "content_digest": digest, "files": v.files.len() });
-            let record = audit(
-                &principal,
-                caller,
-                "version.published",
-                repo,
-                target(&key),
-                details,
-            );
-            let event = version_event(
-                "version.published",
-                &key,
-                json!({ "content_digest": digest }),
-            );
-            let guard = Guard {
-                key: &key,
-                states: &[VersionState::Draft],
-                etag: Some(&v.etag),
-            };
-            match self
-                .store
-                .transition_version(guard, &change, &record, Some(&event))
-                .await
-            {
-                Ok(Outcome::Applied) => {
-                    crate::metrics::record_publish("version");
-                    return with_digest(self.version(&key).await?);
-                }
-                // Published by a concurrent caller, or edited since it was read: look again.
-                Ok(_) => continue,
-                Err(e) => return Err(store_error(e)),
-            }
-        }
-        Err(Error::new(
-            ErrorCode::FailedPrecondition,
-            format!("version {key} kept changing while publishing"),
-        ))
-    }
-
-    /// Checks what publishing requires; reports every problem at once.
-    async fn check_publishable(
-        &self,
-        kind: &str,
-        v: &VersionRecord,
-        manifest: &Manifest,
-    ) -> Result<()> {
-        let mut problems = Vec::new();
-        for f in &v.files {
-            if self
-                .store
-                .get_blob(&v.key.repo, &f.digest)
-                .await
-                .map_err(store_error)?
-                .is_none()
-            {
-                problems.push(format!("file {}: blob {} is missing", f.path, f.digest));
-            }
-        }
-        let validator = validator_for(kind)?;
-        if let Err(e) = validator
-            .check_manifest(manifest)
-            .and_then(|()| validator.check_publish(manifest, &v.files))
-        {
-            problems.push(e.message);
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(Error::new(
-            ErrorCode::ValidationFailed,
-            format!(
-                "version {} cannot be published: {}",
-                v.key,
-                problems.join("; ")
-            ),
-        ))
-    }
-
-    /// Deprecates a published version with a reason and an optional replacement version.
-    pub async fn deprecate_version(
-        &self,
-        caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
-        reason: &str,
-        replacement: &str,
-    ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
-        if reason.trim().is_empty() {
-            return Err(Error::invalid("reason", "is required"));
-        }
-        if !replacement.is_empty() {
-            parse_semver("replacement", replacement)?;
-        }
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        if !replacement.is_empty() {
-            let other = self
-                .version(&VersionKey {
-                    version: replacement.into(),
-                    ..key.clone()
-                })
-                .await?;
-            if !other.state.is_released() || replacement == version {
-                return Err(Error::invalid(
-                    "replacement",
-                    format!("{replacement} is not another published version"),
-                ));
-            }
-        }
-        let change = Transition {
-            to: VersionState::Deprecated,
-            at: now_micros(),
-            content_digest: None,
-            deprecation_reason: Some(reason.into()),
-            replacement: Some(replacement.into()),
-            yank_reason: None,
-        };
-        let details = json!({ "reason": reason, "replacement": replacement });
-        self.transition(
-            &principal,
-            caller,
-            &key,
-            "version.deprecated",
-            &[VersionState::Published],
-            change,
-            details,
-        )
-        .await
-    }
-
-    /// Yanks a published or deprecated version: it no longer resolves for new consumers.
-    pub async fn yank_version(
-        &self,
-        caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
-        reason: &str,
-    ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        let change = Transition {
-            to: VersionState::Yanked,
-            at: now_micros(),
-            content_digest: None,
-            deprecation_reason: None,
-            replacement: None,
-            yank_reason: Some(reason.into()),
-        };
-        let from = [VersionState::Published, VersionState::Deprecated];
-        self.transition(
-            &principal,
-            caller,
-            &key,
-            "version.yanked",
-            &from,
-            change,
-            json!({ "reason": reason }),
-        )
-        .await
-    }
-
-    /// Moves a released version to `change.to` if it is in one of `from`; a version already in
-    /// the target state is returned as is (idempotent, nothing recorded).
-    #[allow(clippy::too_many_arguments)]
-    async fn transition(
-        &self,
-        principal: &Principal,
-        caller: &Caller,
-        key: &VersionKey,
-        action: &str,
-        from: &[VersionState],
-        change: Transition,
-        details: serde_json::Value,
-    ) -> Result<VersionRecord> {
-        let record = audit(
-            principal,
-            caller,
-            action,
-            &key.repo,
-            target(key),
-            details.clone(),
-        );
-        let event = version_event(action, key, details);
-        let guard = Guard {
-            key,
-            states: from,
-            etag: None,
-        };
-        let outcome = self
-            .store
-            .transition_version(guard, &change, &record, Some(&event))
-            .await;
-        let v = self.version(key).await?;
-        match outcome.map_err(store_error)? {
-            Outcome::Applied => with_digest(v),
-            _ if v.state == change.to => with_digest(v),
-            _ if v.state == VersionState::Draft => Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!("version {key} is a draft: publish it first"),
-            )),
-            _ => Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!("version {key} is {}: cannot become {}", v.state, change.to),
-            )),
-        }
-    }
-
     /// Deletes a draft version (published versions are never deleted).
     pub async fn delete_version(
         &self,
@@ -574,44 +304,6 @@ impl Registry {
             Outcome::Applied => Ok(()),
             _ => Err(self.draft_guard_failure(&key).await),
         }
-    }
-
-    /// Returns the highest published version matching a semver requirement. Yanked versions
-    /// never match; deprecated ones only when no other version does.
-    pub async fn resolve_version(
-        &self,
-        caller: &Caller,
-        repo: &str,
-        package: &str,
-        requirement: &str,
-    ) -> Result<VersionRecord> {
-        parse_name("repo", repo)?;
-        parse_name("package", package)?;
-        let req = parse_requirement("requirement", requirement)?;
-        self.readable_repo(caller, repo).await?;
-        self.package(repo, package).await?;
-        let released = self
-            .store
-            .released_versions(repo, package)
-            .await
-            .map_err(store_error)?;
-        let best = |state: VersionState| {
-            released
-                .iter()
-                .filter(|v| v.state == state)
-                .filter_map(|v| semver::Version::parse(&v.key.version).ok().map(|s| (s, v)))
-                .filter(|(s, _)| req.matches(s))
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .map(|(_, v)| v.key.clone())
-        };
-        let key = best(VersionState::Published)
-            .or_else(|| best(VersionState::Deprecated))
-            .ok_or_else(|| {
-                Error::not_found(format!(
-                    "version of {repo}/{package} matching {requirement:?}"
-                ))
-            })?;
-        with_digest(self.version(&key).await?)
     }
 }
 

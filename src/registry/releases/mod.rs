@@ -1,14 +1,15 @@
-//! Releases: policies, drafts with artifacts, validation-gated publish with channel sequences,
-//! deprecation and rollback, and the mobile hot path — the "latest" decision and manifests.
+//! Releases: repo channel policies, drafts with artifacts, reading and listing them; the
+//! lifecycle (validate, publish, deprecate, rollback) lives in `lifecycle`.
+
+mod lifecycle;
 
 use serde_json::json;
 
 use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
 use crate::{
     domain::{
-        Artifact, AttachedVersion, Compatibility, Error, ErrorCode, Finding, Policy, ReleaseRecord,
-        ReleaseState, Result, Role, Severity, VersionKey, Violation, parse_app_version, parse_name,
-        parse_semver, validate_release,
+        Artifact, Compatibility, Error, ErrorCode, Finding, Policy, ReleaseRecord, ReleaseState,
+        Result, Role, Severity, VersionKey, Violation, parse_app_version, parse_name, parse_semver,
     },
     store::{NewEvent, Outcome, ReleaseEdit, StoreError},
 };
@@ -16,11 +17,17 @@ use crate::{
 /// A release to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewRelease {
+    /// The repo to create it in.
     pub repo: String,
+    /// The channel it will be offered on.
     pub channel: String,
+    /// Its semver version, unique in the channel.
     pub version: String,
+    /// Which app versions and platforms it is for.
     pub compatibility: Compatibility,
+    /// Release notes for people; may be empty.
     pub notes: String,
+    /// Whether clients it admits must install it before going on.
     pub mandatory: bool,
 }
 
@@ -248,238 +255,6 @@ impl Registry {
                 })
             }
         }
-    }
-
-    /// Validates a release as it stands.
-    pub async fn validate_release(&self, caller: &Caller, id: &str) -> Result<Vec<Finding>> {
-        let (_, release) = self.readable_release(caller, id).await?;
-        self.findings(&release).await
-    }
-
-    async fn findings(&self, release: &ReleaseRecord) -> Result<Vec<Finding>> {
-        let repo = self.current_repo(&release.repo).await?;
-        let mut attached = Vec::with_capacity(release.artifacts.len());
-        for a in &release.artifacts {
-            let key = VersionKey {
-                repo: release.repo.clone(),
-                package: a.package.clone(),
-                version: a.version.clone(),
-            };
-            let v = self.store.get_version(&key).await.map_err(store_error)?;
-            attached.push(AttachedVersion {
-                artifact: a.clone(),
-                state: v.as_ref().map(|v| v.state),
-                files: v
-                    .map(|v| {
-                        v.files
-                            .into_iter()
-                            .map(|f| (f.path, f.digest, f.size))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            });
-        }
-        Ok(validate_release(
-            release,
-            repo.policy.required_roles(&release.channel),
-            &attached,
-        ))
-    }
-
-    /// Publishes a draft release when no ERROR finding stands; the flip, the channel's next
-    /// sequence, the audit record and one outbox event commit together. A retry returns the
-    /// published release and records nothing.
-    pub async fn publish_release(
-        &self,
-        caller: &Caller,
-        id: &str,
-        etag: &str,
-    ) -> Result<(ReleaseRecord, Vec<Finding>)> {
-        let release = self.release(id).await?;
-        let (principal, _) = self
-            .writable_repo(caller, &release.repo, Role::Publisher)
-            .await?;
-        for _ in 0..super::PUBLISH_ATTEMPTS {
-            let release = self.release(id).await?;
-            if release.state != ReleaseState::Draft {
-                return Ok((release, Vec::new()));
-            }
-            if !etag.is_empty() && etag != release.etag {
-                return Err(Error::new(
-                    ErrorCode::EtagMismatch,
-                    format!("release {id} changed: etag does not match"),
-                ));
-            }
-            let findings = self.findings(&release).await?;
-            if findings.iter().any(|f| f.severity == Severity::Error) {
-                let mut e = Error::new(
-                    ErrorCode::ValidationFailed,
-                    format!("release {id} does not pass validation"),
-                );
-                e.violations = violations(&findings);
-                return Err(e);
-            }
-            let records = |sequence: i64| {
-                let details = json!({ "channel": release.channel, "version": release.version, "sequence": sequence });
-                let record = audit(
-                    &principal,
-                    caller,
-                    "release.published",
-                    &release.repo,
-                    id,
-                    details,
-                );
-                (
-                    record,
-                    release_event("release.published", &release, sequence, json!({})),
-                )
-            };
-            let published = self
-                .store
-                .publish_release(id, &release.etag, now_micros(), &records)
-                .await
-                .map_err(store_error)?;
-            if published.is_some() {
-                crate::metrics::record_publish("release");
-                self.cache.forget_channel(&release.repo, &release.channel);
-                let warnings = findings
-                    .into_iter()
-                    .filter(|f| f.severity == Severity::Warning)
-                    .collect();
-                return Ok((self.release(id).await?, warnings));
-            }
-            // Published concurrently, edited since validation, or an artifact changed state:
-            // look again.
-        }
-        Err(Error::new(
-            ErrorCode::FailedPrecondition,
-            format!("release {id} kept changing while publishing"),
-        ))
-    }
-
-    /// Stops offering a published release; deprecating it again returns it unchanged.
-    pub async fn deprecate_release(
-        &self,
-        caller: &Caller,
-        id: &str,
-        reason: &str,
-        replacement: &str,
-    ) -> Result<ReleaseRecord> {
-        if reason.trim().is_empty() {
-            return Err(Error::invalid("reason", "is required"));
-        }
-        let release = self.release(id).await?;
-        let (principal, _) = self
-            .writable_repo(caller, &release.repo, Role::Publisher)
-            .await?;
-        if !replacement.is_empty() {
-            let other = self
-                .release(replacement)
-                .await
-                .map_err(|e| Error::invalid("replacement", e.message))?;
-            if other.repo != release.repo
-                || other.channel != release.channel
-                || other.id == release.id
-            {
-                return Err(Error::invalid(
-                    "replacement",
-                    "must be another release of the same channel",
-                ));
-            }
-        }
-        let records = |sequence: i64| {
-            let details =
-                json!({ "reason": reason, "replacement": replacement, "sequence": sequence });
-            let record = audit(
-                &principal,
-                caller,
-                "release.deprecated",
-                &release.repo,
-                id,
-                details.clone(),
-            );
-            (
-                record,
-                release_event("release.deprecated", &release, sequence, details),
-            )
-        };
-        let changed = self
-            .store
-            .deprecate_release(id, reason, replacement, now_micros(), &records)
-            .await
-            .map_err(store_error)?;
-        let now = self.release(id).await?;
-        match (changed, now.state) {
-            (Some(_), _) => {
-                self.cache.forget_channel(&release.repo, &release.channel);
-                Ok(now)
-            }
-            (None, ReleaseState::Deprecated) => Ok(now),
-            (None, state) => Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!("release {id} is {state}: only published releases are deprecated"),
-            )),
-        }
-    }
-
-    /// Points a channel back at an earlier published release: every newer published release in
-    /// the channel is deprecated with reason "rolled back to X", with one event and one sequence.
-    pub async fn rollback_channel(
-        &self,
-        caller: &Caller,
-        repo: &str,
-        channel: &str,
-        target_id: &str,
-    ) -> Result<(ReleaseRecord, Vec<String>, Option<i64>)> {
-        parse_name("repo", repo)?;
-        parse_name("channel", channel)?;
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        let target = self.release(target_id).await?;
-        if target.repo != repo || target.channel != channel {
-            return Err(Error::invalid(
-                "release_id",
-                format!("release {target_id} is not in channel {channel} of {repo}"),
-            ));
-        }
-        let reason = format!("rolled back to {}", target.version);
-        let records = |sequence: i64| {
-            let details =
-                json!({ "target": target.id, "version": target.version, "sequence": sequence });
-            let record = audit(
-                &principal,
-                caller,
-                "channel.rolled_back",
-                repo,
-                channel,
-                details.clone(),
-            );
-            (
-                record,
-                release_event("channel.rolled_back", &target, sequence, details),
-            )
-        };
-        let outcome = self
-            .store
-            .rollback_channel(&target, &reason, now_micros(), &records)
-            .await
-            .map_err(store_error)?;
-        let Some(outcome) = outcome else {
-            return Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!(
-                    "release {target_id} is {}: a channel rolls back only to a published release",
-                    target.state
-                ),
-            ));
-        };
-        if outcome.sequence.is_some() {
-            self.cache.forget_channel(repo, channel);
-        }
-        Ok((
-            self.release(target_id).await?,
-            outcome.deprecated,
-            outcome.sequence,
-        ))
     }
 
     /// Lists a repo's releases: with drafts for publishers (`admin`), published ones otherwise.

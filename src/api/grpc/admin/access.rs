@@ -1,0 +1,110 @@
+//! Tokens and the audit log over gRPC: create, list and revoke tokens, list audit events.
+
+use tonic::Request;
+
+use super::{Answer, non_empty, ok};
+use crate::{
+    api::{
+        error::status,
+        grpc::{
+            caller,
+            convert::{micros, role},
+        },
+    },
+    domain::{AuditFilter, TokenScope},
+    pb,
+    registry::{NewToken, Page, Registry},
+};
+
+/// Serves `ReleaseAdmin/ListAuditEvents`.
+pub(super) async fn list_audit_events(
+    registry: &Registry,
+    request: Request<pb::ListAuditEventsRequest>,
+) -> Answer<pb::ListAuditEventsResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+    let filter = AuditFilter {
+        repo: non_empty(r.repo),
+        action: non_empty(r.action),
+        actor: non_empty(r.actor),
+        start: r
+            .start_time
+            .as_ref()
+            .map(|t| micros("start_time", t))
+            .transpose()
+            .map_err(status)?,
+        end: r
+            .end_time
+            .as_ref()
+            .map(|t| micros("end_time", t))
+            .transpose()
+            .map_err(status)?,
+    };
+    let (events, next_page_token) = registry
+        .list_audit(&c, filter, &page)
+        .await
+        .map_err(status)?;
+    ok(pb::ListAuditEventsResponse {
+        events: events.into_iter().map(Into::into).collect(),
+        next_page_token,
+    })
+}
+
+/// Serves `ReleaseAdmin/CreateToken`.
+pub(super) async fn create_token(
+    registry: &Registry,
+    request: Request<pb::CreateTokenRequest>,
+) -> Answer<pb::CreateTokenResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let new = NewToken {
+        name: r.name,
+        scope: non_empty(r.repo).map_or(TokenScope::AllRepos, TokenScope::Repo),
+        role: role("role", r.role).map_err(status)?,
+        expires_at: r
+            .expire_time
+            .as_ref()
+            .map(|t| micros("expire_time", t))
+            .transpose()
+            .map_err(status)?,
+    };
+    let (token, secret) = registry.create_token(&c, new).await.map_err(status)?;
+    ok(pb::CreateTokenResponse {
+        token: Some(token.into()),
+        secret,
+    })
+}
+
+/// Serves `ReleaseAdmin/ListTokens`.
+pub(super) async fn list_tokens(
+    registry: &Registry,
+    request: Request<pb::ListTokensRequest>,
+) -> Answer<pb::ListTokensResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+    let (tokens, next_page_token) = registry
+        .list_tokens(&c, &r.repo, &page)
+        .await
+        .map_err(status)?;
+    ok(pb::ListTokensResponse {
+        tokens: tokens.into_iter().map(Into::into).collect(),
+        next_page_token,
+    })
+}
+
+/// Serves `ReleaseAdmin/RevokeToken`.
+pub(super) async fn revoke_token(
+    registry: &Registry,
+    request: Request<pb::RevokeTokenRequest>,
+) -> Answer<pb::RevokeTokenResponse> {
+    let c = caller(&request);
+    let token = registry
+        .revoke_token(&c, &request.into_inner().id)
+        .await
+        .map_err(status)?;
+    ok(pb::RevokeTokenResponse {
+        token: Some(token.into()),
+    })
+}

@@ -1,0 +1,248 @@
+//! `relreg.v1.ReleaseAdmin`: a thin trait impl that hands each method to its area (`repos`,
+//! `versions`, `releases`, `access`), where the request is converted, the registry called
+//! and the answer converted.
+
+mod access;
+mod releases;
+mod repos;
+mod versions;
+
+use tonic::{Request, Response, Status, Streaming};
+
+use super::caller;
+use crate::{
+    api::error::status,
+    pb::{self, release_admin_server::ReleaseAdmin},
+    registry::{Page, Registry},
+};
+
+/// The `ReleaseAdmin` service over a registry.
+#[derive(Clone)]
+pub struct AdminService {
+    registry: Registry,
+}
+
+impl AdminService {
+    /// Returns the service.
+    pub fn new(registry: Registry) -> Self {
+        Self { registry }
+    }
+}
+
+pub(super) type Answer<T> = Result<Response<T>, Status>;
+
+fn ok<T>(value: T) -> Answer<T> {
+    Ok(Response::new(value))
+}
+
+fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+#[tonic::async_trait]
+impl ReleaseAdmin for AdminService {
+    async fn create_repo(
+        &self,
+        request: Request<pb::CreateRepoRequest>,
+    ) -> Answer<pb::CreateRepoResponse> {
+        repos::create_repo(&self.registry, request).await
+    }
+
+    async fn get_repo(&self, request: Request<pb::GetRepoRequest>) -> Answer<pb::GetRepoResponse> {
+        repos::get_repo(&self.registry, request).await
+    }
+
+    async fn create_package(
+        &self,
+        request: Request<pb::CreatePackageRequest>,
+    ) -> Answer<pb::CreatePackageResponse> {
+        repos::create_package(&self.registry, request).await
+    }
+
+    async fn list_packages(
+        &self,
+        request: Request<pb::ListPackagesRequest>,
+    ) -> Answer<pb::ListPackagesResponse> {
+        repos::list_packages(&self.registry, request).await
+    }
+
+    async fn create_version(
+        &self,
+        request: Request<pb::CreateVersionRequest>,
+    ) -> Answer<pb::CreateVersionResponse> {
+        versions::create_version(&self.registry, request).await
+    }
+
+    async fn put_version_file(
+        &self,
+        request: Request<pb::PutVersionFileRequest>,
+    ) -> Answer<pb::PutVersionFileResponse> {
+        versions::put_version_file(&self.registry, request).await
+    }
+
+    async fn delete_version_file(
+        &self,
+        request: Request<pb::DeleteVersionFileRequest>,
+    ) -> Answer<pb::DeleteVersionFileResponse> {
+        versions::delete_version_file(&self.registry, request).await
+    }
+
+    async fn set_version_manifest(
+        &self,
+        request: Request<pb::SetVersionManifestRequest>,
+    ) -> Answer<pb::SetVersionManifestResponse> {
+        versions::set_version_manifest(&self.registry, request).await
+    }
+
+    async fn diff_version(
+        &self,
+        request: Request<pb::DiffVersionRequest>,
+    ) -> Answer<pb::DiffVersionResponse> {
+        versions::diff_version(&self.registry, request).await
+    }
+
+    async fn publish_version(
+        &self,
+        request: Request<pb::PublishVersionRequest>,
+    ) -> Answer<pb::PublishVersionResponse> {
+        versions::publish_version(&self.registry, request).await
+    }
+
+    async fn deprecate_version(
+        &self,
+        request: Request<pb::DeprecateVersionRequest>,
+    ) -> Answer<pb::DeprecateVersionResponse> {
+        versions::deprecate_version(&self.registry, request).await
+    }
+
+    async fn yank_version(
+        &self,
+        request: Request<pb::YankVersionRequest>,
+    ) -> Answer<pb::YankVersionResponse> {
+        versions::yank_version(&self.registry, request).await
+    }
+
+    async fn delete_version(
+        &self,
+        request: Request<pb::DeleteVersionRequest>,
+    ) -> Answer<pb::DeleteVersionResponse> {
+        versions::delete_version(&self.registry, request).await
+    }
+
+    async fn upload_blob(
+        &self,
+        request: Request<Streaming<pb::UploadBlobRequest>>,
+    ) -> Answer<pb::UploadBlobResponse> {
+        repos::upload_blob(&self.registry, request).await
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Answer<pb::ListAuditEventsResponse> {
+        access::list_audit_events(&self.registry, request).await
+    }
+
+    async fn create_token(
+        &self,
+        request: Request<pb::CreateTokenRequest>,
+    ) -> Answer<pb::CreateTokenResponse> {
+        access::create_token(&self.registry, request).await
+    }
+
+    async fn list_tokens(
+        &self,
+        request: Request<pb::ListTokensRequest>,
+    ) -> Answer<pb::ListTokensResponse> {
+        access::list_tokens(&self.registry, request).await
+    }
+
+    async fn revoke_token(
+        &self,
+        request: Request<pb::RevokeTokenRequest>,
+    ) -> Answer<pb::RevokeTokenResponse> {
+        access::revoke_token(&self.registry, request).await
+    }
+
+    async fn update_repo_policy(
+        &self,
+        request: Request<pb::UpdateRepoPolicyRequest>,
+    ) -> Answer<pb::UpdateRepoPolicyResponse> {
+        repos::update_repo_policy(&self.registry, request).await
+    }
+
+    async fn create_release(
+        &self,
+        request: Request<pb::CreateReleaseRequest>,
+    ) -> Answer<pb::CreateReleaseResponse> {
+        releases::create_release(&self.registry, request).await
+    }
+
+    async fn attach_artifact(
+        &self,
+        request: Request<pb::AttachArtifactRequest>,
+    ) -> Answer<pb::AttachArtifactResponse> {
+        releases::attach_artifact(&self.registry, request).await
+    }
+
+    async fn detach_artifact(
+        &self,
+        request: Request<pb::DetachArtifactRequest>,
+    ) -> Answer<pb::DetachArtifactResponse> {
+        releases::detach_artifact(&self.registry, request).await
+    }
+
+    async fn validate_release(
+        &self,
+        request: Request<pb::ValidateReleaseRequest>,
+    ) -> Answer<pb::ValidateReleaseResponse> {
+        releases::validate_release(&self.registry, request).await
+    }
+
+    async fn publish_release(
+        &self,
+        request: Request<pb::PublishReleaseRequest>,
+    ) -> Answer<pb::PublishReleaseResponse> {
+        releases::publish_release(&self.registry, request).await
+    }
+
+    async fn deprecate_release(
+        &self,
+        request: Request<pb::DeprecateReleaseRequest>,
+    ) -> Answer<pb::DeprecateReleaseResponse> {
+        releases::deprecate_release(&self.registry, request).await
+    }
+
+    async fn rollback_channel(
+        &self,
+        request: Request<pb::RollbackChannelRequest>,
+    ) -> Answer<pb::RollbackChannelResponse> {
+        releases::rollback_channel(&self.registry, request).await
+    }
+
+    async fn list_releases(
+        &self,
+        request: Request<pb::ListReleasesRequest>,
+    ) -> Answer<pb::ListReleasesResponse> {
+        list_releases(&self.registry, request, true).await
+    }
+}
+
+/// Lists releases for either service: with drafts for the admin service, published otherwise.
+pub(super) async fn list_releases(
+    registry: &Registry,
+    request: Request<pb::ListReleasesRequest>,
+    admin: bool,
+) -> Answer<pb::ListReleasesResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+    let (releases, next_page_token) = registry
+        .list_releases(&c, &r.repo, &r.channel, admin, &page)
+        .await
+        .map_err(status)?;
+    ok(pb::ListReleasesResponse {
+        releases: releases.into_iter().map(Into::into).collect(),
+        next_page_token,
+    })
+}

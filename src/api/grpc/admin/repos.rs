@@ -1,0 +1,158 @@
+//! Repos and packages over gRPC: create and read them, set a repo's policy, and receive
+//! blob uploads into a repo.
+
+use futures::StreamExt as _;
+use tonic::{Request, Streaming};
+
+use super::{Answer, ok};
+use crate::{
+    api::{error::status, grpc::caller},
+    domain::Error,
+    pb,
+    registry::{Page, Registry, UploadHeader},
+};
+
+/// Serves `ReleaseAdmin/CreateRepo`.
+pub(super) async fn create_repo(
+    registry: &Registry,
+    request: Request<pb::CreateRepoRequest>,
+) -> Answer<pb::CreateRepoResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let repo = registry
+        .create_repo(&c, &r.repo, r.public, &r.display_name)
+        .await
+        .map_err(status)?;
+    ok(pb::CreateRepoResponse {
+        repo: Some(repo.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/GetRepo`.
+pub(super) async fn get_repo(
+    registry: &Registry,
+    request: Request<pb::GetRepoRequest>,
+) -> Answer<pb::GetRepoResponse> {
+    let c = caller(&request);
+    let repo = registry
+        .get_repo(&c, &request.into_inner().repo)
+        .await
+        .map_err(status)?;
+    ok(pb::GetRepoResponse {
+        repo: Some(repo.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/CreatePackage`.
+pub(super) async fn create_package(
+    registry: &Registry,
+    request: Request<pb::CreatePackageRequest>,
+) -> Answer<pb::CreatePackageResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let package = registry
+        .create_package(&c, &r.repo, &r.package, &r.kind, &r.description)
+        .await
+        .map_err(status)?;
+    ok(pb::CreatePackageResponse {
+        package: Some(package.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/ListPackages`.
+pub(super) async fn list_packages(
+    registry: &Registry,
+    request: Request<pb::ListPackagesRequest>,
+) -> Answer<pb::ListPackagesResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+    let (packages, next_page_token) = registry
+        .list_packages(&c, &r.repo, &page)
+        .await
+        .map_err(status)?;
+    ok(pb::ListPackagesResponse {
+        packages: packages.into_iter().map(Into::into).collect(),
+        next_page_token,
+    })
+}
+
+/// Serves `ReleaseAdmin/UploadBlob`.
+pub(super) async fn upload_blob(
+    registry: &Registry,
+    request: Request<Streaming<pb::UploadBlobRequest>>,
+) -> Answer<pb::UploadBlobResponse> {
+    use pb::upload_blob_request::Payload;
+    let c = caller(&request);
+    let mut stream = request.into_inner();
+    let header = match stream.message().await? {
+        Some(pb::UploadBlobRequest {
+            payload: Some(Payload::Header(h)),
+        }) => h,
+        _ => {
+            return Err(status(Error::invalid(
+                "header",
+                "must be the first message of an upload",
+            )));
+        }
+    };
+    let chunks = stream.map(|message| match message {
+        Ok(pb::UploadBlobRequest {
+            payload: Some(Payload::Chunk(bytes)),
+        }) => Ok(bytes),
+        Ok(pb::UploadBlobRequest {
+            payload: Some(Payload::Header(_)),
+        }) => Err(Error::invalid("header", "must be sent only once")),
+        Ok(pb::UploadBlobRequest { payload: None }) => {
+            Err(Error::invalid("payload", "is required"))
+        }
+        Err(s) => Err(Error::invalid(
+            "chunk",
+            format!("stream failed: {}", s.message()),
+        )),
+    });
+    let header = UploadHeader {
+        repo: header.repo,
+        expected_digest: header.expected_digest,
+        expected_size: header.expected_size,
+        media_type: header.media_type,
+    };
+    let blob = registry
+        .upload_blob(&c, header, Box::pin(chunks))
+        .await
+        .map_err(status)?;
+    ok(pb::UploadBlobResponse {
+        digest: blob.digest,
+        size: blob.size,
+    })
+}
+
+/// Serves `ReleaseAdmin/UpdateRepoPolicy`.
+pub(super) async fn update_repo_policy(
+    registry: &Registry,
+    request: Request<pb::UpdateRepoPolicyRequest>,
+) -> Answer<pb::UpdateRepoPolicyResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let channels = r
+        .policy
+        .unwrap_or_default()
+        .channels
+        .into_iter()
+        .map(|p| (p.channel, p.required_roles))
+        .collect();
+    let saved = registry
+        .update_repo_policy(&c, &r.repo, channels)
+        .await
+        .map_err(status)?;
+    let channels = saved
+        .into_iter()
+        .map(|(channel, required_roles)| pb::ChannelPolicy {
+            channel,
+            required_roles,
+        })
+        .collect();
+    ok(pb::UpdateRepoPolicyResponse {
+        policy: Some(pb::RepoPolicy { channels }),
+    })
+}

@@ -1,0 +1,188 @@
+//! Package versions over gRPC: drafts and their edits, diff, and the version lifecycle.
+
+use tonic::Request;
+
+use super::{Answer, ok};
+use crate::{
+    api::{
+        error::status,
+        grpc::{caller, convert::struct_to_json},
+    },
+    pb,
+    registry::{Edit, Registry},
+};
+
+/// Serves `ReleaseAdmin/CreateVersion`.
+pub(super) async fn create_version(
+    registry: &Registry,
+    request: Request<pb::CreateVersionRequest>,
+) -> Answer<pb::CreateVersionResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let (version, created) = registry
+        .create_version(&c, &r.repo, &r.package, &r.version)
+        .await
+        .map_err(status)?;
+    ok(pb::CreateVersionResponse {
+        version: Some(version.into()),
+        created,
+    })
+}
+
+/// Serves `ReleaseAdmin/PutVersionFile`.
+pub(super) async fn put_version_file(
+    registry: &Registry,
+    request: Request<pb::PutVersionFileRequest>,
+) -> Answer<pb::PutVersionFileResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let edit = Edit::PutFile {
+        path: r.path,
+        digest: r.digest,
+        media_type: r.media_type,
+    };
+    let v = registry
+        .edit_version(&c, (&r.repo, &r.package, &r.version), &r.etag, edit)
+        .await
+        .map_err(status)?;
+    ok(pb::PutVersionFileResponse {
+        version: Some(v.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/DeleteVersionFile`.
+pub(super) async fn delete_version_file(
+    registry: &Registry,
+    request: Request<pb::DeleteVersionFileRequest>,
+) -> Answer<pb::DeleteVersionFileResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let edit = Edit::DeleteFile { path: r.path };
+    let v = registry
+        .edit_version(&c, (&r.repo, &r.package, &r.version), &r.etag, edit)
+        .await
+        .map_err(status)?;
+    ok(pb::DeleteVersionFileResponse {
+        version: Some(v.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/SetVersionManifest`.
+pub(super) async fn set_version_manifest(
+    registry: &Registry,
+    request: Request<pb::SetVersionManifestRequest>,
+) -> Answer<pb::SetVersionManifestResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let manifest = r.manifest.as_ref().map(struct_to_json).unwrap_or_default();
+    let v = registry
+        .edit_version(
+            &c,
+            (&r.repo, &r.package, &r.version),
+            &r.etag,
+            Edit::SetManifest(manifest),
+        )
+        .await
+        .map_err(status)?;
+    ok(pb::SetVersionManifestResponse {
+        version: Some(v.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/DiffVersion`.
+pub(super) async fn diff_version(
+    registry: &Registry,
+    request: Request<pb::DiffVersionRequest>,
+) -> Answer<pb::DiffVersionResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let d = registry
+        .diff_version(&c, (&r.repo, &r.package, &r.version), &r.base_version)
+        .await
+        .map_err(status)?;
+    ok(pb::DiffVersionResponse {
+        added: d.added.into_iter().map(Into::into).collect(),
+        removed: d.removed.into_iter().map(Into::into).collect(),
+        changed: d
+            .changed
+            .into_iter()
+            .map(|(base, new)| pb::FileChange {
+                path: new.path,
+                base_digest: base.digest,
+                digest: new.digest,
+                base_size: base.size,
+                size: new.size,
+            })
+            .collect(),
+        manifest_changed: d.manifest_changed,
+        base_content_digest: d.base_content_digest,
+        content_digest: d.content_digest,
+    })
+}
+
+/// Serves `ReleaseAdmin/PublishVersion`.
+pub(super) async fn publish_version(
+    registry: &Registry,
+    request: Request<pb::PublishVersionRequest>,
+) -> Answer<pb::PublishVersionResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let v = registry
+        .publish_version(&c, (&r.repo, &r.package, &r.version), &r.etag)
+        .await
+        .map_err(status)?;
+    ok(pb::PublishVersionResponse {
+        version: Some(v.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/DeprecateVersion`.
+pub(super) async fn deprecate_version(
+    registry: &Registry,
+    request: Request<pb::DeprecateVersionRequest>,
+) -> Answer<pb::DeprecateVersionResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let v = registry
+        .deprecate_version(
+            &c,
+            (&r.repo, &r.package, &r.version),
+            &r.reason,
+            &r.replacement,
+        )
+        .await
+        .map_err(status)?;
+    ok(pb::DeprecateVersionResponse {
+        version: Some(v.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/YankVersion`.
+pub(super) async fn yank_version(
+    registry: &Registry,
+    request: Request<pb::YankVersionRequest>,
+) -> Answer<pb::YankVersionResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    let v = registry
+        .yank_version(&c, (&r.repo, &r.package, &r.version), &r.reason)
+        .await
+        .map_err(status)?;
+    ok(pb::YankVersionResponse {
+        version: Some(v.into()),
+    })
+}
+
+/// Serves `ReleaseAdmin/DeleteVersion`.
+pub(super) async fn delete_version(
+    registry: &Registry,
+    request: Request<pb::DeleteVersionRequest>,
+) -> Answer<pb::DeleteVersionResponse> {
+    let c = caller(&request);
+    let r = request.into_inner();
+    registry
+        .delete_version(&c, (&r.repo, &r.package, &r.version), &r.etag)
+        .await
+        .map_err(status)?;
+    ok(pb::DeleteVersionResponse {})
+}

@@ -1,0 +1,255 @@
+//! The version state machine: validation-gated atomic publish, deprecate and yank, each a
+//! guarded transition recorded with its audit entry and outbox event.
+
+use serde_json::json;
+
+use super::{non_empty, target, version_event, version_key, with_digest};
+use crate::{
+    domain::{
+        Error, ErrorCode, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
+        content_digest, parse_manifest, parse_semver, validator_for,
+    },
+    registry::{Caller, Principal, Registry, audit, now_micros, store_error},
+    store::{Guard, Outcome, Transition},
+};
+
+impl Registry {
+    /// Publishes a draft: every file's blob must be in the repo and the manifest must pass its
+    /// kind; the state flips in one transaction with its audit record and one outbox event.
+    /// Publishing a published version again returns it unchanged and records nothing.
+    pub async fn publish_version(
+        &self,
+        caller: &Caller,
+        (repo, package, version): (&str, &str, &str),
+        etag: &str,
+    ) -> Result<VersionRecord> {
+        let key = version_key(repo, package, version)?;
+        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
+        let pkg = self.package(repo, package).await?;
+        for _ in 0..crate::registry::PUBLISH_ATTEMPTS {
+            let v = self.version(&key).await?;
+            if v.state.is_released() {
+                return with_digest(v);
+            }
+            if non_empty(etag).is_some_and(|e| e != v.etag) {
+                return Err(Error::new(
+                    ErrorCode::EtagMismatch,
+                    format!("version {key} changed: etag does not match"),
+                ));
+            }
+            let manifest = parse_manifest("manifest", &v.manifest).map_err(Error::internal)?;
+            self.check_publishable(&pkg.kind, &v, &manifest).await?;
+            let digest = content_digest(&v.files, &manifest);
+            let change = Transition {
+                to: VersionState::Published,
+                at: now_micros(),
+                content_digest: Some(digest.clone()),
+                deprecation_reason: None,
+                replacement: None,
+                yank_reason: None,
+            };
+            let details = json!({ "content_digest": digest, "files": v.files.len() });
+            let record = audit(
+                &principal,
+                caller,
+                "version.published",
+                repo,
+                target(&key),
+                details,
+            );
+            let event = version_event(
+                "version.published",
+                &key,
+                json!({ "content_digest": digest }),
+            );
+            let guard = Guard {
+                key: &key,
+                states: &[VersionState::Draft],
+                etag: Some(&v.etag),
+            };
+            match self
+                .store
+                .transition_version(guard, &change, &record, Some(&event))
+                .await
+            {
+                Ok(Outcome::Applied) => {
+                    crate::metrics::record_publish("version");
+                    return with_digest(self.version(&key).await?);
+                }
+                // Published by a concurrent caller, or edited since it was read: look again.
+                Ok(_) => continue,
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(Error::new(
+            ErrorCode::FailedPrecondition,
+            format!("version {key} kept changing while publishing"),
+        ))
+    }
+
+    /// Checks what publishing requires; reports every problem at once.
+    async fn check_publishable(
+        &self,
+        kind: &str,
+        v: &VersionRecord,
+        manifest: &Manifest,
+    ) -> Result<()> {
+        let mut problems = Vec::new();
+        for f in &v.files {
+            if self
+                .store
+                .get_blob(&v.key.repo, &f.digest)
+                .await
+                .map_err(store_error)?
+                .is_none()
+            {
+                problems.push(format!("file {}: blob {} is missing", f.path, f.digest));
+            }
+        }
+        let validator = validator_for(kind)?;
+        if let Err(e) = validator
+            .check_manifest(manifest)
+            .and_then(|()| validator.check_publish(manifest, &v.files))
+        {
+            problems.push(e.message);
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::ValidationFailed,
+            format!(
+                "version {} cannot be published: {}",
+                v.key,
+                problems.join("; ")
+            ),
+        ))
+    }
+
+    /// Deprecates a published version with a reason and an optional replacement version.
+    pub async fn deprecate_version(
+        &self,
+        caller: &Caller,
+        (repo, package, version): (&str, &str, &str),
+        reason: &str,
+        replacement: &str,
+    ) -> Result<VersionRecord> {
+        let key = version_key(repo, package, version)?;
+        if reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "is required"));
+        }
+        if !replacement.is_empty() {
+            parse_semver("replacement", replacement)?;
+        }
+        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
+        if !replacement.is_empty() {
+            let other = self
+                .version(&VersionKey {
+                    version: replacement.into(),
+                    ..key.clone()
+                })
+                .await?;
+            if !other.state.is_released() || replacement == version {
+                return Err(Error::invalid(
+                    "replacement",
+                    format!("{replacement} is not another published version"),
+                ));
+            }
+        }
+        let change = Transition {
+            to: VersionState::Deprecated,
+            at: now_micros(),
+            content_digest: None,
+            deprecation_reason: Some(reason.into()),
+            replacement: Some(replacement.into()),
+            yank_reason: None,
+        };
+        let details = json!({ "reason": reason, "replacement": replacement });
+        self.transition(
+            &principal,
+            caller,
+            &key,
+            "version.deprecated",
+            &[VersionState::Published],
+            change,
+            details,
+        )
+        .await
+    }
+
+    /// Yanks a published or deprecated version: it no longer resolves for new consumers.
+    pub async fn yank_version(
+        &self,
+        caller: &Caller,
+        (repo, package, version): (&str, &str, &str),
+        reason: &str,
+    ) -> Result<VersionRecord> {
+        let key = version_key(repo, package, version)?;
+        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
+        let change = Transition {
+            to: VersionState::Yanked,
+            at: now_micros(),
+            content_digest: None,
+            deprecation_reason: None,
+            replacement: None,
+            yank_reason: Some(reason.into()),
+        };
+        let from = [VersionState::Published, VersionState::Deprecated];
+        self.transition(
+            &principal,
+            caller,
+            &key,
+            "version.yanked",
+            &from,
+            change,
+            json!({ "reason": reason }),
+        )
+        .await
+    }
+
+    /// Moves a released version to `change.to` if it is in one of `from`; a version already in
+    /// the target state is returned as is (idempotent, nothing recorded).
+    #[allow(clippy::too_many_arguments)]
+    async fn transition(
+        &self,
+        principal: &Principal,
+        caller: &Caller,
+        key: &VersionKey,
+        action: &str,
+        from: &[VersionState],
+        change: Transition,
+        details: serde_json::Value,
+    ) -> Result<VersionRecord> {
+        let record = audit(
+            principal,
+            caller,
+            action,
+            &key.repo,
+            target(key),
+            details.clone(),
+        );
+        let event = version_event(action, key, details);
+        let guard = Guard {
+            key,
+            states: from,
+            etag: None,
+        };
+        let outcome = self
+            .store
+            .transition_version(guard, &change, &record, Some(&event))
+            .await;
+        let v = self.version(key).await?;
+        match outcome.map_err(store_error)? {
+            Outcome::Applied => with_digest(v),
+            _ if v.state == change.to => with_digest(v),
+            _ if v.state == VersionState::Draft => Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!("version {key} is a draft: publish it first"),
+            )),
+            _ => Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!("version {key} is {}: cannot become {}", v.state, change.to),
+            )),
+        }
+    }
+}
