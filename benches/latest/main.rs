@@ -13,9 +13,10 @@
 //! 4. measures the request rate of GetLatestRelease (random depths) and of GetRelease (random
 //!    ids) on the same server, alternating rounds.
 //!
-//! Then, on SQLite, it seeds 1,000,000 releases over 10,000 channels, serves them with the
-//! cache on, asks every channel for several app versions and then for as many as a channel
-//! keeps answers for, and reports the process's RSS growth.
+//! Then, on SQLite, it seeds 1,000,000 releases over 10,000 channels, serves them from a
+//! `relreg serve` subprocess with the cache off (the baseline) and then one with the cache on,
+//! asks every channel for several app versions and then for as many as a channel keeps answers
+//! for, and reports each server's RSS growth.
 //!
 //! `RELREG_BENCH_SIZE=reduced` divides the large datasets by ten for a busy machine (`smoke`:
 //! tiny, to check that it runs);
@@ -40,9 +41,9 @@ use rand::{SeedableRng as _, rngs::StdRng};
 
 use harness::ScratchDb;
 use measuring::{Call, load, request_rate, rss_mib, sample, stats};
-use reporting::{ColdReport, Depth, MemoryReport, print_summary, thousands};
+use reporting::{ColdReport, Depth, MemoryReport, Phase, print_summary, thousands};
 use seeding::{Channels, Kind, Pool, seed};
-use servers::{Server, latest_is};
+use servers::{Process, Server, latest_is};
 
 /// What a run measures: `full` the budgets' sizes, `reduced` a tenth, `smoke` a check that it runs.
 struct Plan {
@@ -301,43 +302,67 @@ async fn run_memory(plan: &Plan) -> Result<MemoryReport> {
     );
     println!("{seed_note}");
     let mut load_notes = vec![format!("start {}", load())];
-    let server = Server::start(&db.url, false).await?;
-    let clients = server.clients(CONNECTIONS).await?;
-    latest_is(
-        &mut clients[0].clone(),
-        &group.channel(0),
-        "1.0",
-        &group.release_id(0, 0),
-    )
-    .await?;
-    let before = rss_mib();
     let last = group.per_channel - 1;
     let typical = vec![last, last / 2, last / 4, 0];
-    let every: Vec<u64> = (0..group.per_channel.min(ANSWERS_PER_CHANNEL)).collect();
-    let mut phases = Vec::new();
-    let mut cached = 0;
-    for (what, depths) in [
+    // The first ones again and others, up to as many as a channel keeps: one more would
+    // start the channel's answers over.
+    let mut every = typical.clone();
+    every.extend(
+        (0..group.per_channel)
+            .filter(|j| !typical.contains(j))
+            .take(ANSWERS_PER_CHANNEL as usize - typical.len()),
+    );
+    let asks = [
         ("4 app versions per channel (4 different answers)", &typical),
         (
-            "then as many app versions as a channel keeps (each answered by another release)",
+            "then up to as many as a channel keeps (64), each answered by another release",
             &every,
         ),
-    ] {
-        let start = Instant::now();
-        warm_all(&clients, &group, depths).await?;
-        let secs = start.elapsed().as_secs_f64();
+        ("the same again (from the cache when it is on)", &every),
+    ];
+    // The same calls against a cache-off server first: what serving them costs without a cache
+    // (connections, SQLite's page cache, allocator), the baseline of the cache's growth.
+    let mut growth = [Vec::new(), Vec::new()];
+    let mut secs = [Vec::new(), Vec::new()];
+    for (side, no_cache) in [(0, true), (1, false)] {
+        let mut server = Process::start(&db.url, no_cache).await?;
+        let clients = server.clients(CONNECTIONS).await?;
+        latest_is(
+            &mut clients[0].clone(),
+            &group.channel(0),
+            "1.0",
+            &group.release_id(0, 0),
+        )
+        .await?;
+        let before = rss_mib(server.pid());
+        for (what, depths) in asks {
+            let start = Instant::now();
+            warm_all(&clients, &group, depths).await?;
+            let took = start.elapsed().as_secs_f64();
+            let grew = rss_mib(server.pid()) - before;
+            println!(
+                "  cache {}: {what}: {took:.1} s, server RSS +{grew:.1} MiB (load {})",
+                if no_cache { "off" } else { "on" },
+                load()
+            );
+            growth[side].push(grew);
+            secs[side].push(took);
+        }
+        drop(clients);
+        server.stop();
+    }
+    let mut phases = Vec::new();
+    let mut cached = 0;
+    for (i, (what, depths)) in asks.iter().enumerate() {
         cached = cached.max(depths.len() as u64 * group.channels);
-        let growth = rss_mib() - before;
-        println!(
-            "  {what}: {} answers, {secs:.1} s, RSS +{growth:.1} MiB (load {})",
-            thousands(cached),
-            load()
-        );
-        phases.push((what.to_owned(), cached, secs, growth));
+        phases.push(Phase {
+            what: (*what).to_owned(),
+            answers: cached,
+            secs: (secs[1][i], secs[0][i]),
+            growth: (growth[1][i], growth[0][i]),
+        });
     }
     load_notes.push(format!("end {}", load()));
-    drop(clients);
-    server.stop().await?;
     Ok(MemoryReport {
         releases: group.releases(),
         channels: group.channels,

@@ -120,9 +120,9 @@ pub(crate) async fn request_rate(
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
-/// This process's resident memory, in MiB.
-pub(crate) fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+/// The resident memory of process `pid`, in MiB.
+pub(crate) fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()

@@ -37,9 +37,19 @@ pub(crate) struct MemoryReport {
     pub(crate) releases: u64,
     pub(crate) channels: u64,
     pub(crate) seed: String,
-    /// (what was asked, answers cached, seconds, RSS growth in MiB since before warming).
-    pub(crate) phases: Vec<(String, u64, f64, f64)>,
+    pub(crate) phases: Vec<Phase>,
     pub(crate) load: Vec<String>,
+}
+
+/// One round of asking every channel, on a cache-on and a cache-off server.
+pub(crate) struct Phase {
+    pub(crate) what: String,
+    /// Answers the cache holds after it.
+    pub(crate) answers: u64,
+    /// Seconds it took: (cache on, cache off).
+    pub(crate) secs: (f64, f64),
+    /// Server RSS growth since before the first round, in MiB: (cache on, cache off).
+    pub(crate) growth: (f64, f64),
 }
 
 pub(crate) fn thousands(n: u64) -> String {
@@ -178,11 +188,16 @@ pub(crate) fn print_summary(cold: &[ColdReport], memory: Option<&MemoryReport>) 
             thousands(m.channels),
             m.seed
         );
-        for (what, answers, secs, growth) in &m.phases {
+        for p in &m.phases {
             println!(
-                "  {what:<58} {:>9} answers cached in {secs:>6.1} s  RSS +{growth:>6.1} MiB  => {} (<= {MEMORY_MIB} MiB)",
-                thousands(*answers),
-                verdict(*growth <= MEMORY_MIB)
+                "  {:<72} {:>9} answers  cache on: {:>6.1} s, server RSS +{:>6.1} MiB | cache off: {:>6.1} s, +{:>5.1} MiB  => {} (<= {MEMORY_MIB} MiB)",
+                p.what,
+                thousands(p.answers),
+                p.secs.0,
+                p.growth.0,
+                p.secs.1,
+                p.growth.1,
+                verdict(p.growth.0 <= MEMORY_MIB)
             );
         }
         println!("  load: {}", m.load.join(" | "));
