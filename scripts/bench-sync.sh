@@ -52,7 +52,7 @@ head -c $((size * files)) /dev/urandom | split -b "$size" -d -a 5 - "$tmp/files/
 
 export RELREG_DATABASE_URL="sqlite://$tmp/data/relreg.db" RELREG_BLOB_DIR="$tmp/data/blobs"
 export RELREG_SHUTDOWN_GRACE=1
-token=$(cd "$tmp/data" && "$relreg" token create --admin --name bench | tail -1)
+token=$(cd "$tmp/data" && "$relreg" token bootstrap --name bench | tail -1)
 port=$(free_port)
 base=http://127.0.0.1:$port
 (cd "$tmp/data" && exec "$relreg" serve --listen "127.0.0.1:$port") 2>"$tmp/relreg.log" &

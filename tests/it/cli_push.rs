@@ -173,12 +173,9 @@ async fn push_killed_half_way_resumes_from_the_server_offset(backend: Backend) {
         resumed_from >= killed_at,
         "resumed at {resumed_from}, killed at {killed_at}"
     );
-    // At least the rest was sent; a chunk refused while the server still wrote the killed
-    // request's tail counts too, as it did cross the wire.
-    assert!(
-        resumed_from + sent >= SIZE as u64,
-        "resumed at {resumed_from}, sent {sent}"
-    );
+    // No lower bound on `sent`: the server may still write the killed request's tail after
+    // the rerun first asks for its offset, so the rest can be shorter than SIZE - resumed_from.
+    // The stored digest below proves every byte arrived.
     assert!(
         (sent as f64) < 0.6 * SIZE as f64,
         "{sent} of {SIZE} bytes sent again"

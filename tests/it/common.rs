@@ -16,6 +16,9 @@ use relreg::{
 };
 use tonic::{Code, Request, transport::Channel};
 
+#[path = "../shared/harness.rs"]
+mod harness;
+
 /// Runs each named async test function once per backend: `sqlite::name` and `postgres::name`.
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -61,65 +64,18 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// The PostgreSQL server URL tests create their databases on; `None` for SQLite.
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres(url) => Some(url),
+        }
+    }
+}
+
 /// A database for one test; a Postgres database is dropped afterwards.
-pub(crate) struct TestDb {
-    pub(crate) url: String,
-    admin_url: Option<(String, String)>,
-}
-
-impl TestDb {
-    /// Creates an empty database on the backend.
-    pub(crate) async fn create(backend: &Backend, dir: &std::path::Path) -> Self {
-        match backend {
-            Backend::Sqlite => Self {
-                url: format!("sqlite://{}", dir.join("relreg.db").display()),
-                admin_url: None,
-            },
-            Backend::Postgres(base) => {
-                use sqlx::Connection as _;
-                let name = format!("relreg_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(base)
-                    .await
-                    .expect("connect to RELREG_TEST_POSTGRES_URL");
-                sqlx::query(&format!("CREATE DATABASE {name}"))
-                    .execute(&mut conn)
-                    .await
-                    .expect("create database");
-                conn.close().await.ok();
-                let (prefix, _) = base
-                    .rsplit_once('/')
-                    .expect("postgres url with a database path");
-                Self {
-                    url: format!("{prefix}/{name}"),
-                    admin_url: Some((base.clone(), name)),
-                }
-            }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some((base, name)) = self.admin_url.take() {
-            // Best effort, on a thread of its own because Drop cannot await.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .ok()?;
-                rt.block_on(async {
-                    use sqlx::Connection as _;
-                    let mut conn = sqlx::PgConnection::connect(&base).await.ok()?;
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
-                })
-            })
-            .join();
-        }
-    }
-}
+pub(crate) type TestDb = harness::ScratchDb;
 
 /// A running server with an admin token.
 pub(crate) struct TestServer {
@@ -127,8 +83,7 @@ pub(crate) struct TestServer {
     pub(crate) admin: String,
     pub(crate) config: Config,
     pub(crate) store: Arc<dyn Store>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    running: harness::Spawned,
     pub(crate) db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -142,7 +97,9 @@ impl TestServer {
     /// Starts a server, letting the test adjust the configuration first.
     pub(crate) async fn start_with(backend: &Backend, adjust: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = TestDb::create(backend, dir.path()).await;
+        let db = TestDb::create(backend.postgres_url(), dir.path(), "relreg_test")
+            .await
+            .expect("create database");
         let mut config = Config::for_dir(dir.path());
         config.storage.database_url = db.url.clone();
         adjust(&mut config);
@@ -161,21 +118,14 @@ impl TestServer {
             .await
             .expect("admin token");
         let store = registry.store().clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let handle = tokio::spawn(server::serve(config.clone(), listener, async move {
-            let _ = rx.await;
-        }));
+        let running = harness::Spawned::start(config.clone()).await.expect("bind");
+        let addr = running.addr;
         Self {
             addr,
             admin,
             config,
             store,
-            shutdown: Some(tx),
-            handle: Some(handle),
+            running,
             db,
             _dir: dir,
         }
@@ -227,30 +177,23 @@ impl TestServer {
     }
 
     /// Signals shutdown and waits for the server to stop.
-    pub(crate) async fn stop(mut self) {
-        self.signal_shutdown();
-        if let Some(handle) = self.handle.take() {
-            tokio::time::timeout(Duration::from_secs(30), handle)
-                .await
-                .expect("server stops")
-                .expect("join")
-                .expect("serve");
-        }
+    pub(crate) async fn stop(self) {
+        self.running
+            .stop(Duration::from_secs(30))
+            .await
+            .expect("server stops");
     }
 
     /// Signals shutdown without waiting.
     pub(crate) fn signal_shutdown(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.running.signal_shutdown();
     }
 }
 
 /// A second server on the database and blob directory of a `TestServer`, as a replica.
 pub(crate) struct Replica {
     pub(crate) addr: SocketAddr,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    running: harness::Spawned,
 }
 
 impl Replica {
@@ -270,28 +213,22 @@ impl Replica {
 
     /// Stops the replica.
     pub(crate) async fn stop(self) {
-        let _ = self.shutdown.send(());
-        self.handle.await.expect("join").expect("replica");
+        self.running
+            .stop(Duration::from_secs(30))
+            .await
+            .expect("replica");
     }
 }
 
 impl TestServer {
     /// Starts a replica: another server on the same database and blob directory.
     pub(crate) async fn start_replica(&self) -> Replica {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let mut config = self.config.clone();
         config.public_url = None;
-        let handle = tokio::spawn(server::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let running = harness::Spawned::start(config).await.expect("bind");
         Replica {
-            addr,
-            shutdown,
-            handle,
+            addr: running.addr,
+            running,
         }
     }
 }

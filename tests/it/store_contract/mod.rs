@@ -67,7 +67,9 @@ impl Fresh {
     /// Creates an empty database on the backend and opens it with `relreg::store::open`.
     pub(crate) async fn open(backend: &Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = TestDb::create(backend, dir.path()).await;
+        let db = TestDb::create(backend.postgres_url(), dir.path(), "relreg_test")
+            .await
+            .expect("create a test database");
         let store = relreg::store::open(&db.url).await.expect("open store");
         Self {
             store,
