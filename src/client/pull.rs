@@ -13,7 +13,7 @@ use super::{
     retry::Backoff,
 };
 use crate::{
-    domain::{Digest, FilePath, parse_name},
+    domain::{Digest, FilePath},
     pb,
 };
 
@@ -48,10 +48,8 @@ impl PullSpec {
                 "{text:?} is not REPO/PACKAGE@VERSION or REPO/PACKAGE@REQUIREMENT: {why}"
             ))
         };
-        let (name, spec) = text.split_once('@').ok_or_else(|| bad("no '@'"))?;
-        let (repo, package) = name.split_once('/').ok_or_else(|| bad("no '/'"))?;
-        parse_name("repo", repo).map_err(|e| bad(&e.message))?;
-        parse_name("package", package).map_err(|e| bad(&e.message))?;
+        let (repo, package, spec) =
+            super::refs::split_package_ref(text).map_err(|why| bad(&why))?;
         let spec = spec.trim();
         let selector = match semver::Version::parse(spec) {
             Ok(v) => Selector::Exact(v),

@@ -17,6 +17,16 @@ pub struct VersionRef {
     pub version: semver::Version,
 }
 
+/// Splits `REPO/PACKAGE@REST` (REST a version, or for `pull` a requirement), checking both
+/// names; the error says what is wrong.
+pub(crate) fn split_package_ref(text: &str) -> Result<(&str, &str, &str), String> {
+    let (name, rest) = text.split_once('@').ok_or("no @VERSION")?;
+    let (repo, package) = name.split_once('/').ok_or("no REPO/ before the package")?;
+    parse_name("repo", repo).map_err(|e| e.to_string())?;
+    parse_name("package", package).map_err(|e| e.to_string())?;
+    Ok((repo, package, rest))
+}
+
 impl FromStr for VersionRef {
     type Err = ClientError;
 
@@ -25,14 +35,7 @@ impl FromStr for VersionRef {
         let bad = |why: String| {
             ClientError::usage(format!("{text:?} is not REPO/PACKAGE@VERSION ({why})"))
         };
-        let (name, version) = text
-            .split_once('@')
-            .ok_or_else(|| bad("no @VERSION".into()))?;
-        let (repo, package) = name
-            .split_once('/')
-            .ok_or_else(|| bad("no REPO/ before the package".into()))?;
-        parse_name("repo", repo).map_err(|e| bad(e.to_string()))?;
-        parse_name("package", package).map_err(|e| bad(e.to_string()))?;
+        let (repo, package, version) = split_package_ref(text).map_err(bad)?;
         let version = semver::Version::parse(version)
             .map_err(|e| bad(format!("version {version:?}: {e}")))?;
         Ok(Self {
