@@ -30,10 +30,16 @@ use crate::{
 
 /// Opens the store and blob store a configuration names.
 pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
+    let blobs = BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?;
+    open_registry_with(config, blobs).await
+}
+
+/// Opens the store a configuration names, over the given blob store: commands that only need
+/// the database (`token bootstrap`) pass a memory one and touch no blob directory.
+pub async fn open_registry_with(config: &Config, blobs: BlobStore) -> anyhow::Result<Registry> {
     let store = store::open(&config.storage.database_url)
         .await
         .context("opening the database")?;
-    let blobs = BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?;
     let public_url = config
         .public_url
         .clone()

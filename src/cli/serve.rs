@@ -71,7 +71,8 @@ async fn create_offline(args: BootstrapArgs) -> anyhow::Result<()> {
     let role: Role = args.role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut config = Config::for_dir(std::path::Path::new("."));
     config.storage = args.storage;
-    let registry = server::open_registry(&config).await?;
+    // Tokens live in the database only: no blob directory is created or opened.
+    let registry = server::open_registry_with(&config, crate::blobs::BlobStore::memory()).await?;
     let new = NewToken {
         name: args.name,
         scope: args.repo.map_or(TokenScope::AllRepos, TokenScope::Repo),

@@ -130,12 +130,18 @@ async fn shutdown_drains_in_flight_calls(backend: Backend) {
 
 async fn cli_token_works_against_the_server(backend: Backend) {
     let server = TestServer::start(&backend).await;
+    // Run from an empty directory with the default blob directory: the command needs only
+    // the database and must create nothing there.
+    let cwd = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_relreg"))
         .args(["token", "bootstrap", "--name", "ci"])
         .env("RELREG_DATABASE_URL", &server.db.url)
-        .env("RELREG_BLOB_DIR", &server.config.storage.blob_dir)
+        .env_remove("RELREG_BLOB_DIR")
+        .current_dir(cwd.path())
         .output()
         .expect("run relreg");
+    let left: Vec<_> = std::fs::read_dir(cwd.path()).unwrap().collect();
+    assert!(left.is_empty(), "token bootstrap created {left:?}");
     assert!(
         output.status.success(),
         "{}",
