@@ -12,8 +12,8 @@ use crate::domain::{Error, ErrorCode};
 const DOMAIN: &str = "relreg.dev";
 
 /// Maps every error code to its gRPC code and HTTP status (grpc-gateway's table, with 412
-/// for etag mismatches, 409 for immutability, 413 for oversized blobs and messages and 416
-/// for ranges).
+/// for etag mismatches, 409 for immutability and for conflicts worth retrying (ABORTED), 413
+/// for oversized blobs and messages and 416 for ranges).
 pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
     use tonic::Code as G;
     match code {
@@ -29,6 +29,7 @@ pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
         ErrorCode::DeadlineExceeded => (G::DeadlineExceeded, StatusCode::GATEWAY_TIMEOUT),
         ErrorCode::RangeNotSatisfiable => (G::OutOfRange, StatusCode::RANGE_NOT_SATISFIABLE),
         ErrorCode::FailedPrecondition => (G::FailedPrecondition, StatusCode::BAD_REQUEST),
+        ErrorCode::Aborted => (G::Aborted, StatusCode::CONFLICT),
         ErrorCode::Unauthenticated => (G::Unauthenticated, StatusCode::UNAUTHORIZED),
         ErrorCode::PermissionDenied => (G::PermissionDenied, StatusCode::FORBIDDEN),
         ErrorCode::Unavailable => (G::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
@@ -52,13 +53,10 @@ pub fn code_of(code: tonic::Code) -> ErrorCode {
         // tonic refuses an oversized message with this code and no reason.
         G::ResourceExhausted => ErrorCode::MessageTooLarge,
         G::DeadlineExceeded => ErrorCode::DeadlineExceeded,
-        G::Ok
-        | G::Cancelled
-        | G::Unknown
-        | G::Aborted
-        | G::Unimplemented
-        | G::Internal
-        | G::DataLoss => ErrorCode::Internal,
+        G::Aborted => ErrorCode::Aborted,
+        G::Ok | G::Cancelled | G::Unknown | G::Unimplemented | G::Internal | G::DataLoss => {
+            ErrorCode::Internal
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub enum ErrorCode {
     RangeNotSatisfiable,
     /// The operation does not fit the current state of the thing.
     FailedPrecondition,
+    /// Concurrent changes kept winning; trying again may succeed.
+    Aborted,
     /// No valid credential was presented.
     Unauthenticated,
     /// The credential is valid but does not allow this.
@@ -42,7 +44,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for lookups by reason.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 17] = [
         Self::InvalidArgument,
         Self::NotFound,
         Self::AlreadyExists,
@@ -55,6 +57,7 @@ impl ErrorCode {
         Self::DeadlineExceeded,
         Self::RangeNotSatisfiable,
         Self::FailedPrecondition,
+        Self::Aborted,
         Self::Unauthenticated,
         Self::PermissionDenied,
         Self::Unavailable,
@@ -81,6 +84,7 @@ impl ErrorCode {
             Self::DeadlineExceeded => "DEADLINE_EXCEEDED",
             Self::RangeNotSatisfiable => "RANGE_NOT_SATISFIABLE",
             Self::FailedPrecondition => "FAILED_PRECONDITION",
+            Self::Aborted => "ABORTED",
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::Unavailable => "UNAVAILABLE",

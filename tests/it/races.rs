@@ -7,6 +7,7 @@ use crate::common::{Backend, TestServer, authed, backend_tests, digest, draft, f
 
 backend_tests!(
     concurrent_publishers_make_one_change,
+    publishes_racing_edits_succeed_or_ask_for_a_retry,
     concurrent_creates_make_one_row,
     parallel_uploads_store_once
 );
@@ -58,6 +59,83 @@ async fn concurrent_publishers_make_one_change(backend: Backend) {
         audit.iter().filter(|a| *a == "version.published").count(),
         1
     );
+    server.stop().await;
+}
+
+/// Publishers racing a stream of edits either publish or, when the draft kept changing under
+/// them, answer ABORTED (worth retrying), never FAILED_PRECONDITION; a retry then publishes,
+/// and there is exactly one publish.
+async fn publishes_racing_edits_succeed_or_ask_for_a_retry(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a", b"a")]).await;
+    let blob = upload(&server, &server.admin, "acme", b"edit")
+        .await
+        .unwrap();
+    let publish_request = || {
+        authed(
+            pb::PublishVersionRequest {
+                repo: "acme".into(),
+                package: "app".into(),
+                version: "1.0.0".into(),
+                etag: String::new(),
+            },
+            &server.admin,
+        )
+    };
+    let mut editors = Vec::new();
+    for e in 0..4 {
+        let mut client = server.admin_client().await;
+        let token = server.admin.clone();
+        let digest = blob.digest.clone();
+        editors.push(tokio::spawn(async move {
+            for i in 0..40 {
+                let request = authed(
+                    pb::PutVersionFileRequest {
+                        repo: "acme".into(),
+                        package: "app".into(),
+                        version: "1.0.0".into(),
+                        path: format!("edit-{e}-{i}"),
+                        digest: digest.clone(),
+                        media_type: String::new(),
+                        etag: String::new(),
+                    },
+                    &token,
+                );
+                if client.put_version_file(request).await.is_err() {
+                    break; // published: edits are refused from now on
+                }
+            }
+        }));
+    }
+    let mut publishers = Vec::new();
+    for _ in 0..8 {
+        let mut client = server.admin_client().await;
+        let request = publish_request();
+        publishers.push(tokio::spawn(async move {
+            client.publish_version(request).await
+        }));
+    }
+    let mut published = 0;
+    for call in publishers {
+        match call.await.unwrap() {
+            Ok(_) => published += 1,
+            Err(status) => assert_eq!(status.code(), tonic::Code::Aborted, "{status:?}"),
+        }
+    }
+    for editor in editors {
+        editor.await.unwrap();
+    }
+    if published == 0 {
+        let mut client = server.admin_client().await;
+        client
+            .publish_version(publish_request())
+            .await
+            .expect("a retry publishes");
+    }
+    let events = server.store.list_outbox(None, 1000).await.unwrap();
+    let publishes = events.iter().filter(|e| e.topic == "version.published");
+    assert_eq!(publishes.count(), 1, "exactly one publish");
     server.stop().await;
 }
 

@@ -115,8 +115,8 @@ impl Registry {
             // look again.
         }
         Err(Error::new(
-            ErrorCode::FailedPrecondition,
-            format!("release {id} kept changing while publishing"),
+            ErrorCode::Aborted,
+            format!("release {id} kept changing while publishing; try again"),
         ))
     }
 

@@ -82,8 +82,8 @@ impl Registry {
             }
         }
         Err(Error::new(
-            ErrorCode::FailedPrecondition,
-            format!("version {key} kept changing while publishing"),
+            ErrorCode::Aborted,
+            format!("version {key} kept changing while publishing; try again"),
         ))
     }
 
