@@ -158,6 +158,11 @@ impl Registry {
     ) -> Result<(Principal, Repo)> {
         let principal = self.authenticate_read(caller).await?;
         let repo = self.repo(key).await?;
+        if !repo.public && matches!(principal, Principal::Anonymous) {
+            // The answer an unknown repo gets, so that anonymous callers cannot probe which
+            // private repos exist (as GitHub does); a token without access still gets 403.
+            return Err(Error::not_found(format!("repo {key}")));
+        }
         principal.require_read(&repo)?;
         Ok((principal, repo))
     }

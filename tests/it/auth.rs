@@ -546,9 +546,21 @@ async fn catalog_reads_follow_repo_visibility(backend: Backend) {
         repo: "secret".into(),
         package: "p".into(),
     };
+    // Anonymous: the same answer as a repo that does not exist, so names cannot be probed.
     assert_eq!(
         catalog.get_package(get()).await.unwrap_err().code(),
-        Code::Unauthenticated
+        Code::NotFound
+    );
+    let ghost = pb::GetPackageRequest {
+        repo: "ghost".into(),
+        package: "p".into(),
+    };
+    let unknown = catalog.get_package(ghost).await.unwrap_err();
+    let private = catalog.get_package(get()).await.unwrap_err();
+    assert_eq!(
+        private.message().replace("secret", "ghost"),
+        unknown.message(),
+        "a private repo and an unknown one answer alike"
     );
     let other = server.token("", pb::Role::Reader).await;
     assert!(
@@ -592,7 +604,7 @@ async fn catalog_reads_follow_repo_visibility(backend: Backend) {
         .unwrap();
     let http = reqwest::Client::new();
     let url = server.url(&format!("/v1/repos/secret/blobs/{}", blob.digest));
-    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 404);
     let ok = http.get(&url).bearer_auth(&reader).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.bytes().await.unwrap().as_ref(), b"private bytes");

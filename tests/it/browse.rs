@@ -504,18 +504,10 @@ async fn pages_render_in_chromium() {
     );
     assert!(links(6).contains(&stable_page), "release replacement link");
 
+    // A private repo's page, anonymously: the page of a repo that does not exist.
     let private = &seen[pages.len()];
-    assert_eq!(private.status, 401);
-    assert!(
-        private.text.contains("401 Unauthorized"),
-        "{}",
-        private.text
-    );
-    assert!(
-        private.text.contains("Authorization: Bearer"),
-        "{}",
-        private.text
-    );
+    assert_eq!(private.status, 404);
+    assert!(private.text.contains("404 Not Found"), "{}", private.text);
 
     for (_, shot, _) in &pages {
         let png = std::fs::read(screenshot_path(shot)).expect("screenshot saved");
@@ -802,12 +794,12 @@ async fn pages_answer_json_and_guard_private_repos(backend: Backend) {
         ["acme", "vault"]
     );
     for path in ["/ui/vault", "/ui/vault/secrets"] {
+        // Anonymous: answered like a repo that does not exist (names cannot be probed).
         let (status, body) = get_json(&http, &server.url(path), None).await;
-        assert_eq!((status, body["code"].as_i64()), (401, Some(16)), "{path}");
+        assert_eq!((status, body["code"].as_i64()), (404, Some(5)), "{path}");
         let page = http.get(server.url(path)).send().await.unwrap();
-        assert_eq!(page.status(), 401, "{path}");
-        assert!(page.headers().contains_key("www-authenticate"));
-        assert!(page.text().await.unwrap().contains("private"));
+        assert_eq!(page.status(), 404, "{path}");
+        assert!(!page.text().await.unwrap().contains("private"));
         let (status, _) = get_json(&http, &server.url(path), Some(&other)).await;
         assert_eq!(status, 403, "{path} with another repo's token");
         let (status, body) = get_json(&http, &server.url(path), Some(&reader)).await;
@@ -824,12 +816,12 @@ async fn pages_answer_json_and_guard_private_repos(backend: Backend) {
     let (_, vault) = get_json(&http, &server.url("/ui/vault"), Some(&reader)).await;
     assert_eq!(vault["repo"]["public"], false);
     assert_eq!(vault["packages"][0]["description"], "private things");
-    // A token in the query string is not a credential.
+    // A token in the query string is not a credential: the caller stays anonymous.
     let page = http
         .get(server.url(&format!("/ui/vault?token={reader}")))
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status(), 401);
+    assert_eq!(page.status(), 404);
     server.stop().await;
 }

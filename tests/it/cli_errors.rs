@@ -77,9 +77,9 @@ async fn login_stores_a_private_profile_and_logout_removes_it(backend: Backend) 
         .fails(&["--profile", "ci", "repo", "get", "acme"], 3)
         .await;
     assert!(stderr.contains("no profile"), "{stderr}");
-    // No profile and no token: the server says who is missing.
-    let stderr = user.fails(&["repo", "get", "acme"], 4).await;
-    assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
+    // No profile and no token: a private repo reads as unknown to anonymous callers.
+    let stderr = user.fails(&["repo", "get", "acme"], 3).await;
+    assert!(stderr.contains("NOT_FOUND"), "{stderr}");
     server.stop().await;
 }
 

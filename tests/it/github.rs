@@ -496,10 +496,11 @@ async fn github_private_repos_need_a_reader(backend: Backend) {
         "/acme/app/releases/latest/download/app.bin",
     ] {
         let url = server.url(path);
+        // Anonymous: answered like an unknown repo (as GitHub does).
         let anonymous = http.get(&url).send().await.unwrap();
-        assert_eq!(anonymous.status(), 401, "{path}");
+        assert_eq!(anonymous.status(), 404, "{path}");
         let body: Value = anonymous.json().await.unwrap();
-        assert_eq!(body["details"][0]["reason"], "UNAUTHENTICATED", "{path}");
+        assert_eq!(body["details"][0]["reason"], "NOT_FOUND", "{path}");
         let wrong = http
             .get(&url)
             .header("authorization", "token not-a-token")
