@@ -1,13 +1,14 @@
 //! Published data never changes, so a warm server answers the hot path from memory: repos,
 //! what each channel offered the app versions and platforms asked about (the answers of
-//! "latest", each the offer the store looked up once), release manifests, and the tokens
-//! reads verified in the last `TOKEN_REUSE`.
+//! "latest", each the offer the store looked up once, naming its release by key), the records
+//! of offered releases, release manifests, and the tokens reads verified in the last
+//! `TOKEN_REUSE`.
 //!
 //! Channel entries are dropped when a publish, deprecate or rollback changes the channel; an
 //! epoch counting such changes keeps an answer that raced one from being cached. At most
-//! `CHANNEL_LIMIT` channels, `ANSWERS_PER_CHANNEL` answers in each and `MANIFEST_LIMIT`
-//! manifests are kept, so requests for made-up names and versions cannot grow it without
-//! bound.
+//! `CHANNEL_LIMIT` channels, `ANSWERS_PER_CHANNEL` answers in each, `RECORD_LIMIT` records
+//! and `MANIFEST_LIMIT` manifests are kept, so requests for made-up names and versions cannot
+//! grow it without bound.
 
 use std::{
     collections::HashMap,
@@ -19,8 +20,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::manifest::ManifestView;
-use crate::domain::{Offer, ReleaseRecord, Repo, Token};
+use super::{
+    answers::{Answer, ReleaseKey},
+    manifest::ManifestView,
+};
+use crate::domain::{ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.
 const TOKEN_REUSE: Duration = Duration::from_secs(10);
@@ -32,6 +36,8 @@ const CHANNEL_LIMIT: usize = 100_000;
 const ANSWERS_PER_CHANNEL: usize = 64;
 /// How many manifests are kept; past it, an arbitrary one makes room.
 const MANIFEST_LIMIT: usize = 10_000;
+/// How many release records are kept; past it, an arbitrary one makes room.
+const RECORD_LIMIT: usize = 10_000;
 /// Channel loads that hash to the same stripe take turns.
 const LOAD_STRIPES: usize = 64;
 
@@ -45,20 +51,19 @@ pub(super) struct Cache {
     /// Turns to load a channel, by a hash of its key.
     loads: Vec<tokio::sync::Mutex<()>>,
     manifests: RwLock<HashMap<String, Arc<ManifestView>>>,
+    /// The records of releases answers name (published releases never change, and a
+    /// deprecated one is never named again).
+    records: RwLock<HashMap<ReleaseKey, Arc<ReleaseRecord>>>,
     /// By the hash of the secret: the token and when it was read from the database.
     tokens: RwLock<HashMap<String, (Token, Instant)>>,
 }
 
-/// What a channel offers one platform and app version; `None` when the channel has no
-/// published release.
-pub(super) type Answer = Option<Offer<Arc<ReleaseRecord>>>;
+/// The answers for one platform, by app version.
+type ByAppVersion = HashMap<semver::Version, Answer>;
 
-/// The answers for one platform, by app-version key.
-type ByAppKey = HashMap<Box<str>, Answer>;
-
-/// The answers of one channel, by platform, then app-version key.
+/// The answers of one channel, by platform, then app version.
 #[derive(Default)]
-struct ChannelAnswers(RwLock<HashMap<Box<str>, ByAppKey>>);
+struct ChannelAnswers(RwLock<HashMap<Box<str>, ByAppVersion>>);
 
 /// Channel answers by repo and channel.
 #[derive(Default)]
@@ -81,6 +86,7 @@ impl Cache {
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
             manifests: RwLock::default(),
+            records: RwLock::default(),
             tokens: RwLock::default(),
         }
     }
@@ -128,14 +134,14 @@ impl Cache {
         }
     }
 
-    /// Returns what a channel offered `platform` at `app_key`, or a ticket to present when
-    /// caching what the store answers instead.
+    /// Returns what a channel offered `platform` at `app`, or a ticket to present when caching
+    /// what the store answers instead.
     pub(super) fn answer(
         &self,
         repo: &str,
         channel: &str,
         platform: &str,
-        app_key: &str,
+        app: &semver::Version,
     ) -> Result<Answer, Ticket> {
         let ticket = || Ticket(self.epoch.load(Ordering::Acquire));
         if !self.enabled {
@@ -145,16 +151,16 @@ impl Cache {
         let entry = channels.by_repo.get(repo).and_then(|c| c.get(channel));
         let answers = entry.and_then(|e| e.0.read().ok());
         answers
-            .and_then(|a| a.get(platform)?.get(app_key).cloned())
+            .and_then(|a| a.get(platform)?.get(app).cloned())
             .ok_or_else(ticket)
     }
 
-    /// Caches what a channel offered `platform` at `app_key`, unless a channel changed since
-    /// the ticket was issued.
+    /// Caches what a channel offered `platform` at `app`, unless a channel changed since the
+    /// ticket was issued.
     pub(super) fn put_answer(
         &self,
         (repo, channel): (&str, &str),
-        (platform, app_key): (&str, &str),
+        (platform, app): (&str, &semver::Version),
         ticket: Ticket,
         answer: Answer,
     ) {
@@ -199,7 +205,7 @@ impl Cache {
         answers
             .entry(platform.into())
             .or_default()
-            .insert(app_key.into(), answer);
+            .insert(app.clone(), answer);
     }
 
     /// Returns the lock whose holder may load a channel: loads of one channel take turns.
@@ -228,6 +234,24 @@ impl Cache {
             .and_then(|c| c.remove(channel));
         if removed.is_some() {
             channels.len -= 1;
+        }
+    }
+
+    /// Returns the record of a release an answer names.
+    pub(super) fn record(&self, key: &ReleaseKey) -> Option<Arc<ReleaseRecord>> {
+        self.enabled
+            .then(|| self.records.read().ok()?.get(key).cloned())
+            .flatten()
+    }
+
+    pub(super) fn put_record(&self, key: ReleaseKey, record: Arc<ReleaseRecord>) {
+        if let (true, Ok(mut records)) = (self.enabled, self.records.write()) {
+            if records.len() >= RECORD_LIMIT
+                && let Some(old) = records.keys().next().cloned()
+            {
+                records.remove(&old);
+            }
+            records.insert(key, record);
         }
     }
 
@@ -268,11 +292,11 @@ impl Channels {
 mod tests {
     use super::*;
 
+    use crate::domain::Offer;
+
     const RELEASE: (&str, &str) = ("r", "stable");
-    const KEY: (&str, &str) = (
-        "",
-        "00000000000000000001.00000000000000000000.00000000000000000000~",
-    );
+    const APP: semver::Version = semver::Version::new(1, 0, 0);
+    const KEY: (&str, &semver::Version) = ("", &APP);
 
     fn answer(cache: &Cache, channel: (&str, &str)) -> Result<Answer, Ticket> {
         cache.answer(channel.0, channel.1, KEY.0, KEY.1)
@@ -318,7 +342,7 @@ mod tests {
         assert!(answer(&cache, ("r", &last)).is_ok());
 
         for i in 0..ANSWERS_PER_CHANNEL + 5 {
-            let app = format!("{i:020}");
+            let app = semver::Version::new(i as u64, 0, 0);
             let ticket = Ticket(cache.epoch());
             cache.put_answer(RELEASE, ("ios", &app), ticket, Some(Offer::Nothing));
         }
@@ -326,6 +350,44 @@ mod tests {
         let entry = channels.by_repo["r"]["stable"].0.read().unwrap();
         let kept: usize = entry.values().map(HashMap::len).sum();
         assert!(kept <= ANSWERS_PER_CHANNEL, "{kept} answers kept");
+    }
+
+    #[test]
+    fn records_are_bounded() {
+        let cache = Cache::new(true);
+        let record = |i: u64| {
+            let mut r = crate::domain::ReleaseRecord {
+                id: format!("rel_{i:016x}"),
+                seq: 0,
+                repo: "r".into(),
+                channel: "stable".into(),
+                version: "1.0.0".into(),
+                state: crate::domain::ReleaseState::Published,
+                etag: String::new(),
+                compatibility: crate::domain::Compatibility::default(),
+                notes: String::new(),
+                mandatory: false,
+                sequence: Some(1),
+                deprecation_reason: String::new(),
+                replacement: String::new(),
+                artifacts: Vec::new(),
+                created_at: 0,
+                updated_at: 0,
+                published_at: Some(0),
+            };
+            r.seq = i as i64;
+            Arc::new(r)
+        };
+        for i in 0..RECORD_LIMIT as u64 + 10 {
+            let r = record(i);
+            cache.put_record(ReleaseKey::of(&r.id), r);
+        }
+        assert_eq!(cache.records.read().unwrap().len(), RECORD_LIMIT);
+        let last = record(RECORD_LIMIT as u64 + 9);
+        let kept = cache
+            .record(&ReleaseKey::of(&last.id))
+            .expect("the newest is kept");
+        assert_eq!(kept.seq, last.seq);
     }
 
     #[test]

@@ -5,7 +5,11 @@
 
 use std::sync::Arc;
 
-use super::{Caller, Registry, store_error};
+use super::{
+    Caller, Registry,
+    answers::{Answer, ReleaseKey},
+    store_error,
+};
 use crate::domain::{Error, Offer, ReleaseRecord, Result, parse_app_version, parse_name, sort_key};
 
 /// What a client should do, as `GetLatestRelease` answers.
@@ -49,9 +53,8 @@ impl Registry {
             parse_name("platform", platform)?;
         }
         self.readable_repo(caller, repo).await?;
-        let app_key = sort_key(&app);
         let offer = self
-            .offer(repo, channel, platform, &app_key)
+            .offer(repo, channel, platform, &app)
             .await?
             .ok_or_else(|| {
                 Error::not_found(format!("published release in channel {channel} of {repo}"))
@@ -64,39 +67,74 @@ impl Registry {
         })
     }
 
-    /// Returns what a channel offers a platform at an app-version key: from memory when
-    /// cached; otherwise callers that miss a channel together (after a change, say) queue for
-    /// its turn, and those behind the first find the answer cached.
+    /// Returns what a channel offers a platform at an app version: from memory when cached;
+    /// otherwise callers that miss a channel together (after a change, say) queue for its
+    /// turn, and those behind the first find the answer cached.
     async fn offer(
         &self,
         repo: &str,
         channel: &str,
         platform: &str,
-        app_key: &str,
+        app: &semver::Version,
     ) -> Result<Option<Offer<Arc<ReleaseRecord>>>> {
-        if let Ok(answer) = self.cache.answer(repo, channel, platform, app_key) {
-            return Ok(answer);
+        if let Ok(answer) = self.cache.answer(repo, channel, platform, app) {
+            return self.records_of(answer).await;
         }
-        let _turn = self
+        let turn = self
             .settings
             .cache
             .then(|| self.cache.load_turn(repo, channel).lock());
-        let _turn = match _turn {
+        let _turn = match turn {
             Some(turn) => Some(turn.await),
             None => None,
         };
-        let ticket = match self.cache.answer(repo, channel, platform, app_key) {
-            Ok(answer) => return Ok(answer),
+        let ticket = match self.cache.answer(repo, channel, platform, app) {
+            Ok(answer) => return self.records_of(answer).await,
             Err(ticket) => ticket,
         };
-        let answer = self
+        let loaded = self
             .store
-            .offer(repo, channel, platform, app_key)
+            .offer(repo, channel, platform, &sort_key(app))
             .await
             .map_err(store_error)?
             .map(|offer| offer.map(Arc::new));
+        let answer = loaded.clone().map(|offer| {
+            offer.map(|record| {
+                let key = ReleaseKey::of(&record.id);
+                self.cache.put_record(key.clone(), record);
+                key
+            })
+        });
         self.cache
-            .put_answer((repo, channel), (platform, app_key), ticket, answer.clone());
-        Ok(answer)
+            .put_answer((repo, channel), (platform, app), ticket, answer);
+        Ok(loaded)
+    }
+
+    /// Turns a cached answer back into records: from memory, else by the release's key.
+    async fn records_of(&self, answer: Answer) -> Result<Option<Offer<Arc<ReleaseRecord>>>> {
+        let Some(offer) = answer else {
+            return Ok(None);
+        };
+        Ok(Some(match offer {
+            Offer::Release(key) => Offer::Release(match self.cache.record(&key) {
+                Some(record) => record,
+                None => {
+                    let id = key.to_string();
+                    let mut record = self
+                        .store
+                        .get_release(&id)
+                        .await
+                        .map_err(store_error)?
+                        .ok_or_else(|| Error::not_found(format!("release {id}")))?;
+                    // As the offer query reads it: without artifacts (the manifest has them).
+                    record.artifacts.clear();
+                    let record = Arc::new(record);
+                    self.cache.put_record(key, record.clone());
+                    record
+                }
+            }),
+            Offer::AppUpdateRequired(min) => Offer::AppUpdateRequired(min),
+            Offer::Nothing => Offer::Nothing,
+        }))
     }
 }

@@ -3,6 +3,7 @@
 //! store one atomic write with its audit record and outbox event.
 
 mod access;
+mod answers;
 mod audit;
 mod blobs;
 mod cache;
