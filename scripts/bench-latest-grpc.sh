@@ -133,10 +133,7 @@ for round in $(seq 1 "$ROUNDS"); do
     unset R
 done
 
-med=$(median "${RATIOS[@]}")
-lo=$(printf '%s\n' "${RATIOS[@]}" | sort -g | head -1)
-hi=$(printf '%s\n' "${RATIOS[@]}" | sort -g | tail -1)
-verdict=$(awk -v m="$med" -v b="$BUDGET" 'BEGIN {print (m >= b) ? "PASS" : "FAIL"}')
+read -r med lo hi verdict < <(ratio_verdict "$BUDGET" "${RATIOS[@]}")
 echo
 echo "== warm gRPC GetLatestRelease vs grpc.health.v1.Health/Check, same relreg, h2load -t$THREADS -c$CONNS -m$STREAMS -D$DURATION, $ROUNDS alternating rounds, $(nproc) cores"
 printf '%s\n' "${LINES[@]}"

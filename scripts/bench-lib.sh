@@ -143,3 +143,15 @@ median() {
         if (NR == 0) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
         else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+
+# ratio_verdict BUDGET RATIO...: prints the median, lowest and highest ratio and PASS or FAIL
+# (the median against the budget, higher is better).
+ratio_verdict() {
+    local budget=$1 med lo hi
+    shift
+    med=$(median "$@")
+    lo=$(printf '%s\n' "$@" | sort -g | head -1)
+    hi=$(printf '%s\n' "$@" | sort -g | tail -1)
+    printf '%s %s %s %s\n' "$med" "$lo" "$hi" \
+        "$(awk -v m="$med" -v b="$budget" 'BEGIN {print (m >= b) ? "PASS" : "FAIL"}')"
+}

@@ -132,10 +132,13 @@ impl<DB: Dialect> SqlStore<DB> {
     /// (published before the `channel_offers` table existed). Runs at start, after migrations.
     pub(crate) async fn fill_missing_offers(&self) -> StoreResult<()> {
         let rows = self
+            // One row per channel ever published to (not a scan of every release), each
+            // checked by index prefixes, so later starts cost little.
             .all(sql(
-                "SELECT DISTINCT repo, channel FROM releases r WHERE state = 'PUBLISHED' \
-                 AND NOT EXISTS (SELECT 1 FROM channel_offers o \
-                   WHERE o.repo = r.repo AND o.channel = r.channel)",
+                "SELECT repo, channel FROM channels c WHERE NOT EXISTS (SELECT 1 \
+                   FROM channel_offers o WHERE o.repo = c.repo AND o.channel = c.channel) \
+                 AND EXISTS (SELECT 1 FROM releases r WHERE r.repo = c.repo \
+                   AND r.channel = c.channel AND r.state = 'PUBLISHED')",
             ))
             .await?;
         for row in rows {
