@@ -12,6 +12,7 @@
 mod admin;
 mod login;
 mod output;
+mod probe;
 mod pull;
 mod push;
 mod release;
@@ -81,6 +82,8 @@ pub enum Command {
     /// Tokens: create, list, revoke (through the server), or bootstrap (offline).
     #[command(subcommand)]
     Token(admin::TokenCommand),
+    /// Exits 0 when a health URL answers 200, 1 otherwise (container health checks).
+    Probe(probe::ProbeArgs),
     /// Prints shell completions.
     Completions {
         /// The shell.
@@ -96,6 +99,7 @@ impl Cli {
         let result = match command {
             Command::Serve(config) => return serve::serve(*config).await,
             Command::Migrate(storage) => return serve::migrate(storage).await,
+            Command::Probe(args) => return probe::run(args).await,
             Command::Token(admin::TokenCommand::Bootstrap(args)) => {
                 return serve::bootstrap(args).await;
             }

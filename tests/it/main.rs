@@ -8,6 +8,7 @@ mod bad_input;
 mod browse;
 mod cli;
 mod cli_errors;
+mod cli_probe;
 mod cli_push;
 mod client_support;
 mod github;
