@@ -90,8 +90,16 @@ ADMIN=ReleaseAdmin
 CATALOG=ReleaseCatalog
 
 # start_relreg: bootstraps an admin token offline ($TOKEN, $AUTH), then starts the server and
-# waits until it is ready.
+# waits until it is ready. With RELREG_SMOKE_SERVER (a base URL) and RELREG_SMOKE_TOKEN (an
+# admin token) set, it uses that running server instead (scripts/image-check.sh: a container).
 start_relreg() {
+  if [[ -n ${RELREG_SMOKE_SERVER:-} ]]; then
+    step "use the running server $RELREG_SMOKE_SERVER"
+    BASE=${RELREG_SMOKE_SERVER%/} ADDR=${BASE#*://} TOKEN=${RELREG_SMOKE_TOKEN:?RELREG_SMOKE_TOKEN is not set}
+    AUTH=(-H "authorization: Bearer $TOKEN")
+    curl -sf "$BASE/readyz" >/dev/null || fail "$BASE/readyz does not answer 200"
+    return
+  fi
   step "bootstrap an admin token offline (writes ./data/relreg.db)"
   TOKEN=$("$RELREG_BIN" token bootstrap | tail -1)
   [[ -n $TOKEN ]] || fail "token bootstrap printed no token"
