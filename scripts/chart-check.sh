@@ -123,6 +123,10 @@ def check_facts(name, values, docs):
         if ref != {"name": merged["database"]["postgres"]["existingSecret"],
                    "key": merged["database"]["postgres"]["secretKey"]}:
             fail(f"{name}: database URL secret ref {ref}")
+    rwx = "ReadWriteMany" in merged["persistence"]["accessModes"]
+    want_strategy = "RollingUpdate" if merged["database"]["type"] == "postgres" and rwx else "Recreate"
+    if dep["spec"]["strategy"]["type"] != want_strategy:
+        fail(f"{name}: strategy {dep['spec']['strategy']['type']}, expected {want_strategy}")
     claim = [v for v in pod["volumes"] if v["name"] == "data"][0]["persistentVolumeClaim"]["claimName"]
     pvcs = kinds.get("PersistentVolumeClaim", [])
     if merged["persistence"]["existingClaim"]:
