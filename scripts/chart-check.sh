@@ -4,7 +4,8 @@
 # deploy/helm/relreg/ci/; kubernetes-validate --strict checks each rendering against the
 # Kubernetes 1.30 schemas (it has none for HTTPRoute and ServiceMonitor: those are checked by
 # the assertions below instead); the ci/fail-*.yaml files must fail to render with the message
-# their `# expect-fail:` line names; key rendered facts are asserted (appProtocol h2c, preStop,
+# their `# expect-fail:` line names (values.schema.json refuses unknown keys and bad types;
+# the templates refuse unsafe combinations); key rendered facts are asserted (appProtocol h2c, preStop,
 # grace period, probes, replicas per database, Ingress xor HTTPRoute). Also checks that
 # deploy/compose.yaml parses and wires relreg to PostgreSQL.
 #
