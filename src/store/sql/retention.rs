@@ -40,7 +40,7 @@ impl<DB: Dialect> Tx<DB> {
         removals: &mut Vec<Removal>,
     ) -> StoreResult<()> {
         let text = format!(
-            "SELECT seq, channel, state, sequence, CASE WHEN {OFFERED} THEN 1 ELSE 0 END \
+            "SELECT seq, channel, state, sequence, CASE WHEN {OFFERED} THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END \
              AS offered FROM releases WHERE repo = $1 AND state <> 'DRAFT' \
              AND removed_at IS NULL"
         );
@@ -92,7 +92,7 @@ impl<DB: Dialect> Tx<DB> {
     ) -> StoreResult<()> {
         let text = format!(
             "SELECT seq, package, state, published_at, created_at, \
-             CASE WHEN {NAMED_BY_A_RELEASE} THEN 1 ELSE 0 END AS referenced FROM versions \
+             CASE WHEN {NAMED_BY_A_RELEASE} THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END AS referenced FROM versions \
              WHERE repo = $1 AND state <> 'DRAFT' AND removed_at IS NULL"
         );
         let rows = self.all(sql(&text).bind(repo)).await?;
