@@ -222,19 +222,21 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         };
         let seq = row.int("seq")?;
         if let ReleaseEdit::Attach(a) = edit {
-            // Holds the version (not removed) until commit: retention locks the same row
-            // before it decides, so it cannot remove what this attaches.
+            // Holds the version's row until commit: retention locks the same row before it
+            // decides, so it cannot remove what this attaches; a removed one is refused.
             let held = tx
-                .execute(
+                .optional(
                     sql("UPDATE versions SET updated_at = updated_at WHERE repo = \
                          (SELECT repo FROM releases WHERE seq = $1) AND package = $2 \
-                         AND version = $3 AND removed_at IS NULL")
+                         AND version = $3 RETURNING removed_at")
                     .bind(seq)
                     .bind(&a.package)
                     .bind(&a.version),
                 )
                 .await?;
-            if held == 0 {
+            if let Some(row) = held
+                && row.opt_int("removed_at")?.is_some()
+            {
                 tx.rollback().await?;
                 return Ok(Outcome::Missing);
             }
