@@ -24,6 +24,7 @@ backend_tests!(
     retention_racing_attaches_never_removes_a_named_version,
     retention_runner_is_one_at_a_time_and_runs_in_the_background,
     delete_package_only_when_nothing_was_published,
+    removed_versions_refuse_raw_sql_changes,
 );
 
 /// Sets acme's retention policy (no required roles) through gRPC.
@@ -655,4 +656,55 @@ async fn delete_package_only_when_nothing_was_published(backend: Backend) {
         Code::FailedPrecondition,
         "",
     );
+}
+
+/// A tombstone is final in the database itself: no raw SQL brings it back or refills it.
+async fn removed_versions_refuse_raw_sql_changes(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    scene(&server).await;
+    set_retention(&server, 1, 0, 1).await;
+    assert!(
+        run(&server, false)
+            .await
+            .unwrap()
+            .contains("version app@1.2.0")
+    );
+    let refused = [
+        "UPDATE versions SET removed_at = NULL WHERE version = '1.2.0'",
+        "UPDATE versions SET state = 'PUBLISHED' WHERE version = '1.2.0'",
+        "UPDATE versions SET manifest = '{\"x\":1}' WHERE version = '1.2.0'",
+        "DELETE FROM versions WHERE version = '1.2.0'",
+        // A live published version still keeps its manifest and files.
+        "UPDATE versions SET manifest = '{\"y\":2}' WHERE version = '1.5.0'",
+        "DELETE FROM version_files WHERE version_seq = (SELECT seq FROM versions WHERE version = '1.5.0')",
+    ];
+    macro_rules! check {
+        ($store:expr) => {{
+            let store = $store;
+            for sql in refused {
+                let err = sqlx::query(sql).execute(store.pool()).await.expect_err(sql);
+                assert!(
+                    err.to_string().contains("version immutable"),
+                    "{sql}: {err}"
+                );
+            }
+        }};
+    }
+    match &backend {
+        Backend::Sqlite => check!(
+            relreg::store::SqliteStore::connect(&server.db.url)
+                .await
+                .unwrap()
+        ),
+        Backend::Postgres(_) => check!(
+            relreg::store::PgStore::connect(&server.db.url)
+                .await
+                .unwrap()
+        ),
+    }
+    assert_eq!(
+        version(&server, "1.2.0").await.state(),
+        pb::VersionState::Removed
+    );
+    assert_eq!(version(&server, "1.5.0").await.files.len(), 1);
 }
