@@ -367,6 +367,20 @@ async fn retention_tombstones_keep_strings_taken(backend: Backend) {
         Code::FailedPrecondition,
         "",
     );
+    // Nor is it a replacement to point to.
+    let pointing = admin
+        .deprecate_version(authed(
+            pb::DeprecateVersionRequest {
+                repo: "acme".into(),
+                package: "app".into(),
+                version: "1.5.0".into(),
+                reason: "old".into(),
+                replacement: "1.2.0".into(),
+            },
+            &server.admin,
+        ))
+        .await;
+    assert_error(pointing, Code::InvalidArgument, "");
     let draft_release = create(
         &server,
         Rel {
