@@ -63,6 +63,14 @@ pub struct Config {
         default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS
     )]
     pub shutdown_grace_secs: u64,
+    /// Runs every repo's retention policy this often, in seconds (0: only on demand). One
+    /// runner works at a time across servers sharing a PostgreSQL database.
+    #[arg(
+        long = "retention-interval",
+        env = "RELREG_RETENTION_INTERVAL",
+        default_value_t = 0
+    )]
+    pub retention_interval_secs: u64,
 }
 
 impl Config {
@@ -80,6 +88,7 @@ impl Config {
             log_format: LogFormat::Text,
             no_cache: false,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            retention_interval_secs: 0,
         }
     }
 

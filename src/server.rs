@@ -133,6 +133,11 @@ pub async fn serve(
         let registry = registry.clone();
         async move { registry.follow_changes(FOLLOW_EVERY).await }
     });
+    let retention = (config.retention_interval_secs > 0).then(|| {
+        let registry = registry.clone();
+        let every = std::time::Duration::from_secs(config.retention_interval_secs);
+        tokio::spawn(async move { registry.run_retention_every(every).await })
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = config.shutdown_grace();
     let served = tokio::select! {
@@ -149,6 +154,9 @@ pub async fn serve(
         }
     };
     follower.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     registry.close().await;
     tracing::info!("stopped");
     served

@@ -17,6 +17,7 @@ mod pull;
 mod push;
 mod release;
 mod repo;
+mod retention;
 mod serve;
 mod sync;
 mod version;
@@ -59,9 +60,12 @@ pub enum Command {
     /// Repos: create, get, set the release policy.
     #[command(subcommand)]
     Repo(repo::RepoCommand),
-    /// Packages: create, list.
+    /// Packages: create, list, delete.
     #[command(subcommand)]
     Package(repo::PackageCommand),
+    /// Retention: plan (a dry run) or run a repo's retention policy.
+    #[command(subcommand)]
+    Retention(retention::RetentionCommand),
     /// Package versions: list, get, diff, publish, deprecate, yank, delete.
     #[command(subcommand)]
     Version(version::VersionCommand),
@@ -118,6 +122,7 @@ impl Cli {
                     }
                     Command::Repo(c) => repo::run_repo(c, conn, &out).await,
                     Command::Package(c) => repo::run_package(c, conn, &out).await,
+                    Command::Retention(c) => retention::run(c, conn, &out).await,
                     Command::Version(c) => version::run(c, conn, &out).await,
                     Command::Push(args) => push::run(args, conn, &out).await,
                     Command::Release(c) => release::run(c, conn, &out).await,

@@ -27,13 +27,24 @@ pub enum RepoCommand {
         /// The repo key.
         repo: String,
     },
-    /// Replaces a repo's release policy: the roles each channel's releases must carry.
+    /// Replaces a repo's policy: the roles each channel's releases must carry, and retention
+    /// (what is not given is cleared).
     Policy {
         /// The repo key.
         repo: String,
         /// `CHANNEL=ROLE,ROLE…`, once per channel (none clears the policy).
         #[arg(long = "require", value_name = "CHANNEL=ROLES")]
         require: Vec<String>,
+        /// Retention: per package, keep the newest N published versions.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_versions: u32,
+        /// Retention: per package, keep versions published within this long (`90d`, `12h`,
+        /// `30m`, `45s`, or seconds).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration_secs)]
+        keep_versions_for: Option<u64>,
+        /// Retention: per channel, keep the newest N published releases.
+        #[arg(long, value_name = "N", default_value_t = 0)]
+        keep_releases: u32,
     },
 }
 
@@ -50,6 +61,11 @@ pub enum PackageCommand {
         /// A description.
         #[arg(long, default_value = "")]
         description: String,
+    },
+    /// Deletes a package with its drafts; refused once a version of it was published.
+    Delete {
+        /// `REPO/PACKAGE`.
+        package: String,
     },
     /// Lists a repo's packages.
     List {
@@ -93,6 +109,44 @@ fn package_text(p: &pb::Package) -> String {
     format!("{}/{} ({kind}) {}", p.repo, p.name, p.description)
         .trim_end()
         .to_owned()
+}
+
+/// Reads a duration: a number of seconds, optionally with a unit (`s`, `m`, `h`, `d`).
+fn parse_duration_secs(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], c),
+        _ => (text, 's'),
+    };
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        other => return Err(format!("unknown unit {other:?}: use s, m, h or d")),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .ok_or_else(|| format!("{text:?} is not a duration such as 90d, 12h, 30m or 45s"))
+}
+
+/// Describes a retention policy.
+fn retention_text(r: &pb::RetentionPolicy) -> String {
+    let mut rules = Vec::new();
+    if r.keep_versions > 0 {
+        rules.push(format!("keep the newest {} versions", r.keep_versions));
+    }
+    if r.keep_versions_for_seconds > 0 {
+        rules.push(format!(
+            "keep versions younger than {}s",
+            r.keep_versions_for_seconds
+        ));
+    }
+    if r.keep_releases > 0 {
+        rules.push(format!("keep the newest {} releases", r.keep_releases));
+    }
+    format!("retention: {}", rules.join(", "))
 }
 
 /// Reads `CHANNEL=ROLE,ROLE…`.
@@ -145,15 +199,29 @@ pub(super) async fn run_repo(
                 a.repo.as_ref().map(repo_text).unwrap_or_default()
             })
         }
-        RepoCommand::Policy { repo, require } => {
+        RepoCommand::Policy {
+            repo,
+            require,
+            keep_versions,
+            keep_versions_for,
+            keep_releases,
+        } => {
             let channels = require
                 .iter()
                 .map(|r| channel_policy(r))
                 .collect::<ClientResult<Vec<_>>>()?;
+            let retention = pb::RetentionPolicy {
+                keep_versions,
+                keep_versions_for_seconds: keep_versions_for.unwrap_or(0),
+                keep_releases,
+            };
             let answer = admin
                 .update_repo_policy(pb::UpdateRepoPolicyRequest {
                     repo,
-                    policy: Some(pb::RepoPolicy { channels }),
+                    policy: Some(pb::RepoPolicy {
+                        channels,
+                        retention: Some(retention),
+                    }),
                 })
                 .await?
                 .into_inner();
@@ -163,14 +231,17 @@ pub(super) async fn run_repo(
                     .as_ref()
                     .map(|p| p.channels.as_slice())
                     .unwrap_or_default();
-                if channels.is_empty() {
-                    return "no required roles".to_owned();
-                }
-                channels
+                let mut lines: Vec<String> = channels
                     .iter()
                     .map(|c| format!("{}: {}", c.channel, c.required_roles.join(", ")))
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                    .collect();
+                if lines.is_empty() {
+                    lines.push("no required roles".to_owned());
+                }
+                if let Some(r) = a.policy.as_ref().and_then(|p| p.retention.as_ref()) {
+                    lines.push(retention_text(r));
+                }
+                lines.join("\n")
             })
         }
     }
@@ -201,6 +272,22 @@ pub(super) async fn run_package(
                 .into_inner();
             out.answer("CreatePackageResponse", &answer, |a| {
                 a.package.as_ref().map(package_text).unwrap_or_default()
+            })
+        }
+        PackageCommand::Delete { package } => {
+            let (repo, package) = package_ref(&package)?;
+            let answer = admin
+                .delete_package(pb::DeletePackageRequest {
+                    repo: repo.clone(),
+                    package: package.clone(),
+                })
+                .await?
+                .into_inner();
+            out.answer("DeletePackageResponse", &answer, |a| {
+                format!(
+                    "deleted {repo}/{package} ({} drafts with it)",
+                    a.deleted_drafts
+                )
             })
         }
         PackageCommand::List {

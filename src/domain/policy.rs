@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     error::{Error, Result},
     names::parse_name,
+    retention::Retention,
 };
 
 /// A repo's policies.
@@ -18,6 +19,9 @@ pub struct Policy {
     /// The roles a release must carry, by channel.
     #[serde(default)]
     pub channels: BTreeMap<String, Vec<String>>,
+    /// Which old versions and releases may be removed (none when empty).
+    #[serde(default, skip_serializing_if = "Retention::is_empty")]
+    pub retention: Retention,
 }
 
 impl Policy {

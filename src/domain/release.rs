@@ -254,6 +254,12 @@ pub fn validate_release(
                 field.clone(),
                 format!("{name} is yanked"),
             ),
+            Some(VersionState::Removed) => push(
+                Severity::Error,
+                "artifact_published",
+                field.clone(),
+                format!("{name} was removed by retention"),
+            ),
             Some(VersionState::Deprecated) => push(
                 Severity::Warning,
                 "artifact_deprecated",

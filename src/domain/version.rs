@@ -18,6 +18,9 @@ pub enum VersionState {
     Deprecated,
     /// Withdrawn: never matched by resolve.
     Yanked,
+    /// Removed by retention: a tombstone without files or manifest whose version string stays
+    /// taken.
+    Removed,
 }
 
 impl VersionState {
@@ -28,6 +31,7 @@ impl VersionState {
             Self::Published => "PUBLISHED",
             Self::Deprecated => "DEPRECATED",
             Self::Yanked => "YANKED",
+            Self::Removed => "REMOVED",
         }
     }
 
@@ -46,6 +50,7 @@ impl FromStr for VersionState {
             "PUBLISHED" => Ok(Self::Published),
             "DEPRECATED" => Ok(Self::Deprecated),
             "YANKED" => Ok(Self::Yanked),
+            "REMOVED" => Ok(Self::Removed),
             other => Err(Error::internal(format!("unknown version state {other:?}"))),
         }
     }

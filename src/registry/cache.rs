@@ -277,6 +277,13 @@ impl Cache {
             manifests.insert(manifest.release.id.clone(), manifest);
         }
     }
+
+    /// Drops a release's manifest (retention removed the release).
+    pub(super) fn forget_manifest(&self, id: &str) {
+        if let Ok(mut manifests) = self.manifests.write() {
+            manifests.remove(id);
+        }
+    }
 }
 
 impl Channels {

@@ -14,6 +14,7 @@ mod manifest;
 mod paging;
 mod releases;
 mod repos;
+mod retention;
 mod tokens;
 mod uploads;
 mod versions;

@@ -16,10 +16,12 @@ use crate::domain::{
 };
 
 mod postgres;
+mod retention;
 mod sql;
 mod sqlite;
 
 pub use postgres::PgStore;
+pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
 
@@ -130,7 +132,15 @@ pub struct NewEvent {
 /// area traits (a trait object's supertrait methods resolve like its own).
 #[async_trait]
 pub trait Store:
-    RepoStore + VersionStore + ReleaseStore + TokenStore + AuditStore + Send + Sync + 'static
+    RepoStore
+    + VersionStore
+    + ReleaseStore
+    + TokenStore
+    + AuditStore
+    + RetentionStore
+    + Send
+    + Sync
+    + 'static
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -45,6 +45,8 @@ const RPCS: &[(&str, Need)] = &[
     ("DeprecateRelease", Need::Publisher),
     ("RollbackChannel", Need::Publisher),
     ("ListReleases", Need::Publisher),
+    ("RunRetention", Need::Admin),
+    ("DeletePackage", Need::Publisher),
 ];
 
 /// Ids the calls act on.
@@ -252,6 +254,7 @@ async fn call(
                     channel: "beta".into(),
                     required_roles: vec![],
                 }],
+                ..Default::default()
             };
             admin
                 .update_repo_policy(with_token(
@@ -328,6 +331,24 @@ async fn call(
                     channel: "stable".into(),
                     release_id: ctx.target.clone(),
                 },
+                token,
+            ))
+            .await
+            .map(drop),
+        "RunRetention" => admin
+            .run_retention(with_token(
+                pb::RunRetentionRequest {
+                    repo,
+                    dry_run: true,
+                },
+                token,
+            ))
+            .await
+            .map(drop),
+        // The package has published versions: allowed callers are refused for that reason.
+        "DeletePackage" => admin
+            .delete_package(with_token(
+                pb::DeletePackageRequest { repo, package },
                 token,
             ))
             .await

@@ -22,6 +22,7 @@ mod offers;
 mod pull;
 mod races;
 mod releases;
+mod retention;
 mod schema_rules;
 mod server_ops;
 mod service_stack;

@@ -64,6 +64,7 @@ async fn validation_gates_publish(backend: Backend) {
             channel: "stable".into(),
             required_roles: vec!["text".into(), "translations".into()],
         }],
+        ..Default::default()
     };
     admin
         .update_repo_policy(authed(
@@ -854,6 +855,7 @@ async fn publish_racing_detach_never_publishes_changed_artifacts(backend: Backen
             channel: "stable".into(),
             required_roles: vec!["data".into()],
         }],
+        ..Default::default()
     };
     admin
         .update_repo_policy(authed(
@@ -1019,6 +1021,7 @@ async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Back
             channel: "stable".into(),
             required_roles: vec!["data".into(), "translations".into()],
         }],
+        ..Default::default()
     };
     server
         .admin_client()

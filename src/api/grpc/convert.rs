@@ -103,6 +103,7 @@ fn state_to_pb(state: VersionState) -> pb::VersionState {
         VersionState::Published => pb::VersionState::Published,
         VersionState::Deprecated => pb::VersionState::Deprecated,
         VersionState::Yanked => pb::VersionState::Yanked,
+        VersionState::Removed => pb::VersionState::Removed,
     }
 }
 

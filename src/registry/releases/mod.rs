@@ -9,7 +9,8 @@ use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, stor
 use crate::{
     domain::{
         Artifact, Compatibility, Error, ErrorCode, Finding, Policy, ReleaseRecord, ReleaseState,
-        Result, Role, Severity, VersionKey, Violation, parse_app_version, parse_name, parse_semver,
+        Result, Retention, Role, Severity, VersionKey, VersionState, Violation, parse_app_version,
+        parse_name, parse_semver,
     },
     store::{NewEvent, Outcome, ReleaseEdit, StoreError},
 };
@@ -63,15 +64,17 @@ fn release_event(
 }
 
 impl Registry {
-    /// Replaces a repo's channel policies: the artifact roles each channel requires.
+    /// Replaces a repo's policies: the artifact roles each channel requires, and retention.
     pub async fn update_repo_policy(
         &self,
         caller: &Caller,
         repo: &str,
         channels: Vec<(String, Vec<String>)>,
+        retention: Retention,
     ) -> Result<Vec<(String, Vec<String>)>> {
         parse_name("repo", repo)?;
-        let policy = Policy::from_channels(&channels)?;
+        let mut policy = Policy::from_channels(&channels)?;
+        policy.retention = retention;
         let (principal, _) = self.writable_repo(caller, repo, Role::Admin).await?;
         let record = audit(
             &principal,
@@ -79,7 +82,7 @@ impl Registry {
             "repo.policy_updated",
             repo,
             repo,
-            json!({ "channels": policy.channels }),
+            json!({ "channels": policy.channels, "retention": policy.retention }),
         );
         self.store
             .set_repo_policy(repo, &policy, &record)
@@ -203,14 +206,10 @@ impl Registry {
                     package: package.into(),
                     version: version.into(),
                 };
-                if self
-                    .store
-                    .get_version(&key)
-                    .await
-                    .map_err(store_error)?
-                    .is_none()
-                {
-                    return Err(Error::not_found(format!("version {key}")));
+                match self.store.get_version(&key).await.map_err(store_error)? {
+                    None => return Err(Error::not_found(format!("version {key}"))),
+                    Some(v) if v.state == VersionState::Removed => return Err(removed(&key)),
+                    Some(_) => {}
                 }
                 let artifact = Artifact {
                     role: role.into(),
@@ -239,7 +238,15 @@ impl Registry {
             .map_err(store_error)?
         {
             Outcome::Applied => self.release(id).await,
-            Outcome::Missing => Err(Error::not_found(format!("artifact {role} of release {id}"))),
+            Outcome::Missing => Err(match target {
+                // The version went (retention) between the check above and the write.
+                Some((package, version)) => removed(&VersionKey {
+                    repo: release.repo.clone(),
+                    package: package.into(),
+                    version: version.into(),
+                }),
+                None => Error::not_found(format!("artifact {role} of release {id}")),
+            }),
             Outcome::GuardFailed => {
                 let now = self.release(id).await?;
                 Err(if now.state != ReleaseState::Draft {
@@ -284,4 +291,12 @@ impl Registry {
         let next = page.finish(&mut rows, |r| r.seq.to_string());
         Ok((rows, next))
     }
+}
+
+/// The answer to attaching a version that retention removed.
+fn removed(key: &VersionKey) -> Error {
+    Error::new(
+        ErrorCode::FailedPrecondition,
+        format!("version {key} was removed by retention"),
+    )
 }

@@ -149,7 +149,10 @@ impl Registry {
                     ..key.clone()
                 })
                 .await?;
-            if !other.state.is_released() || replacement == version {
+            if !other.state.is_released()
+                || other.state == VersionState::Removed
+                || replacement == version
+            {
                 return Err(Error::invalid(
                     "replacement",
                     format!("{replacement} is not another published version"),

@@ -29,6 +29,7 @@ mod db;
 mod offers;
 pub(super) mod releases;
 pub(super) mod repos;
+mod retention;
 pub(super) mod tokens;
 pub(super) mod versions;
 

@@ -145,7 +145,8 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
     }
 
     async fn get_release(&self, id: &str) -> StoreResult<Option<ReleaseRecord>> {
-        let text = format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1");
+        let text =
+            format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1 AND removed_at IS NULL");
         let Some(row) = self.optional(sql(&text).bind(id)).await? else {
             return Ok(None);
         };
@@ -181,7 +182,7 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         let text = format!(
             "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 \
              AND ($2 IS NULL OR channel = $2) AND ($3 OR state <> 'DRAFT') \
-             AND ($4 IS NULL OR seq > $4) ORDER BY seq LIMIT $5"
+             AND ($4 IS NULL OR seq > $4) AND removed_at IS NULL ORDER BY seq LIMIT $5"
         );
         let rows = self
             .all(
@@ -220,6 +221,26 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
             return Ok(Outcome::GuardFailed);
         };
         let seq = row.int("seq")?;
+        if let ReleaseEdit::Attach(a) = edit {
+            // Holds the version's row until commit: retention locks the same row before it
+            // decides, so it cannot remove what this attaches; a removed one is refused.
+            let held = tx
+                .optional(
+                    sql("UPDATE versions SET updated_at = updated_at WHERE repo = \
+                         (SELECT repo FROM releases WHERE seq = $1) AND package = $2 \
+                         AND version = $3 RETURNING removed_at")
+                    .bind(seq)
+                    .bind(&a.package)
+                    .bind(&a.version),
+                )
+                .await?;
+            if let Some(row) = held
+                && row.opt_int("removed_at")?.is_some()
+            {
+                tx.rollback().await?;
+                return Ok(Outcome::Missing);
+            }
+        }
         let stmt = match edit {
             ReleaseEdit::Attach(a) => sql(
                 "INSERT INTO release_artifacts (release_seq, role, package, version) \

@@ -12,7 +12,9 @@ use crate::{
     },
 };
 
-const VERSION_COLUMNS: &str = "seq, repo, package, version, state, etag, content_digest, \
+// A version removed by retention reads as `REMOVED` (its stored state is kept for the audit).
+const VERSION_COLUMNS: &str = "seq, repo, package, version, \
+     CASE WHEN removed_at IS NULL THEN state ELSE 'REMOVED' END AS state, etag, content_digest, \
      manifest, deprecation_reason, replacement, yank_reason, created_at, updated_at, published_at";
 
 /// The SQL list of `states`, for an `IN (…)` guard.
@@ -239,7 +241,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
              replacement = COALESCE($5, replacement), \
              yank_reason = COALESCE($6, yank_reason) \
              WHERE repo = $7 AND package = $8 AND version = $9 AND state IN ({}) \
-             AND ($10 IS NULL OR etag = $10)",
+             AND ($10 IS NULL OR etag = $10) AND removed_at IS NULL",
             states_sql(guard.states)
         );
         let affected = tx

@@ -18,6 +18,7 @@ mod channels;
 mod races;
 mod releases;
 mod repos;
+mod retention;
 mod tokens;
 mod transitions;
 mod versions;

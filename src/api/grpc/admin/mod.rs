@@ -5,6 +5,7 @@
 mod access;
 mod releases;
 mod repos;
+mod retention;
 mod versions;
 
 use tonic::{Request, Response, Status, Streaming};
@@ -64,6 +65,20 @@ impl ReleaseAdmin for AdminService {
         request: Request<pb::ListPackagesRequest>,
     ) -> Answer<pb::ListPackagesResponse> {
         repos::list_packages(&self.registry, request).await
+    }
+
+    async fn delete_package(
+        &self,
+        request: Request<pb::DeletePackageRequest>,
+    ) -> Answer<pb::DeletePackageResponse> {
+        retention::delete_package(&self.registry, request).await
+    }
+
+    async fn run_retention(
+        &self,
+        request: Request<pb::RunRetentionRequest>,
+    ) -> Answer<pb::RunRetentionResponse> {
+        retention::run_retention(&self.registry, request).await
     }
 
     async fn create_version(

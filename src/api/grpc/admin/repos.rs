@@ -134,15 +134,15 @@ pub(super) async fn update_repo_policy(
 ) -> Answer<pb::UpdateRepoPolicyResponse> {
     let c = caller(&request);
     let r = request.into_inner();
-    let channels = r
-        .policy
-        .unwrap_or_default()
+    let policy = r.policy.unwrap_or_default();
+    let retention = super::retention::retention_from(policy.retention);
+    let channels = policy
         .channels
         .into_iter()
         .map(|p| (p.channel, p.required_roles))
         .collect();
     let saved = registry
-        .update_repo_policy(&c, &r.repo, channels)
+        .update_repo_policy(&c, &r.repo, channels, retention)
         .await
         .map_err(status)?;
     let channels = saved
@@ -153,6 +153,9 @@ pub(super) async fn update_repo_policy(
         })
         .collect();
     ok(pb::UpdateRepoPolicyResponse {
-        policy: Some(pb::RepoPolicy { channels }),
+        policy: Some(pb::RepoPolicy {
+            channels,
+            retention: super::retention::retention_to(retention),
+        }),
     })
 }
