@@ -21,7 +21,7 @@ use std::{
 };
 
 use super::{
-    answers::{Answer, ReleaseKey},
+    answers::{Answer, AppKey, ReleaseKey, StoredAnswer},
     manifest::ManifestView,
 };
 use crate::domain::{ReleaseRecord, Repo, Token};
@@ -59,8 +59,8 @@ pub(super) struct Cache {
 }
 
 /// The answers for one platform, sorted by app version: a sorted vector holds at most
-/// `ANSWERS_PER_CHANNEL` entries with no empty buckets, half the memory of a map at that size.
-type ByAppVersion = Vec<(semver::Version, Answer)>;
+/// `ANSWERS_PER_CHANNEL` entries with no empty buckets, 32 bytes each.
+type ByAppVersion = Vec<(AppKey, StoredAnswer)>;
 
 /// The answers of one channel, by platform, then app version.
 #[derive(Default)]
@@ -154,8 +154,8 @@ impl Cache {
         answers
             .and_then(|a| {
                 let list = a.get(platform)?;
-                let i = list.binary_search_by(|(v, _)| v.cmp(app)).ok()?;
-                Some(list[i].1.clone())
+                let i = list.binary_search_by(|(k, _)| k.cmp_version(app)).ok()?;
+                Some(Answer::from(&list[i].1))
             })
             .ok_or_else(ticket)
     }
@@ -208,9 +208,10 @@ impl Cache {
             answers.clear();
         }
         let list = answers.entry(platform.into()).or_default();
-        match list.binary_search_by(|(v, _)| v.cmp(app)) {
+        let answer = StoredAnswer::from(answer);
+        match list.binary_search_by(|(k, _)| k.cmp_version(app)) {
             Ok(i) => list[i].1 = answer,
-            Err(i) => list.insert(i, (app.clone(), answer)),
+            Err(i) => list.insert(i, (AppKey::of(app), answer)),
         }
     }
 
