@@ -108,7 +108,7 @@ async fn a_corrupt_stored_policy_fails_loudly(backend: Backend) {
     assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
     let stored = server
         .store
-        .get_release(&release.id)
+        .get_release(&relreg::domain::ReleaseId::from_text(&release.id).unwrap())
         .await
         .unwrap()
         .unwrap();

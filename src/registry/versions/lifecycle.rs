@@ -7,7 +7,7 @@ use super::{non_empty, target, version_event, version_key, with_digest};
 use crate::{
     domain::{
         Error, ErrorCode, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
-        content_digest, parse_manifest, parse_semver, validator_for,
+        VersionStep, content_digest, parse_manifest, parse_semver, validator_for,
     },
     registry::{Caller, Principal, Registry, audit, now_micros, store_error},
     store::{Guard, Outcome, Transition},
@@ -41,7 +41,6 @@ impl Registry {
             self.check_publishable(&pkg.kind, &v, &manifest).await?;
             let digest = content_digest(&v.files, &manifest);
             let change = Transition {
-                to: VersionState::Published,
                 at: now_micros(),
                 content_digest: Some(digest.clone()),
                 deprecation_reason: None,
@@ -64,7 +63,7 @@ impl Registry {
             );
             let guard = Guard {
                 key: &key,
-                states: &[VersionState::Draft],
+                step: VersionStep::Publish,
                 etag: Some(&v.etag),
             };
             match self
@@ -157,7 +156,6 @@ impl Registry {
             }
         }
         let change = Transition {
-            to: VersionState::Deprecated,
             at: now_micros(),
             content_digest: None,
             deprecation_reason: Some(reason.into()),
@@ -170,7 +168,7 @@ impl Registry {
             caller,
             &key,
             "version.deprecated",
-            &[VersionState::Published],
+            VersionStep::Deprecate,
             change,
             details,
         )
@@ -187,28 +185,27 @@ impl Registry {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let change = Transition {
-            to: VersionState::Yanked,
             at: now_micros(),
             content_digest: None,
             deprecation_reason: None,
             replacement: None,
             yank_reason: Some(reason.into()),
         };
-        let from = [VersionState::Published, VersionState::Deprecated];
         self.transition(
             &principal,
             caller,
             &key,
             "version.yanked",
-            &from,
+            VersionStep::Yank,
             change,
             json!({ "reason": reason }),
         )
         .await
     }
 
-    /// Moves a released version to `change.to` if it is in one of `from`; a version already in
-    /// the target state is returned as is (idempotent, nothing recorded).
+    /// Takes a step of a released version if it is in one of the step's `from` states; a
+    /// version already in the step's target state is returned as is (idempotent, nothing
+    /// recorded).
     #[allow(clippy::too_many_arguments)]
     async fn transition(
         &self,
@@ -216,7 +213,7 @@ impl Registry {
         caller: &Caller,
         key: &VersionKey,
         action: &str,
-        from: &[VersionState],
+        step: VersionStep,
         change: Transition,
         details: serde_json::Value,
     ) -> Result<VersionRecord> {
@@ -231,7 +228,7 @@ impl Registry {
         let event = version_event(action, key, details);
         let guard = Guard {
             key,
-            states: from,
+            step,
             etag: None,
         };
         let outcome = self
@@ -241,14 +238,18 @@ impl Registry {
         let v = self.version(key).await?;
         match outcome.map_err(store_error)? {
             Outcome::Applied => with_digest(v),
-            _ if v.state == change.to => with_digest(v),
+            _ if Some(v.state) == step.to() => with_digest(v),
             _ if v.state == VersionState::Draft => Err(Error::new(
                 ErrorCode::FailedPrecondition,
                 format!("version {key} is a draft: publish it first"),
             )),
             _ => Err(Error::new(
                 ErrorCode::FailedPrecondition,
-                format!("version {key} is {}: cannot become {}", v.state, change.to),
+                format!(
+                    "version {key} is {}: cannot become {}",
+                    v.state,
+                    step.to().map_or("deleted", VersionState::as_str)
+                ),
             )),
         }
     }

@@ -12,8 +12,8 @@ use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, stor
 use crate::{
     domain::{
         Digest, Error, ErrorCode, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
-        VersionRecord, VersionState, canonical_json, content_digest, parse_manifest, parse_name,
-        parse_semver, validator_for,
+        VersionRecord, VersionState, VersionStep, canonical_json, content_digest, parse_manifest,
+        parse_name, parse_semver, validator_for,
     },
     store::{DraftEdit, Guard, NewEvent, Outcome, StoreError},
 };
@@ -257,7 +257,7 @@ impl Registry {
         };
         let guard = Guard {
             key: &key,
-            states: &[VersionState::Draft],
+            step: VersionStep::Edit,
             etag: non_empty(etag),
         };
         let record = audit(&principal, caller, action, repo, target(&key), details);
@@ -284,7 +284,7 @@ impl Registry {
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let guard = Guard {
             key: &key,
-            states: &[VersionState::Draft],
+            step: VersionStep::Delete,
             etag: non_empty(etag),
         };
         let record = audit(

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::{Columns, Dialect, SqlStore, Tx, sql};
+use super::{Columns, Dialect, SqlStore, Tx, names, placeholders, sql};
 use crate::{
     domain::{AuditRecord, BlobInfo, VersionFile, VersionKey, VersionRecord, VersionState},
     store::{
@@ -14,12 +14,6 @@ use crate::{
 
 const VERSION_COLUMNS: &str = "seq, repo, package, version, state, etag, content_digest, \
      manifest, deprecation_reason, replacement, yank_reason, created_at, updated_at, published_at";
-
-/// The SQL list of `states`, for an `IN (…)` guard.
-fn states_sql(states: &[VersionState]) -> String {
-    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    list.join(", ")
-}
 
 fn version_from_row(row: &impl Columns) -> StoreResult<VersionRecord> {
     let state = row.text("state")?;
@@ -64,11 +58,12 @@ impl<DB: Dialect> Tx<DB> {
         new_etag: Option<&str>,
         at: i64,
     ) -> StoreResult<Option<i64>> {
+        let from = guard.step.from();
         let text = format!(
             "UPDATE versions SET updated_at = $1, etag = COALESCE($2, etag) \
-             WHERE repo = $3 AND package = $4 AND version = $5 AND state IN ({}) \
-             AND ($6 IS NULL OR etag = $6) RETURNING seq",
-            states_sql(guard.states)
+             WHERE repo = $3 AND package = $4 AND version = $5 \
+             AND ($6 IS NULL OR etag = $6) AND state IN ({}) RETURNING seq",
+            placeholders(7, from.len())
         );
         let row = self
             .optional(
@@ -78,7 +73,8 @@ impl<DB: Dialect> Tx<DB> {
                     .bind(&guard.key.repo)
                     .bind(&guard.key.package)
                     .bind(&guard.key.version)
-                    .bind(guard.etag),
+                    .bind(guard.etag)
+                    .bind_all(names(from)),
             )
             .await?;
         row.map(|r| r.int("seq")).transpose()
@@ -97,7 +93,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         let text = format!(
             "INSERT INTO versions (repo, package, version, state, etag, manifest, created_at, \
-             updated_at) VALUES ($1, $2, $3, 'DRAFT', $4, '{{}}', $5, $5) \
+             updated_at) VALUES ($1, $2, $3, $6, $4, '{{}}', $5, $5) \
              RETURNING {VERSION_COLUMNS}"
         );
         let row = tx
@@ -107,7 +103,8 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
                     .bind(&key.package)
                     .bind(&key.version)
                     .bind(etag)
-                    .bind(at),
+                    .bind(at)
+                    .bind(VersionState::Draft.as_str()),
             )
             .await?;
         let record = version_from_row(&row)?;
@@ -157,7 +154,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
     ) -> StoreResult<Vec<VersionRecord>> {
         let text = format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 \
-             AND ($3 IS NULL OR seq > $3) AND ($4 OR state <> 'DRAFT') ORDER BY seq LIMIT $5"
+             AND ($3 IS NULL OR seq > $3) AND ($4 OR state <> $6) ORDER BY seq LIMIT $5"
         );
         let rows = self
             .all(
@@ -166,7 +163,8 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
                     .bind(package)
                     .bind(after_seq)
                     .bind(include_drafts)
-                    .bind(limit),
+                    .bind(limit)
+                    .bind(VersionState::Draft.as_str()),
             )
             .await?;
         rows.iter().map(version_from_row).collect()
@@ -177,11 +175,20 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         repo: &str,
         package: &str,
     ) -> StoreResult<Vec<VersionRecord>> {
+        let released = VersionState::RELEASED;
         let text = format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 \
-             AND state <> 'DRAFT' ORDER BY seq"
+             AND state IN ({}) ORDER BY seq",
+            placeholders(3, released.len())
         );
-        let rows = self.all(sql(&text).bind(repo).bind(package)).await?;
+        let rows = self
+            .all(
+                sql(&text)
+                    .bind(repo)
+                    .bind(package)
+                    .bind_all(names(released)),
+            )
+            .await?;
         rows.iter().map(version_from_row).collect()
     }
 
@@ -229,23 +236,29 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         audit: &AuditRecord,
         event: Option<&NewEvent>,
     ) -> StoreResult<Outcome> {
+        let (from, Some(to)) = (guard.step.from(), guard.step.to()) else {
+            return Err(StoreError::Internal(format!(
+                "{:?} is not a state change",
+                guard.step
+            )));
+        };
         let mut tx = self.begin_write().await?;
         let text = format!(
             "UPDATE versions SET state = $1, updated_at = $2, \
              content_digest = COALESCE($3, content_digest), \
-             published_at = CASE WHEN $1 = 'PUBLISHED' AND published_at IS NULL THEN $2 \
+             published_at = CASE WHEN $1 = $11 AND published_at IS NULL THEN $2 \
                ELSE published_at END, \
              deprecation_reason = COALESCE($4, deprecation_reason), \
              replacement = COALESCE($5, replacement), \
              yank_reason = COALESCE($6, yank_reason) \
-             WHERE repo = $7 AND package = $8 AND version = $9 AND state IN ({}) \
-             AND ($10 IS NULL OR etag = $10)",
-            states_sql(guard.states)
+             WHERE repo = $7 AND package = $8 AND version = $9 \
+             AND ($10 IS NULL OR etag = $10) AND state IN ({})",
+            placeholders(12, from.len())
         );
         let affected = tx
             .execute(
                 sql(&text)
-                    .bind(change.to.as_str())
+                    .bind(to.as_str())
                     .bind(change.at)
                     .bind(change.content_digest.as_deref())
                     .bind(change.deprecation_reason.as_deref())
@@ -254,7 +267,9 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
                     .bind(&guard.key.repo)
                     .bind(&guard.key.package)
                     .bind(&guard.key.version)
-                    .bind(guard.etag),
+                    .bind(guard.etag)
+                    .bind(VersionState::Published.as_str())
+                    .bind_all(names(from)),
             )
             .await?;
         if affected == 0 {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{VersionFile, VersionKey, VersionRecord, VersionState},
+    domain::{VersionFile, VersionKey, VersionRecord, VersionState, VersionStep},
     store::{DraftEdit, Guard, Outcome, Store, StoreError},
 };
 
@@ -32,7 +32,7 @@ fn file(path: &str, size: i64) -> VersionFile {
 fn draft_guard<'a>(key: &'a VersionKey, etag: Option<&'a str>) -> Guard<'a> {
     Guard {
         key,
-        states: &[VersionState::Draft],
+        step: VersionStep::Edit,
         etag,
     }
 }
@@ -343,10 +343,11 @@ async fn delete_version_removes_a_draft_only(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::GuardFailed);
-    // Even a guard that admits published versions cannot delete one: the database refuses.
+    // Even a guard that admits published versions (a deprecation's) cannot delete one: the
+    // database refuses.
     let guard = Guard {
         key: &k2,
-        states: &[VersionState::Published],
+        step: VersionStep::Deprecate,
         etag: None,
     };
     let err = store.delete_version(guard, &deleted).await.unwrap_err();

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    domain::{Error, ReleaseRecord, ReleaseState, newest_offered},
+    domain::{Error, Name, ReleaseId, ReleaseRecord, ReleaseState, newest_offered},
     registry::{Caller, Page, Registry},
 };
 
@@ -31,15 +31,17 @@ pub(in crate::api::http::browse) async fn repo_view(
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
     let (packages, next) = registry.list_packages(caller, key, &page).await?;
 
+    let repo_name = Name::parse("repo", key)?;
     let mut releases = Vec::new();
     let mut token = String::new();
     let mut truncated = false;
     loop {
         let page = Page::parse(1000, &token)?;
-        let (rows, next) = registry
-            .list_releases(caller, key, "", false, &page)
+        let listed = registry
+            .list_releases(caller, &repo_name, None, false, &page)
             .await?;
-        releases.extend(rows);
+        let next = listed.next_page_token;
+        releases.extend(listed.items);
         if next.is_empty() {
             break;
         }
@@ -73,6 +75,7 @@ pub(in crate::api::http::browse) async fn repo_view(
 /// version and platform filter).
 pub(super) fn channels(releases: &[ReleaseRecord]) -> Vec<ChannelView> {
     let mut by_channel: BTreeMap<&str, Vec<&ReleaseRecord>> = BTreeMap::new();
+    // Releases are read typed, so the rule needs no parsing here.
     for r in releases {
         by_channel.entry(&r.channel).or_default().push(r);
     }
@@ -80,9 +83,7 @@ pub(super) fn channels(releases: &[ReleaseRecord]) -> Vec<ChannelView> {
         .into_iter()
         .map(|(channel, rs)| {
             let latest = newest_offered(rs.iter().copied(), |r| {
-                (r.state == ReleaseState::Published)
-                    .then(|| semver::Version::parse(&r.version).ok().map(|v| (v, r.seq)))
-                    .flatten()
+                (r.state == ReleaseState::OFFERED).then(|| (r.version.clone(), r.seq))
             })
             .map(ReleaseView::new);
             ChannelView {
@@ -148,9 +149,10 @@ pub(in crate::api::http::browse) async fn release_view(
     id: &str,
 ) -> Result<ReleasePageView, Error> {
     let repo = registry.get_repo(caller, repo).await?;
-    let manifest = registry.release_manifest(caller, id).await?;
+    let id = ReleaseId::named("release_id", id)?;
+    let manifest = registry.release_manifest(caller, &id).await?;
     let release = &manifest.release;
-    if release.repo != repo.key {
+    if release.repo.as_str() != repo.key {
         return Err(Error::not_found(format!(
             "release {id} in repo {}",
             repo.key
@@ -160,12 +162,12 @@ pub(in crate::api::http::browse) async fn release_view(
         .artifacts
         .iter()
         .map(|(a, package, version)| ArtifactView {
-            role: a.role.clone(),
-            package: a.package.clone(),
+            role: a.role.to_string(),
+            package: a.package.to_string(),
             package_href: package_href(&repo.key, &a.package),
             kind: package.kind.clone(),
-            version: a.version.clone(),
-            version_href: version_href(&repo.key, &a.package, &a.version),
+            version: a.version.to_string(),
+            version_href: version_href(&repo.key, &a.package, &a.version.to_string()),
             version_state: version.state.as_str(),
             content_digest: version.content_digest.clone(),
             files: version
