@@ -34,6 +34,7 @@ pub use releases::{
     ArtifactEdit, Listed, NewRelease, Published, ReleaseDeprecation, Rollback, RolledBack,
 };
 pub use tokens::NewToken;
+pub(crate) use uploads::Chunk;
 pub use versions::{DiffResult, Edit};
 
 use cache::Cache;

@@ -122,6 +122,13 @@ impl TryFrom<pb::GetLatestReleaseRequest> for LatestQuery {
     }
 }
 
+/// Reads an optional text field of a request: proto3 cannot tell unset from empty, so empty
+/// is `None`. The one place the transport makes that conversion for free text (names, ids,
+/// etags and bounds go through their own parsers above).
+pub(super) fn unset_if_empty(value: String) -> Option<String> {
+    (!value.is_empty()).then_some(value)
+}
+
 /// Reads the release id a request names in `release_id`.
 pub(super) fn release_id(value: &str) -> Result<ReleaseId> {
     ReleaseId::named("release_id", value)

@@ -3,15 +3,27 @@
 
 use serde_json::json;
 
-use super::{non_empty, target, version_event, version_key, with_digest};
+use super::{target, version_event, version_key, with_digest};
 use crate::{
     domain::{
-        Error, ErrorCode, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
+        Error, ErrorCode, Etag, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
         VersionStep, content_digest, parse_manifest, parse_semver, validator_for,
     },
     registry::{Caller, Principal, Registry, audit, now_micros, store_error},
     store::{Guard, Outcome, Transition},
 };
+
+/// A step of a released version as `transition` takes it: what it records and writes.
+struct Step {
+    /// The audit action and event topic, e.g. `version.yanked`.
+    action: &'static str,
+    /// The step of the state machine.
+    step: VersionStep,
+    /// The fields it writes.
+    change: Transition,
+    /// The audit details and event payload additions.
+    details: serde_json::Value,
+}
 
 impl Registry {
     /// Publishes a draft: every file's blob must be in the repo and the manifest must pass its
@@ -21,7 +33,7 @@ impl Registry {
         &self,
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
-        etag: &str,
+        etag: Option<&Etag>,
     ) -> Result<VersionRecord> {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
@@ -31,7 +43,7 @@ impl Registry {
             if v.state.is_released() {
                 return with_digest(v);
             }
-            if non_empty(etag).is_some_and(|e| e != v.etag) {
+            if etag.is_some_and(|e| e.as_str() != v.etag) {
                 return Err(Error::new(
                     ErrorCode::EtagMismatch,
                     format!("version {key} changed: etag does not match"),
@@ -162,17 +174,13 @@ impl Registry {
             replacement: Some(replacement.into()),
             yank_reason: None,
         };
-        let details = json!({ "reason": reason, "replacement": replacement });
-        self.transition(
-            &principal,
-            caller,
-            &key,
-            "version.deprecated",
-            VersionStep::Deprecate,
+        let step = Step {
+            action: "version.deprecated",
+            step: VersionStep::Deprecate,
             change,
-            details,
-        )
-        .await
+            details: json!({ "reason": reason, "replacement": replacement }),
+        };
+        self.transition(&principal, caller, &key, step).await
     }
 
     /// Yanks a published or deprecated version: it no longer resolves for new consumers.
@@ -191,32 +199,31 @@ impl Registry {
             replacement: None,
             yank_reason: Some(reason.into()),
         };
-        self.transition(
-            &principal,
-            caller,
-            &key,
-            "version.yanked",
-            VersionStep::Yank,
+        let step = Step {
+            action: "version.yanked",
+            step: VersionStep::Yank,
             change,
-            json!({ "reason": reason }),
-        )
-        .await
+            details: json!({ "reason": reason }),
+        };
+        self.transition(&principal, caller, &key, step).await
     }
 
     /// Takes a step of a released version if it is in one of the step's `from` states; a
     /// version already in the step's target state is returned as is (idempotent, nothing
     /// recorded).
-    #[allow(clippy::too_many_arguments)]
     async fn transition(
         &self,
         principal: &Principal,
         caller: &Caller,
         key: &VersionKey,
-        action: &str,
-        step: VersionStep,
-        change: Transition,
-        details: serde_json::Value,
+        step: Step,
     ) -> Result<VersionRecord> {
+        let Step {
+            action,
+            step,
+            change,
+            details,
+        } = step;
         let record = audit(
             principal,
             caller,

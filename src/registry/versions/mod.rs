@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
 use crate::{
     domain::{
-        Digest, Error, ErrorCode, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
+        Digest, Error, ErrorCode, Etag, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
         VersionRecord, VersionState, VersionStep, canonical_json, content_digest, parse_manifest,
         parse_name, parse_semver, validator_for,
     },
@@ -188,12 +188,12 @@ impl Registry {
         Ok((rows, next))
     }
 
-    /// Applies an edit to a draft, guarded by its etag (empty: no check).
+    /// Applies an edit to a draft, guarded by its etag (`None`: no check).
     pub async fn edit_version(
         &self,
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
-        etag: &str,
+        etag: Option<&Etag>,
         edit: Edit,
     ) -> Result<VersionRecord> {
         let key = version_key(repo, package, version)?;
@@ -258,7 +258,7 @@ impl Registry {
         let guard = Guard {
             key: &key,
             step: VersionStep::Edit,
-            etag: non_empty(etag),
+            etag: etag.map(Etag::as_str),
         };
         let record = audit(&principal, caller, action, repo, target(&key), details);
         match self
@@ -278,14 +278,14 @@ impl Registry {
         &self,
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
-        etag: &str,
+        etag: Option<&Etag>,
     ) -> Result<()> {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let guard = Guard {
             key: &key,
             step: VersionStep::Delete,
-            etag: non_empty(etag),
+            etag: etag.map(Etag::as_str),
         };
         let record = audit(
             &principal,
@@ -325,10 +325,6 @@ fn immutable(key: &VersionKey) -> Error {
         ErrorCode::VersionImmutable,
         format!("version {key} is published and cannot change"),
     )
-}
-
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
 }
 
 fn target(key: &VersionKey) -> String {

@@ -36,10 +36,6 @@ fn ok<T>(value: T) -> Answer<T> {
     Ok(Response::new(value))
 }
 
-fn non_empty(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
-}
-
 #[tonic::async_trait]
 impl ReleaseAdmin for AdminService {
     async fn create_repo(

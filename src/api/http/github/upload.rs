@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     api::error::HttpError,
-    domain::{Error, ErrorCode, VersionRecord, VersionState},
+    domain::{Error, ErrorCode, Etag, VersionRecord, VersionState},
     registry::{Caller, Edit, GithubAsset, GithubRelease, Page, Registry, UploadHeader},
 };
 
@@ -149,7 +149,7 @@ async fn create_release(
         .await?;
     if !body.draft.unwrap_or(false) {
         record = registry
-            .publish_version(&caller, (&repo, &package, version), "")
+            .publish_version(&caller, (&repo, &package, version), None)
             .await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);
@@ -169,7 +169,11 @@ async fn update_release(
     if body.draft == Some(false) && record.state == VersionState::Draft {
         let version = record.key.version.clone();
         record = registry
-            .publish_version(&caller, (&repo, &package, &version), &record.etag)
+            .publish_version(
+                &caller,
+                (&repo, &package, &version),
+                Etag::from_text(record.etag.clone()).as_ref(),
+            )
             .await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);
@@ -225,7 +229,7 @@ async fn upload_asset(
         .edit_version(
             &caller,
             (&repo, &package, &version),
-            "",
+            None,
             Edit::PutFile {
                 path: name.clone(),
                 digest: blob.digest,
