@@ -92,6 +92,18 @@ impl Etag {
     }
 }
 
+impl PartialEq<str> for Etag {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Etag {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
 impl Deref for Etag {
     type Target = str;
 

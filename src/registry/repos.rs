@@ -15,7 +15,7 @@ impl Registry {
         caller: &Caller,
         key: &str,
         public: bool,
-        display_name: &str,
+        display_name: Option<String>,
     ) -> Result<Repo> {
         let key = parse_name("repo", key)?;
         let principal = self.authenticate(caller).await?;
@@ -23,7 +23,7 @@ impl Registry {
         let repo = Repo {
             key: key.to_string(),
             public,
-            display_name: display_name.to_owned(),
+            display_name,
             created_at: now_micros(),
             policy: Policy::default(),
         };

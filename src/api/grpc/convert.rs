@@ -111,7 +111,7 @@ impl From<Repo> for pb::Repo {
         Self {
             key: r.key,
             public: r.public,
-            display_name: r.display_name,
+            display_name: r.display_name.unwrap_or_default(),
             create_time: Some(timestamp(r.created_at)),
         }
     }
@@ -148,13 +148,13 @@ impl From<VersionRecord> for pb::Version {
             package: v.key.package,
             version: v.key.version,
             state: state_to_pb(v.state).into(),
-            etag: v.etag,
+            etag: v.etag.into_string(),
             content_digest: v.content_digest.unwrap_or_default(),
             files: v.files.into_iter().map(Into::into).collect(),
             manifest: Some(json_to_struct(&manifest)),
-            deprecation_reason: v.deprecation_reason,
-            replacement: v.replacement,
-            yank_reason: v.yank_reason,
+            deprecation_reason: v.deprecation_reason.unwrap_or_default(),
+            replacement: v.replacement.unwrap_or_default(),
+            yank_reason: v.yank_reason.unwrap_or_default(),
             create_time: Some(timestamp(v.created_at)),
             update_time: Some(timestamp(v.updated_at)),
             publish_time: v.published_at.map(timestamp),

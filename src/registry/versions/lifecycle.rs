@@ -43,7 +43,7 @@ impl Registry {
             if v.state.is_released() {
                 return with_digest(v);
             }
-            if etag.is_some_and(|e| e.as_str() != v.etag) {
+            if etag.is_some_and(|e| *e != v.etag) {
                 return Err(Error::new(
                     ErrorCode::EtagMismatch,
                     format!("version {key} changed: etag does not match"),
@@ -76,7 +76,7 @@ impl Registry {
             let guard = Guard {
                 key: &key,
                 step: VersionStep::Publish,
-                etag: Some(&v.etag),
+                etag: Some(v.etag.as_str()),
             };
             match self
                 .store
@@ -143,17 +143,17 @@ impl Registry {
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
         reason: &str,
-        replacement: &str,
+        replacement: Option<&str>,
     ) -> Result<VersionRecord> {
         let key = version_key(repo, package, version)?;
         if reason.trim().is_empty() {
             return Err(Error::invalid("reason", "is required"));
         }
-        if !replacement.is_empty() {
+        if let Some(replacement) = replacement {
             parse_semver("replacement", replacement)?;
         }
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        if !replacement.is_empty() {
+        if let Some(replacement) = replacement {
             let other = self
                 .version(&VersionKey {
                     version: replacement.into(),
@@ -171,14 +171,14 @@ impl Registry {
             at: now_micros(),
             content_digest: None,
             deprecation_reason: Some(reason.into()),
-            replacement: Some(replacement.into()),
+            replacement: Some(replacement.unwrap_or_default().into()),
             yank_reason: None,
         };
         let step = Step {
             action: "version.deprecated",
             step: VersionStep::Deprecate,
             change,
-            details: json!({ "reason": reason, "replacement": replacement }),
+            details: json!({ "reason": reason, "replacement": replacement.unwrap_or_default() }),
         };
         self.transition(&principal, caller, &key, step).await
     }

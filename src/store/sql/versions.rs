@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{Columns, Dialect, SqlStore, Tx, names, placeholders, sql};
 use crate::{
-    domain::{AuditRecord, BlobInfo, VersionFile, VersionKey, VersionRecord, VersionState},
+    domain::{AuditRecord, BlobInfo, Etag, VersionFile, VersionKey, VersionRecord, VersionState},
     store::{
         DraftEdit, Guard, NewEvent, Outcome, StoreError, StoreResult, Transition, VersionStore,
     },
@@ -15,25 +15,33 @@ use crate::{
 const VERSION_COLUMNS: &str = "seq, repo, package, version, state, etag, content_digest, \
      manifest, deprecation_reason, replacement, yank_reason, created_at, updated_at, published_at";
 
+/// Reads a stored optional text: empty is `None`.
+fn optional(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
 fn version_from_row(row: &impl Columns) -> StoreResult<VersionRecord> {
     let state = row.text("state")?;
+    let seq = row.int("seq")?;
     Ok(VersionRecord {
         key: VersionKey {
             repo: row.text("repo")?,
             package: row.text("package")?,
             version: row.text("version")?,
         },
-        seq: row.int("seq")?,
+        seq,
         state: state
             .parse()
             .map_err(|e| StoreError::Internal(format!("stored version state: {e}")))?,
-        etag: row.text("etag")?,
+        etag: Etag::from_text(row.text("etag")?).ok_or_else(|| {
+            StoreError::Internal(format!("stored etag of version #{seq} is empty"))
+        })?,
         content_digest: row.opt_text("content_digest")?,
         manifest: row.text("manifest")?,
         files: Vec::new(),
-        deprecation_reason: row.text("deprecation_reason")?,
-        replacement: row.text("replacement")?,
-        yank_reason: row.text("yank_reason")?,
+        deprecation_reason: optional(row.text("deprecation_reason")?),
+        replacement: optional(row.text("replacement")?),
+        yank_reason: optional(row.text("yank_reason")?),
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
         published_at: row.opt_int("published_at")?,

@@ -108,7 +108,7 @@ pub(crate) fn repo(key: &str, public: bool) -> Repo {
     Repo {
         key: key.into(),
         public,
-        display_name: format!("The {key} repo"),
+        display_name: Some(format!("The {key} repo")),
         created_at: T0,
         policy: relreg::domain::Policy::default(),
     }

@@ -161,8 +161,8 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(outcome, Outcome::Applied);
     expected.state = VersionState::Deprecated;
-    expected.deprecation_reason = "old".into();
-    expected.replacement = "2.0.0".into();
+    expected.deprecation_reason = Some("old".into());
+    expected.replacement = Some("2.0.0".into());
     expected.updated_at = T0 + 20;
     assert_eq!(version(&store, "1.0.0").await, expected);
     assert_eq!(store.list_outbox(None, 100).await.unwrap(), outbox);
@@ -188,7 +188,7 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(outcome, Outcome::Applied);
     expected.state = VersionState::Yanked;
-    expected.yank_reason = "broken".into();
+    expected.yank_reason = Some("broken".into());
     expected.updated_at = T0 + 30;
     assert_eq!(version(&store, "1.0.0").await, expected);
     let topics: Vec<String> = store

@@ -6,7 +6,10 @@ use tonic::{Request, Streaming};
 
 use super::{Answer, ok};
 use crate::{
-    api::{error::status, grpc::caller},
+    api::{
+        error::status,
+        grpc::{caller, commands::unset_if_empty},
+    },
     domain::Error,
     pb,
     registry::{Page, Registry, UploadHeader},
@@ -20,7 +23,7 @@ pub(super) async fn create_repo(
     let c = caller(&request);
     let r = request.into_inner();
     let repo = registry
-        .create_repo(&c, &r.repo, r.public, &r.display_name)
+        .create_repo(&c, &r.repo, r.public, unset_if_empty(r.display_name))
         .await
         .map_err(status)?;
     ok(pb::CreateRepoResponse {

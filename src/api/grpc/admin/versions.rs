@@ -6,7 +6,7 @@ use super::{Answer, ok};
 use crate::{
     api::{
         error::status,
-        grpc::{caller, convert::struct_to_json},
+        grpc::{caller, commands::unset_if_empty, convert::struct_to_json},
     },
     domain::Etag,
     pb,
@@ -158,12 +158,13 @@ pub(super) async fn deprecate_version(
 ) -> Answer<pb::DeprecateVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let replacement = unset_if_empty(r.replacement);
     let v = registry
         .deprecate_version(
             &c,
             (&r.repo, &r.package, &r.version),
             &r.reason,
-            &r.replacement,
+            replacement.as_deref(),
         )
         .await
         .map_err(status)?;

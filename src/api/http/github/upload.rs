@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     api::error::HttpError,
-    domain::{Error, ErrorCode, Etag, VersionRecord, VersionState},
+    domain::{Error, ErrorCode, VersionRecord, VersionState},
     registry::{Caller, Edit, GithubAsset, GithubRelease, Page, Registry, UploadHeader},
 };
 
@@ -169,11 +169,7 @@ async fn update_release(
     if body.draft == Some(false) && record.state == VersionState::Draft {
         let version = record.key.version.clone();
         record = registry
-            .publish_version(
-                &caller,
-                (&repo, &package, &version),
-                Etag::from_text(record.etag.clone()).as_ref(),
-            )
+            .publish_version(&caller, (&repo, &package, &version), Some(&record.etag))
             .await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);

@@ -27,7 +27,7 @@ impl RepoRef {
     pub(super) fn new(repo: &Repo) -> Self {
         Self {
             key: repo.key.clone(),
-            display_name: repo.display_name.clone(),
+            display_name: repo.display_name.clone().unwrap_or_default(),
             public: repo.public,
             href: repo_href(&repo.key),
         }
@@ -101,11 +101,13 @@ impl VersionView {
             content_digest: v.content_digest.clone(),
             created_at: rfc3339(v.created_at),
             published_at: v.published_at.map(rfc3339),
-            deprecation_reason: v.deprecation_reason.clone(),
-            replacement: v.replacement.clone(),
-            replacement_href: (!v.replacement.is_empty())
-                .then(|| version_href(repo, package, &v.replacement)),
-            yank_reason: v.yank_reason.clone(),
+            deprecation_reason: v.deprecation_reason.clone().unwrap_or_default(),
+            replacement: v.replacement.clone().unwrap_or_default(),
+            replacement_href: v
+                .replacement
+                .as_ref()
+                .map(|r| version_href(repo, package, r)),
+            yank_reason: v.yank_reason.clone().unwrap_or_default(),
             href: version_href(repo, package, &v.key.version),
         }
     }
