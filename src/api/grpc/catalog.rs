@@ -10,7 +10,7 @@ use crate::{
     api::error::status,
     domain::Error,
     pb::{self, release_catalog_server::ReleaseCatalog},
-    registry::{Decision, LatestQuery, Page, Registry},
+    registry::{Decision, LatestQuery, Listed, Page, Registry},
 };
 
 /// The `ReleaseCatalog` service over a registry.
@@ -57,7 +57,10 @@ impl ReleaseCatalog for CatalogService {
         let c = caller(&request);
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-        let (versions, next_page_token) = self
+        let Listed {
+            items: versions,
+            next_page_token,
+        } = self
             .registry
             .list_versions(&c, &r.repo, &r.package, &page)
             .await

@@ -5,7 +5,7 @@ mod lifecycle;
 
 use serde_json::json;
 
-use super::{Caller, Page, Principal, Registry, audit, now_micros, store_error};
+use super::{Caller, Listed, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
     domain::{
         Artifact, Compatibility, Error, ErrorCode, Etag, Finding, Name, Policy, ReleaseId,
@@ -84,15 +84,6 @@ pub struct RolledBack {
     pub deprecated: Vec<ReleaseId>,
     /// The channel sequence of the rollback; `None` when nothing was newer than the target.
     pub sequence: Option<i64>,
-}
-
-/// A page of a listing.
-#[derive(Debug, Clone)]
-pub struct Listed<T> {
-    /// The items of the page.
-    pub items: Vec<T>,
-    /// The token of the next page; empty on the last.
-    pub next_page_token: String,
 }
 
 fn violations(findings: &[Finding]) -> Vec<Violation> {
@@ -329,15 +320,11 @@ impl Registry {
         } else {
             self.readable_repo(caller, repo).await?;
         }
-        let mut rows = self
+        let rows = self
             .store
             .list_releases(repo, channel, admin, page.after_id()?, page.limit())
             .await
             .map_err(store_error)?;
-        let next_page_token = page.finish(&mut rows, |r| r.seq.to_string());
-        Ok(Listed {
-            items: rows,
-            next_page_token,
-        })
+        Ok(page.listed(rows, |r| r.seq.to_string()))
     }
 }

@@ -8,7 +8,7 @@ pub use diff::DiffResult;
 
 use serde_json::json;
 
-use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
+use super::{Caller, Listed, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
 use crate::{
     domain::{
         Digest, Error, ErrorCode, Etag, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
@@ -168,12 +168,12 @@ impl Registry {
         repo: &str,
         package: &str,
         page: &Page,
-    ) -> Result<(Vec<VersionRecord>, String)> {
+    ) -> Result<Listed<VersionRecord>> {
         parse_name("repo", repo)?;
         parse_name("package", package)?;
         let (principal, _) = self.readable_repo(caller, repo).await?;
         self.package(repo, package).await?;
-        let mut rows = self
+        let rows = self
             .store
             .list_versions(
                 repo,
@@ -184,8 +184,7 @@ impl Registry {
             )
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |v| v.seq.to_string());
-        Ok((rows, next))
+        Ok(page.listed(rows, |v| v.seq.to_string()))
     }
 
     /// Applies an edit to a draft, guarded by its etag (`None`: no check).

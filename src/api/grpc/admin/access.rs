@@ -14,7 +14,7 @@ use crate::{
     },
     domain::{AuditFilter, TokenScope},
     pb,
-    registry::{NewToken, Page, Registry},
+    registry::{Listed, NewToken, Page, Registry},
 };
 
 /// Serves `ReleaseAdmin/ListAuditEvents`.
@@ -42,7 +42,10 @@ pub(super) async fn list_audit_events(
             .transpose()
             .map_err(status)?,
     };
-    let (events, next_page_token) = registry
+    let Listed {
+        items: events,
+        next_page_token,
+    } = registry
         .list_audit(&c, filter, &page)
         .await
         .map_err(status)?;
@@ -85,7 +88,10 @@ pub(super) async fn list_tokens(
     let c = caller(&request);
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-    let (tokens, next_page_token) = registry
+    let Listed {
+        items: tokens,
+        next_page_token,
+    } = registry
         .list_tokens(&c, &r.repo, &page)
         .await
         .map_err(status)?;

@@ -12,7 +12,7 @@ use crate::{
     },
     domain::Error,
     pb,
-    registry::{Page, Registry, UploadHeader},
+    registry::{Listed, Page, Registry, UploadHeader},
 };
 
 /// Serves `ReleaseAdmin/CreateRepo`.
@@ -70,7 +70,10 @@ pub(super) async fn list_packages(
     let c = caller(&request);
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-    let (packages, next_page_token) = registry
+    let Listed {
+        items: packages,
+        next_page_token,
+    } = registry
         .list_packages(&c, &r.repo, &page)
         .await
         .map_err(status)?;

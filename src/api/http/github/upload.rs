@@ -30,7 +30,7 @@ use super::{
 use crate::{
     api::error::HttpError,
     domain::{Error, ErrorCode, VersionRecord, VersionState},
-    registry::{Caller, Edit, GithubAsset, GithubRelease, Page, Registry, UploadHeader},
+    registry::{Caller, Edit, GithubAsset, GithubRelease, Listed, Page, Registry, UploadHeader},
 };
 
 /// How many bits of an asset id number the file within its version (as `registry::github`).
@@ -119,7 +119,9 @@ async fn version_by_id(
         size: 1,
         after: Some((seq - 1).to_string()),
     };
-    let (versions, _) = registry.list_versions(caller, repo, package, &page).await?;
+    let Listed {
+        items: versions, ..
+    } = registry.list_versions(caller, repo, package, &page).await?;
     let found = versions
         .into_iter()
         .find(|v| v.seq == seq)

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     domain::{Error, Name, ReleaseId, ReleaseRecord, ReleaseState, newest_offered},
-    registry::{Caller, Page, Registry},
+    registry::{Caller, Listed, Page, Registry},
 };
 
 use super::{
@@ -29,7 +29,10 @@ pub(in crate::api::http::browse) async fn repo_view(
 ) -> Result<RepoView, Error> {
     let repo = registry.get_repo(caller, key).await?;
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
-    let (packages, next) = registry.list_packages(caller, key, &page).await?;
+    let Listed {
+        items: packages,
+        next_page_token: next,
+    } = registry.list_packages(caller, key, &page).await?;
 
     let repo_name = Name::parse("repo", key)?;
     let mut releases = Vec::new();
@@ -106,7 +109,10 @@ pub(in crate::api::http::browse) async fn package_view(
     let package = registry.get_package(caller, repo, name).await?;
     let repo = registry.get_repo(caller, repo).await?;
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
-    let (versions, next) = registry
+    let Listed {
+        items: versions,
+        next_page_token: next,
+    } = registry
         .list_versions(caller, &repo.key, name, &page)
         .await?;
     Ok(PackagePageView {
