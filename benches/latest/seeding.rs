@@ -264,12 +264,17 @@ pub(crate) async fn seed(kind: Kind, url: &str, groups: &[Channels]) -> Result<S
         let (k, last) = (group.channels - 1, group.per_channel - 1);
         for (app, j) in [(Channels::app_for(0), 0), (Channels::app_for(last), last)] {
             let key = sort_key(&relreg::domain::parse_app_version("app", &app)?);
-            let offer = store.offer(REPO, &group.channel(k), "", &key).await?;
+            let (repo, channel) = (
+                relreg::domain::Name::parse("repo", REPO)?,
+                relreg::domain::Name::parse("channel", &group.channel(k))?,
+            );
+            let offer = store.offer(&repo, &channel, None, &key).await?;
             let Some(Offer::Release(r)) = offer else {
                 anyhow::bail!("{}: app {app} is offered {offer:?}", group.channel(k));
             };
             ensure!(
-                r.id == group.release_id(k, j) && r.version == Channels::version(j),
+                r.id.to_string() == group.release_id(k, j)
+                    && r.version.to_string() == Channels::version(j),
                 "{}: app {app} is offered {} {}, not release {j}",
                 group.channel(k),
                 r.id,
@@ -282,7 +287,7 @@ pub(crate) async fn seed(kind: Kind, url: &str, groups: &[Channels]) -> Result<S
                 ))
                 .await?;
             ensure!(
-                stored == sort_key(&semver::Version::parse(&r.version)?),
+                stored == sort_key(&r.version),
                 "seeded sort_key of {} differs from relreg::domain::sort_key",
                 r.version
             );

@@ -102,17 +102,8 @@ pub(crate) async fn run(args: SyncArgs, conn: Connection, json: bool) -> Result<
             platform,
             offline,
         }) => {
-            status(
-                &conn,
-                dir,
-                repo,
-                channel,
-                app_version,
-                platform,
-                offline,
-                json,
-            )
-            .await
+            let given = origin(repo, channel, app_version, platform)?;
+            status(&conn, dir, given, offline, json).await
         }
         None => {
             let missing =
@@ -159,31 +150,34 @@ pub(crate) async fn run(args: SyncArgs, conn: Connection, json: bool) -> Result<
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn status(
-    conn: &Connection,
-    dir: PathBuf,
+/// Reads the origin `status` was given: all of repo, channel and app version, or none.
+fn origin(
     repo: Option<String>,
     channel: Option<String>,
     app_version: Option<String>,
     platform: Option<String>,
-    offline: bool,
-    json: bool,
-) -> Result<Exit, ClientError> {
-    let given = match (repo, channel, app_version) {
-        (Some(repo), Some(channel), Some(app_version)) => Some(Origin {
+) -> Result<Option<Origin>, ClientError> {
+    match (repo, channel, app_version) {
+        (Some(repo), Some(channel), Some(app_version)) => Ok(Some(Origin {
             repo,
             channel,
             app_version,
             platform,
-        }),
-        (None, None, None) => None,
-        _ => {
-            return Err(ClientError::usage(
-                "give --repo, --channel and --app-version together, or none of them",
-            ));
-        }
-    };
+        })),
+        (None, None, None) => Ok(None),
+        _ => Err(ClientError::usage(
+            "give --repo, --channel and --app-version together, or none of them",
+        )),
+    }
+}
+
+async fn status(
+    conn: &Connection,
+    dir: PathBuf,
+    given: Option<Origin>,
+    offline: bool,
+    json: bool,
+) -> Result<Exit, ClientError> {
     let report = sync::status((!offline).then_some(conn), &dir, given).await?;
     if json {
         super::output::print_json(&report);

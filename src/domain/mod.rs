@@ -2,7 +2,9 @@
 //! closed set of error codes. Nothing here does I/O or knows about tonic or sqlx.
 
 mod error;
+mod ids;
 mod kinds;
+mod lifecycle;
 mod names;
 mod offer;
 mod policy;
@@ -12,7 +14,9 @@ mod retention;
 mod version;
 
 pub use error::{Error, ErrorCode, Result, Violation};
+pub use ids::{Etag, ReleaseId};
 pub use kinds::{KindValidator, validator_for};
+pub use lifecycle::{RELEASE_STEPS, ReleaseStep, Step, VERSION_STEPS, VersionStep};
 pub use names::{Digest, FilePath, Name, parse_name};
 pub use offer::{ANY_PLATFORM, Candidate, Offer, OfferStep, newest_offered, offer_at, offer_steps};
 pub use policy::Policy;
@@ -21,8 +25,8 @@ pub use records::{
     TokenScope,
 };
 pub use release::{
-    Artifact, AttachedVersion, Compatibility, Finding, ReleaseRecord, ReleaseState, Severity,
-    parse_app_version, sort_key, validate_release,
+    AppVersion, Artifact, AttachedVersion, Compatibility, Finding, ReleaseRecord, ReleaseState,
+    Severity, parse_app_version, sort_key, validate_release,
 };
 pub use retention::{ReleaseAge, Retention, VersionAge, releases_to_remove, versions_to_remove};
 pub use version::{

@@ -11,6 +11,12 @@ pub struct Name(String);
 
 /// Parses a repo or package name, reporting failures against `field`.
 pub fn parse_name(field: &str, value: &str) -> Result<Name> {
+    check_name(field, value)?;
+    Ok(Name(value.to_owned()))
+}
+
+/// Checks a name against the pattern, reporting failures against `field`.
+fn check_name(field: &str, value: &str) -> Result<()> {
     let bytes = value.as_bytes();
     let valid_first = bytes
         .first()
@@ -27,13 +33,75 @@ pub fn parse_name(field: &str, value: &str) -> Result<Name> {
             format!("{value:?} must match [a-z0-9][a-z0-9._-]{{0,63}}"),
         ));
     }
-    Ok(Name(value.to_owned()))
+    Ok(())
 }
 
 impl Name {
+    /// Parses a name the caller already owns (a request's field), keeping its text.
+    pub fn parse_owned(field: &str, value: String) -> Result<Self> {
+        check_name(field, &value)?;
+        Ok(Name(value))
+    }
+
+    /// Parses an optional name the caller owns: empty (proto3's unset) is `None`.
+    pub fn parse_owned_optional(field: &str, value: String) -> Result<Option<Self>> {
+        (!value.is_empty())
+            .then(|| Self::parse_owned(field, value))
+            .transpose()
+    }
+
+    /// Parses a name, reporting failures against `field` (as [`parse_name`]).
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
+        parse_name(field, value)
+    }
+
+    /// Parses an optional name: empty (proto3's unset) is `None`.
+    pub fn parse_optional(field: &str, value: &str) -> Result<Option<Self>> {
+        (!value.is_empty())
+            .then(|| parse_name(field, value))
+            .transpose()
+    }
+
     /// Returns the name as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Returns the name's text.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl serde::Serialize for Name {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
     }
 }
 

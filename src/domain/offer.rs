@@ -9,10 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{
-    error::{Error, Result},
-    release::{Compatibility, parse_app_version, sort_key},
-};
+use super::release::{Compatibility, sort_key};
 
 /// What a channel offers one app version on one platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,27 +64,17 @@ pub struct Candidate {
 }
 
 impl Candidate {
-    /// Builds a candidate from stored values; a bound that no longer parses is an error that
-    /// says so (never "no bound").
-    pub fn new(id: &str, seq: i64, version_key: &str, c: &Compatibility) -> Result<Self> {
-        let bound = |field: &str, text: &str| {
-            (!text.is_empty())
-                .then(|| parse_app_version(field, text))
-                .transpose()
-                .map_err(|e| {
-                    Error::internal(format!(
-                        "stored {field} of release {id} no longer parses: {e}"
-                    ))
-                })
-        };
-        Ok(Self {
+    /// Builds a candidate from a release's stored values (its bounds were parsed when the
+    /// store read them: one that no longer parses is an error there, never "no bound").
+    pub fn new(id: &str, seq: i64, version_key: &str, c: &Compatibility) -> Self {
+        Self {
             id: id.to_owned(),
             seq,
             version_key: version_key.to_owned(),
-            min: bound("min_app_version", &c.min_app_version)?,
-            max: bound("max_app_version", &c.max_app_version)?,
-            platforms: c.platforms.clone(),
-        })
+            min: c.min.as_ref().map(|b| b.version().clone()),
+            max: c.max.as_ref().map(|b| b.version().clone()),
+            platforms: c.platforms.iter().map(|p| p.as_str().to_owned()).collect(),
+        }
     }
 
     fn start_key(&self) -> String {

@@ -15,8 +15,8 @@ pub struct Repo {
     pub key: String,
     /// Whether anonymous callers may read the repo's published data.
     pub public: bool,
-    /// The title the browse pages show; empty means the key is shown.
-    pub display_name: String,
+    /// The title the browse pages show; `None` means the key is shown.
+    pub display_name: Option<String>,
     /// When the repo was created, in unix microseconds.
     pub created_at: i64,
     /// The repo's policies.

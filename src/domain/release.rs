@@ -5,6 +5,8 @@ use std::{fmt, str::FromStr};
 
 use super::{
     error::{Error, Result},
+    ids::{Etag, ReleaseId},
+    names::Name,
     version::VersionState,
 };
 
@@ -53,32 +55,77 @@ impl fmt::Display for ReleaseState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     /// The part the artifact plays in the release (e.g. `app`), unique in it.
-    pub role: String,
+    pub role: Name,
     /// The package the artifact comes from.
-    pub package: String,
+    pub package: Name,
     /// The semver version of that package.
-    pub version: String,
+    pub version: semver::Version,
+}
+
+/// An app-version bound as the publisher wrote it (`2.0`), with the version it stands for
+/// (`2.0.0`, see [`parse_app_version`]). Answers echo the text; decisions use the version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppVersion {
+    text: String,
+    version: semver::Version,
+}
+
+impl AppVersion {
+    /// Parses a bound, reporting failures against `field`.
+    pub fn parse(field: &str, value: &str) -> Result<Self> {
+        Ok(Self {
+            version: parse_app_version(field, value)?,
+            text: value.to_owned(),
+        })
+    }
+
+    /// Parses an optional bound: empty (proto3's unset) is `None`.
+    pub fn parse_optional(field: &str, value: &str) -> Result<Option<Self>> {
+        (!value.is_empty())
+            .then(|| Self::parse(field, value))
+            .transpose()
+    }
+
+    /// Returns the bound as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Returns the bound's text as written.
+    pub fn into_string(self) -> String {
+        self.text
+    }
+
+    /// Returns the version the bound stands for.
+    pub fn version(&self) -> &semver::Version {
+        &self.version
+    }
+}
+
+impl fmt::Display for AppVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 /// Which app versions and platforms a release is for.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Compatibility {
-    /// Empty: no lower bound (validation warns).
-    pub min_app_version: String,
-    /// Empty: no upper bound.
-    pub max_app_version: String,
+    /// The lowest app version admitted (inclusive); `None`: no lower bound (validation warns).
+    pub min: Option<AppVersion>,
+    /// The highest app version admitted (inclusive); `None`: no upper bound.
+    pub max: Option<AppVersion>,
     /// Empty: every platform.
-    pub platforms: Vec<String>,
+    pub platforms: Vec<Name>,
 }
 
 impl Compatibility {
     /// Tells whether an app version on a platform may run this release. Bounds are inclusive.
     pub fn admits(&self, app: &semver::Version, platform: &str) -> bool {
-        let above_min =
-            parse_app_version("", &self.min_app_version).map_or(true, |min| *app >= min);
-        let below_max =
-            parse_app_version("", &self.max_app_version).map_or(true, |max| *app <= max);
-        let platform_ok = self.platforms.is_empty() || self.platforms.iter().any(|p| p == platform);
+        let above_min = self.min.as_ref().is_none_or(|min| *app >= min.version);
+        let below_max = self.max.as_ref().is_none_or(|max| *app <= max.version);
+        let platform_ok =
+            self.platforms.is_empty() || self.platforms.iter().any(|p| p.as_str() == platform);
         above_min && below_max && platform_ok
     }
 }
@@ -87,19 +134,19 @@ impl Compatibility {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReleaseRecord {
     /// The release's id (`rel_` and 16 hex digits), assigned at creation.
-    pub id: String,
+    pub id: ReleaseId,
     /// Insertion order, used for stable paging and tie-breaks.
     pub seq: i64,
     /// The key of the repo that owns the release.
-    pub repo: String,
+    pub repo: Name,
     /// The channel it is offered on.
-    pub channel: String,
+    pub channel: Name,
     /// The release's semver version, unique in its channel.
-    pub version: String,
+    pub version: semver::Version,
     /// Where it is in its lifecycle.
     pub state: ReleaseState,
     /// Changes on every write; callers send it back to guard edits.
-    pub etag: String,
+    pub etag: Etag,
     /// Which app versions and platforms it is for.
     pub compatibility: Compatibility,
     /// Release notes for people; may be empty.
@@ -108,10 +155,10 @@ pub struct ReleaseRecord {
     pub mandatory: bool,
     /// The channel sequence assigned when published.
     pub sequence: Option<i64>,
-    /// Why it was deprecated; empty unless deprecated.
-    pub deprecation_reason: String,
-    /// The version clients should move to instead; empty means none named.
-    pub replacement: String,
+    /// Why it was deprecated; `None` unless deprecated.
+    pub deprecation_reason: Option<String>,
+    /// The release clients should move to instead, if one was named.
+    pub replacement: Option<ReleaseId>,
     /// The package versions the release is made of, by role.
     pub artifacts: Vec<Artifact>,
     /// When it was created, in unix microseconds.
@@ -220,7 +267,7 @@ pub fn validate_release(
         })
     };
     for role in required_roles {
-        if !release.artifacts.iter().any(|a| &a.role == role) {
+        if !release.artifacts.iter().any(|a| a.role.as_str() == role) {
             push(
                 Severity::Error,
                 "required_roles",
@@ -280,26 +327,20 @@ pub fn validate_release(
         }
     }
     let c = &release.compatibility;
-    let min = (!c.min_app_version.is_empty())
-        .then(|| parse_app_version("min_app_version", &c.min_app_version));
-    let max = (!c.max_app_version.is_empty())
-        .then(|| parse_app_version("max_app_version", &c.max_app_version));
-    match (&min, &max) {
-        (Some(Err(e)), _) | (_, Some(Err(e))) => push(
-            Severity::Error,
-            "app_version_bounds",
-            e.field.clone().unwrap_or_default(),
-            e.message.clone(),
-        ),
-        (Some(Ok(lo)), Some(Ok(hi))) if lo > hi => push(
+    if let (Some(lo), Some(hi)) = (&c.min, &c.max)
+        && lo.version > hi.version
+    {
+        push(
             Severity::Error,
             "app_version_bounds",
             "max_app_version".into(),
-            format!("max_app_version {hi} is below min_app_version {lo}"),
-        ),
-        _ => {}
+            format!(
+                "max_app_version {} is below min_app_version {}",
+                hi.version, lo.version
+            ),
+        );
     }
-    if min.is_none() {
+    if c.min.is_none() {
         push(
             Severity::Warning,
             "min_app_version",
@@ -316,6 +357,10 @@ mod tests {
 
     fn v(s: &str) -> semver::Version {
         semver::Version::parse(s).unwrap()
+    }
+
+    fn name(s: &str) -> Name {
+        Name::parse("name", s).unwrap()
     }
 
     #[test]
@@ -361,10 +406,11 @@ mod tests {
     #[test]
     fn compatibility_bounds_are_inclusive_and_platforms_filter() {
         let c = Compatibility {
-            min_app_version: "2.0".into(),
-            max_app_version: "3".into(),
-            platforms: vec!["ios".into()],
+            min: AppVersion::parse_optional("min", "2.0").unwrap(),
+            max: AppVersion::parse_optional("max", "3").unwrap(),
+            platforms: vec![Name::parse("platform", "ios").unwrap()],
         };
+        assert_eq!(c.min.as_ref().unwrap().as_str(), "2.0", "the text is kept");
         assert!(c.admits(&v("2.0.0"), "ios"));
         assert!(c.admits(&v("3.0.0"), "ios"));
         assert!(!c.admits(&v("3.0.1"), "ios"));
@@ -379,29 +425,29 @@ mod tests {
 
     fn draft(artifacts: &[&str], min: &str, max: &str) -> ReleaseRecord {
         ReleaseRecord {
-            id: "rel_1".into(),
+            id: ReleaseId::random(),
             seq: 1,
-            repo: "r".into(),
-            channel: "stable".into(),
-            version: "1.0.0".into(),
+            repo: name("r"),
+            channel: name("stable"),
+            version: v("1.0.0"),
             state: ReleaseState::Draft,
-            etag: String::new(),
+            etag: Etag::random(),
             compatibility: Compatibility {
-                min_app_version: min.into(),
-                max_app_version: max.into(),
+                min: AppVersion::parse_optional("min", min).unwrap(),
+                max: AppVersion::parse_optional("max", max).unwrap(),
                 platforms: vec![],
             },
             notes: String::new(),
             mandatory: false,
             sequence: None,
-            deprecation_reason: String::new(),
-            replacement: String::new(),
+            deprecation_reason: None,
+            replacement: None,
             artifacts: artifacts
                 .iter()
                 .map(|r| Artifact {
-                    role: (*r).into(),
-                    package: "p".into(),
-                    version: "1.0.0".into(),
+                    role: name(r),
+                    package: name("p"),
+                    version: v("1.0.0"),
                 })
                 .collect(),
             created_at: 0,
@@ -417,9 +463,9 @@ mod tests {
     ) -> AttachedVersion {
         AttachedVersion {
             artifact: Artifact {
-                role: role.into(),
-                package: "p".into(),
-                version: "1.0.0".into(),
+                role: name(role),
+                package: name("p"),
+                version: v("1.0.0"),
             },
             state,
             files: files
@@ -487,8 +533,8 @@ mod tests {
                 (Severity::Error, "file_checksum")
             ]
         );
-        // app_version_bounds: unparsable or inverted
-        for (min, max) in [("2.0", "1.0"), ("x", ""), ("1.0", "1.2.3.4")] {
+        // app_version_bounds: inverted (unparsable bounds never get this far)
+        for (min, max) in [("2.0", "1.0"), ("3", "2.9.9")] {
             let f = validate_release(
                 &draft(&["text"], min, max),
                 &roles,

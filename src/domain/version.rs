@@ -5,7 +5,10 @@ use std::{collections::BTreeMap, fmt, str::FromStr};
 
 use sha2::{Digest as _, Sha256};
 
-use super::error::{Error, Result};
+use super::{
+    error::{Error, Result},
+    ids::Etag,
+};
 
 /// The lifecycle state of a package version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,19 +201,19 @@ pub struct VersionRecord {
     /// Where it is in its lifecycle.
     pub state: VersionState,
     /// Changes on every write; callers send it back to guard edits.
-    pub etag: String,
+    pub etag: Etag,
     /// Set when published; drafts compute theirs on demand.
     pub content_digest: Option<String>,
     /// Canonical JSON object text.
     pub manifest: String,
     /// The files of the version, sorted by path.
     pub files: Vec<VersionFile>,
-    /// Why it was deprecated; empty unless deprecated.
-    pub deprecation_reason: String,
-    /// The version readers should move to instead; empty means none named.
-    pub replacement: String,
-    /// Why it was yanked; empty unless yanked.
-    pub yank_reason: String,
+    /// Why it was deprecated; `None` unless deprecated.
+    pub deprecation_reason: Option<String>,
+    /// The version readers should move to instead, if one was named.
+    pub replacement: Option<String>,
+    /// Why it was yanked; `None` unless yanked with a reason.
+    pub yank_reason: Option<String>,
     /// When it was created, in unix microseconds.
     pub created_at: i64,
     /// When it last changed, in unix microseconds.

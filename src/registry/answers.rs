@@ -1,47 +1,16 @@
-//! The compact form a warm cache keeps "latest" answers in: a release named by a key, not a
-//! record. Every release id relreg makes is `rel_` and 16 hex digits, kept as one `u64`; any
-//! other id is kept as text. The records themselves live in a bounded cache of their own.
+//! The compact form a warm cache keeps "latest" answers in: a release named by its id (a
+//! `ReleaseId` is one `u64`), not a record, keyed by the app version packed in a `u64`. The
+//! records themselves live in a bounded cache of their own.
 
-use std::{cmp::Ordering, fmt, sync::Arc};
+use std::cmp::Ordering;
 
 use semver::{BuildMetadata, Prerelease, Version};
 
-use crate::domain::Offer;
-
-/// A release as a cached answer names it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum ReleaseKey {
-    /// `rel_` and 16 lowercase hex digits.
-    Packed(u64),
-    /// Any other id.
-    Text(Arc<str>),
-}
-
-impl ReleaseKey {
-    /// Returns the key of a release id.
-    pub(super) fn of(id: &str) -> Self {
-        id.strip_prefix("rel_")
-            .filter(|hex| {
-                hex.len() == 16 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            })
-            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
-            .map_or_else(|| Self::Text(id.into()), Self::Packed)
-    }
-}
-
-impl fmt::Display for ReleaseKey {
-    /// Writes the release id back.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Packed(n) => write!(f, "rel_{n:016x}"),
-            Self::Text(id) => f.write_str(id),
-        }
-    }
-}
+use crate::domain::{Offer, ReleaseId};
 
 /// What a channel offered one platform and app version; `None` when the channel has no
 /// published release.
-pub(super) type Answer = Option<Offer<ReleaseKey>>;
+pub(super) type Answer = Option<Offer<ReleaseId>>;
 
 /// Bits per number in a packed app version.
 const NUMBER_BITS: u32 = 21;
@@ -86,16 +55,16 @@ impl AppKey {
     }
 }
 
-/// An [`Answer`] in 16 bytes: the common ones (no release, nothing offered, a release with a
-/// packed key) inline, the rest boxed.
+/// An [`Answer`] in 16 bytes: the common ones (no release, nothing offered, a release) inline,
+/// an app update required (which carries text) boxed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum StoredAnswer {
     /// The channel has no published release.
     NoChannel,
     /// [`Offer::Nothing`].
     Nothing,
-    /// A release named by a packed key.
-    Release(u64),
+    /// [`Offer::Release`].
+    Release(ReleaseId),
     /// Anything else.
     Boxed(Box<Answer>),
 }
@@ -105,7 +74,7 @@ impl From<Answer> for StoredAnswer {
         match answer {
             None => Self::NoChannel,
             Some(Offer::Nothing) => Self::Nothing,
-            Some(Offer::Release(ReleaseKey::Packed(n))) => Self::Release(n),
+            Some(Offer::Release(id)) => Self::Release(id),
             other => Self::Boxed(Box::new(other)),
         }
     }
@@ -116,7 +85,7 @@ impl From<&StoredAnswer> for Answer {
         match stored {
             StoredAnswer::NoChannel => None,
             StoredAnswer::Nothing => Some(Offer::Nothing),
-            StoredAnswer::Release(n) => Some(Offer::Release(ReleaseKey::Packed(*n))),
+            StoredAnswer::Release(id) => Some(Offer::Release(*id)),
             StoredAnswer::Boxed(answer) => answer.as_ref().clone(),
         }
     }
@@ -159,38 +128,15 @@ mod tests {
 
     #[test]
     fn stored_answers_give_the_answer_back() {
-        let answers: [Answer; 5] = [
+        let id = ReleaseId::named("release_id", "rel_0123456789abcdef").unwrap();
+        let answers: [Answer; 4] = [
             None,
             Some(Offer::Nothing),
-            Some(Offer::Release(ReleaseKey::of("rel_0123456789abcdef"))),
-            Some(Offer::Release(ReleaseKey::of("imported-1"))),
+            Some(Offer::Release(id)),
             Some(Offer::AppUpdateRequired("2.0".into())),
         ];
         for answer in answers {
             assert_eq!(Answer::from(&StoredAnswer::from(answer.clone())), answer);
-        }
-    }
-
-    #[test]
-    fn keys_give_the_id_back() {
-        for id in [
-            "rel_0123456789abcdef",
-            "rel_0000000000000000",
-            "rel_ffffffffffffffff",
-        ] {
-            let key = ReleaseKey::of(id);
-            assert!(matches!(key, ReleaseKey::Packed(_)), "{id}");
-            assert_eq!(key.to_string(), id);
-        }
-        for id in [
-            "rel_0123456789ABCDEF",
-            "rel_123",
-            "other",
-            "rel_0123456789abcdefg",
-        ] {
-            let key = ReleaseKey::of(id);
-            assert!(matches!(key, ReleaseKey::Text(_)), "{id}");
-            assert_eq!(key.to_string(), id);
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Reading the audit log and the outbox.
 
-use super::{Caller, Page, Registry, store_error};
+use super::{Caller, Listed, Page, Registry, store_error};
 use crate::domain::{AuditEvent, AuditFilter, OutboxEvent, Result};
 
 impl Registry {
@@ -10,17 +10,16 @@ impl Registry {
         caller: &Caller,
         mut filter: AuditFilter,
         page: &Page,
-    ) -> Result<(Vec<AuditEvent>, String)> {
+    ) -> Result<Listed<AuditEvent>> {
         let principal = self.authenticate(caller).await?;
         filter.repo =
             self.admin_repo_filter(&principal, filter.repo.as_deref().unwrap_or_default())?;
-        let mut rows = self
+        let rows = self
             .store
             .list_audit(&filter, page.after_id()?, page.limit())
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |e| e.id.to_string());
-        Ok((rows, next))
+        Ok(page.listed(rows, |e| e.id.to_string()))
     }
 
     /// Lists outbox events after an id (for the relay and tests).

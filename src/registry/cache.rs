@@ -21,10 +21,10 @@ use std::{
 };
 
 use super::{
-    answers::{Answer, AppKey, ReleaseKey, StoredAnswer},
+    answers::{Answer, AppKey, StoredAnswer},
     manifest::ManifestView,
 };
-use crate::domain::{ReleaseRecord, Repo, Token};
+use crate::domain::{ReleaseId, ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.
 const TOKEN_REUSE: Duration = Duration::from_secs(10);
@@ -50,10 +50,10 @@ pub(super) struct Cache {
     epoch: AtomicU64,
     /// Turns to load a channel, by a hash of its key.
     loads: Vec<tokio::sync::Mutex<()>>,
-    manifests: RwLock<HashMap<String, Arc<ManifestView>>>,
+    manifests: RwLock<HashMap<ReleaseId, Arc<ManifestView>>>,
     /// The records of releases answers name (published releases never change, and a
     /// deprecated one is never named again).
-    records: RwLock<HashMap<ReleaseKey, Arc<ReleaseRecord>>>,
+    records: RwLock<HashMap<ReleaseId, Arc<ReleaseRecord>>>,
     /// By the hash of the secret: the token and when it was read from the database.
     tokens: RwLock<HashMap<String, (Token, Instant)>>,
 }
@@ -245,13 +245,13 @@ impl Cache {
     }
 
     /// Returns the record of a release an answer names.
-    pub(super) fn record(&self, key: &ReleaseKey) -> Option<Arc<ReleaseRecord>> {
+    pub(super) fn record(&self, key: &ReleaseId) -> Option<Arc<ReleaseRecord>> {
         self.enabled
             .then(|| self.records.read().ok()?.get(key).cloned())
             .flatten()
     }
 
-    pub(super) fn put_record(&self, key: ReleaseKey, record: Arc<ReleaseRecord>) {
+    pub(super) fn put_record(&self, key: ReleaseId, record: Arc<ReleaseRecord>) {
         if let (true, Ok(mut records)) = (self.enabled, self.records.write()) {
             if records.len() >= RECORD_LIMIT
                 && let Some(old) = records.keys().next().cloned()
@@ -262,7 +262,7 @@ impl Cache {
         }
     }
 
-    pub(super) fn manifest(&self, id: &str) -> Option<Arc<ManifestView>> {
+    pub(super) fn manifest(&self, id: &ReleaseId) -> Option<Arc<ManifestView>> {
         self.enabled
             .then(|| self.manifests.read().ok()?.get(id).cloned())
             .flatten()
@@ -275,12 +275,12 @@ impl Cache {
             {
                 manifests.remove(&key);
             }
-            manifests.insert(manifest.release.id.clone(), manifest);
+            manifests.insert(manifest.release.id, manifest);
         }
     }
 
     /// Drops a release's manifest (retention removed the release).
-    pub(super) fn forget_manifest(&self, id: &str) {
+    pub(super) fn forget_manifest(&self, id: &ReleaseId) {
         if let Ok(mut manifests) = self.manifests.write() {
             manifests.remove(id);
         }
@@ -371,19 +371,19 @@ mod tests {
         let cache = Cache::new(true);
         let record = |i: u64| {
             let mut r = crate::domain::ReleaseRecord {
-                id: format!("rel_{i:016x}"),
+                id: ReleaseId::from_text(&format!("rel_{i:016x}")).unwrap(),
                 seq: 0,
-                repo: "r".into(),
-                channel: "stable".into(),
-                version: "1.0.0".into(),
+                repo: crate::domain::Name::parse("repo", "r").unwrap(),
+                channel: crate::domain::Name::parse("channel", "stable").unwrap(),
+                version: semver::Version::new(1, 0, 0),
                 state: crate::domain::ReleaseState::Published,
-                etag: String::new(),
+                etag: crate::domain::Etag::random(),
                 compatibility: crate::domain::Compatibility::default(),
                 notes: String::new(),
                 mandatory: false,
                 sequence: Some(1),
-                deprecation_reason: String::new(),
-                replacement: String::new(),
+                deprecation_reason: None,
+                replacement: None,
                 artifacts: Vec::new(),
                 created_at: 0,
                 updated_at: 0,
@@ -394,13 +394,11 @@ mod tests {
         };
         for i in 0..RECORD_LIMIT as u64 + 10 {
             let r = record(i);
-            cache.put_record(ReleaseKey::of(&r.id), r);
+            cache.put_record(r.id, r);
         }
         assert_eq!(cache.records.read().unwrap().len(), RECORD_LIMIT);
         let last = record(RECORD_LIMIT as u64 + 9);
-        let kept = cache
-            .record(&ReleaseKey::of(&last.id))
-            .expect("the newest is kept");
+        let kept = cache.record(&last.id).expect("the newest is kept");
         assert_eq!(kept.seq, last.seq);
     }
 

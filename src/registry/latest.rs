@@ -5,12 +5,23 @@
 
 use std::sync::Arc;
 
-use super::{
-    Caller, Registry,
-    answers::{Answer, ReleaseKey},
-    store_error,
-};
-use crate::domain::{Error, Offer, ReleaseRecord, Result, parse_app_version, parse_name, sort_key};
+use super::{Caller, Registry, answers::Answer, store_error};
+use crate::domain::{ANY_PLATFORM, Error, Name, Offer, ReleaseRecord, Result, sort_key};
+
+/// A "latest" question, parsed by the transport.
+#[derive(Debug, Clone)]
+pub struct LatestQuery {
+    /// The repo of the channel.
+    pub repo: Name,
+    /// The channel asked about.
+    pub channel: Name,
+    /// The client's app version (short forms padded, see `domain::parse_app_version`).
+    pub app_version: semver::Version,
+    /// The client's platform, if it named one.
+    pub platform: Option<Name>,
+    /// The release the client runs, as it named it (empty: none).
+    pub current_release_id: String,
+}
 
 /// What a client should do, as `GetLatestRelease` answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,30 +48,17 @@ impl Registry {
 
     /// Decides what a client on `app_version` and `platform`, running `current_release_id`,
     /// should do. A warm server answers from memory.
-    pub async fn latest_release(
-        &self,
-        caller: &Caller,
-        repo: &str,
-        channel: &str,
-        app_version: &str,
-        platform: &str,
-        current_release_id: &str,
-    ) -> Result<Decision> {
-        parse_name("repo", repo)?;
-        parse_name("channel", channel)?;
-        let app = parse_app_version("app_version", app_version)?;
-        if !platform.is_empty() {
-            parse_name("platform", platform)?;
-        }
+    pub async fn latest_release(&self, caller: &Caller, query: &LatestQuery) -> Result<Decision> {
+        let (repo, channel) = (&query.repo, &query.channel);
         self.readable_repo(caller, repo).await?;
         let offer = self
-            .offer(repo, channel, platform, &app)
+            .offer(repo, channel, query.platform.as_ref(), &query.app_version)
             .await?
             .ok_or_else(|| {
                 Error::not_found(format!("published release in channel {channel} of {repo}"))
             })?;
         Ok(match offer {
-            Offer::Release(r) if r.id == current_release_id => Decision::UpToDate(Some(r)),
+            Offer::Release(r) if r.id.is(&query.current_release_id) => Decision::UpToDate(Some(r)),
             Offer::Release(r) => Decision::Update(r),
             Offer::AppUpdateRequired(min) => Decision::AppUpdateRequired(min),
             Offer::Nothing => Decision::UpToDate(None),
@@ -72,12 +70,13 @@ impl Registry {
     /// turn, and those behind the first find the answer cached.
     async fn offer(
         &self,
-        repo: &str,
-        channel: &str,
-        platform: &str,
+        repo: &Name,
+        channel: &Name,
+        platform: Option<&Name>,
         app: &semver::Version,
     ) -> Result<Option<Offer<Arc<ReleaseRecord>>>> {
-        if let Ok(answer) = self.cache.answer(repo, channel, platform, app) {
+        let platform_text = platform.map_or(ANY_PLATFORM, Name::as_str);
+        if let Ok(answer) = self.cache.answer(repo, channel, platform_text, app) {
             return self.records_of(answer).await;
         }
         let turn = self
@@ -88,7 +87,7 @@ impl Registry {
             Some(turn) => Some(turn.await),
             None => None,
         };
-        let ticket = match self.cache.answer(repo, channel, platform, app) {
+        let ticket = match self.cache.answer(repo, channel, platform_text, app) {
             Ok(answer) => return self.records_of(answer).await,
             Err(ticket) => ticket,
         };
@@ -100,13 +99,17 @@ impl Registry {
             .map(|offer| offer.map(Arc::new));
         let answer = loaded.clone().map(|offer| {
             offer.map(|record| {
-                let key = ReleaseKey::of(&record.id);
-                self.cache.put_record(key.clone(), record);
+                let key = record.id;
+                self.cache.put_record(key, record);
                 key
             })
         });
-        self.cache
-            .put_answer((repo, channel), (platform, app), ticket, answer);
+        self.cache.put_answer(
+            (repo.as_str(), channel.as_str()),
+            (platform_text, app),
+            ticket,
+            answer,
+        );
         Ok(loaded)
     }
 
@@ -119,13 +122,12 @@ impl Registry {
             Offer::Release(key) => Offer::Release(match self.cache.record(&key) {
                 Some(record) => record,
                 None => {
-                    let id = key.to_string();
                     let mut record = self
                         .store
-                        .get_release(&id)
+                        .get_release(&key)
                         .await
                         .map_err(store_error)?
-                        .ok_or_else(|| Error::not_found(format!("release {id}")))?;
+                        .ok_or_else(|| Error::not_found(format!("release {key}")))?;
                     // As the offer query reads it: without artifacts (the manifest has them).
                     record.artifacts.clear();
                     let record = Arc::new(record);

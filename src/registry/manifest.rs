@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Caller, Registry};
 use crate::domain::{
-    Artifact, Package, ReleaseRecord, ReleaseState, Result, VersionKey, VersionRecord,
+    Artifact, Package, ReleaseId, ReleaseRecord, ReleaseState, Result, VersionKey, VersionRecord,
 };
 
 /// A release manifest: the release and, per artifact, its package and version with files.
@@ -22,7 +22,11 @@ pub struct ManifestView {
 impl Registry {
     /// Returns everything a client needs to bootstrap a release; published manifests are
     /// served from memory once built.
-    pub async fn release_manifest(&self, caller: &Caller, id: &str) -> Result<Arc<ManifestView>> {
+    pub async fn release_manifest(
+        &self,
+        caller: &Caller,
+        id: &ReleaseId,
+    ) -> Result<Arc<ManifestView>> {
         if let Some(manifest) = self.cache.manifest(id) {
             self.readable_repo(caller, &manifest.release.repo).await?;
             return Ok(manifest);
@@ -32,9 +36,9 @@ impl Registry {
         for a in &release.artifacts {
             let package = self.package(&release.repo, &a.package).await?;
             let key = VersionKey {
-                repo: release.repo.clone(),
-                package: a.package.clone(),
-                version: a.version.clone(),
+                repo: release.repo.to_string(),
+                package: a.package.to_string(),
+                version: a.version.to_string(),
             };
             let version = self.version(&key).await?;
             artifacts.push((a.clone(), package, version));

@@ -28,11 +28,12 @@ pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
 pub use follow::FOLLOW_EVERY;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
-pub use latest::Decision;
+pub use latest::{Decision, LatestQuery};
 pub use manifest::ManifestView;
-pub use paging::Page;
-pub use releases::NewRelease;
+pub use paging::{Listed, Page};
+pub use releases::{ArtifactEdit, NewRelease, Published, ReleaseDeprecation, Rollback, RolledBack};
 pub use tokens::NewToken;
+pub(crate) use uploads::Chunk;
 pub use versions::{DiffResult, Edit};
 
 use cache::Cache;

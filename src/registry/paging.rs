@@ -51,6 +51,15 @@ impl Page {
         self.size + 1
     }
 
+    /// Cuts the fetched rows to the page: the page's items and the token of the next page.
+    pub fn listed<T>(&self, mut rows: Vec<T>, key: impl Fn(&T) -> String) -> Listed<T> {
+        let next_page_token = self.finish(&mut rows, key);
+        Listed {
+            items: rows,
+            next_page_token,
+        }
+    }
+
     /// Cuts the fetched rows to the page and returns the token of the next page.
     pub fn finish<T>(&self, rows: &mut Vec<T>, key: impl Fn(&T) -> String) -> String {
         if rows.len() as i64 <= self.size {
@@ -61,6 +70,15 @@ impl Page {
             .map(|r| URL_SAFE_NO_PAD.encode(key(r)))
             .unwrap_or_default()
     }
+}
+
+/// A page of a listing.
+#[derive(Debug, Clone)]
+pub struct Listed<T> {
+    /// The items of the page.
+    pub items: Vec<T>,
+    /// The token of the next page; empty on the last.
+    pub next_page_token: String,
 }
 
 #[cfg(test)]

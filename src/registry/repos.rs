@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{Caller, Page, Principal, Registry, audit, now_micros, store_error};
+use super::{Caller, Listed, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
     domain::{Error, ErrorCode, Package, Policy, Repo, Result, Role, parse_name, validator_for},
     store::StoreError,
@@ -15,7 +15,7 @@ impl Registry {
         caller: &Caller,
         key: &str,
         public: bool,
-        display_name: &str,
+        display_name: Option<String>,
     ) -> Result<Repo> {
         let key = parse_name("repo", key)?;
         let principal = self.authenticate(caller).await?;
@@ -23,7 +23,7 @@ impl Registry {
         let repo = Repo {
             key: key.to_string(),
             public,
-            display_name: display_name.to_owned(),
+            display_name,
             created_at: now_micros(),
             policy: Policy::default(),
         };
@@ -47,20 +47,19 @@ impl Registry {
 
     /// Lists the repos the caller may read, by key: the public ones, plus the private ones its
     /// token covers.
-    pub async fn list_repos(&self, caller: &Caller, page: &Page) -> Result<(Vec<Repo>, String)> {
+    pub async fn list_repos(&self, caller: &Caller, page: &Page) -> Result<Listed<Repo>> {
         let principal = self.authenticate(caller).await?;
         let (all, also) = match &principal {
             Principal::Local => (true, None),
             Principal::Anonymous => (false, None),
             Principal::Token(t) => (t.scope.repo().is_none(), t.scope.repo().map(str::to_owned)),
         };
-        let mut rows = self
+        let rows = self
             .store
             .list_repos(all, also.as_deref(), page.after.as_deref(), page.limit())
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |r| r.key.clone());
-        Ok((rows, next))
+        Ok(page.listed(rows, |r| r.key.clone()))
     }
 
     /// Returns a repo the caller may read.
@@ -131,15 +130,14 @@ impl Registry {
         caller: &Caller,
         repo: &str,
         page: &Page,
-    ) -> Result<(Vec<Package>, String)> {
+    ) -> Result<Listed<Package>> {
         parse_name("repo", repo)?;
         self.readable_repo(caller, repo).await?;
-        let mut rows = self
+        let rows = self
             .store
             .list_packages(repo, page.after.as_deref(), page.limit())
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |p| p.name.clone());
-        Ok((rows, next))
+        Ok(page.listed(rows, |p| p.name.clone()))
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Caller, Principal, Registry, audit, now_micros, store_error};
 use crate::{
-    domain::{Error, ErrorCode, Repo, Result, Role, parse_name},
+    domain::{Error, ErrorCode, ReleaseId, Repo, Result, Role, parse_name},
     store::{PackageDeletion, Removal},
 };
 
@@ -78,8 +78,10 @@ impl Registry {
             .map_err(store_error)?;
         if !dry_run {
             for removal in &removals {
-                if let Removal::Release { id, .. } = removal {
-                    self.cache.forget_manifest(id);
+                if let Removal::Release { id, .. } = removal
+                    && let Ok(id) = ReleaseId::named("id", id)
+                {
+                    self.cache.forget_manifest(&id);
                 }
             }
             if !removals.is_empty() {

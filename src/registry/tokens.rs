@@ -5,7 +5,7 @@ use rand::Rng as _;
 use serde_json::json;
 
 use super::{
-    Caller, Page, Principal, Registry, access::hash_secret, audit, now_micros, store_error,
+    Caller, Listed, Page, Principal, Registry, access::hash_secret, audit, now_micros, store_error,
 };
 use crate::domain::{Error, ErrorCode, Result, Role, Token, TokenScope, parse_name};
 
@@ -81,16 +81,15 @@ impl Registry {
         caller: &Caller,
         repo: &str,
         page: &Page,
-    ) -> Result<(Vec<Token>, String)> {
+    ) -> Result<Listed<Token>> {
         let principal = self.authenticate(caller).await?;
         let repo = self.admin_repo_filter(&principal, repo)?;
-        let mut rows = self
+        let rows = self
             .store
             .list_tokens(repo.as_deref(), page.after.as_deref(), page.limit())
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |t| t.id.clone());
-        Ok((rows, next))
+        Ok(page.listed(rows, |t| t.id.clone()))
     }
 
     /// Revokes a token; revoking it again returns it unchanged.

@@ -21,6 +21,15 @@ use crate::{
 /// How long a session may go without a write before the sweep removes it.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 
+/// A chunk of an upload: its bytes, and the first and last byte they are declared to be, if
+/// the client declared them.
+pub(crate) struct Chunk {
+    /// The declared range (inclusive), if any.
+    pub(crate) range: Option<RangeInclusive<u64>>,
+    /// The bytes.
+    pub(crate) bytes: ByteStream,
+}
+
 /// An open upload session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UploadSession {
@@ -60,15 +69,13 @@ impl Registry {
         self.session_of(repo, session).await
     }
 
-    /// Appends a chunk to a session; returns the session with its new offset. `range` is
-    /// the chunk's declared first and last byte, if the client declared them.
+    /// Appends a chunk to a session; returns the session with its new offset.
     pub(crate) async fn append_upload(
         &self,
         caller: &Caller,
         repo: &str,
         session: &str,
-        range: Option<RangeInclusive<u64>>,
-        bytes: ByteStream,
+        Chunk { range, bytes }: Chunk,
     ) -> Result<UploadSession> {
         parse_name("repo", repo)?;
         self.writable_repo(caller, repo, Role::Publisher).await?;
@@ -80,14 +87,9 @@ impl Registry {
         Ok(found)
     }
 
-    /// Completes a session after appending a last chunk (`range` and `bytes` as for
-    /// `append_upload`; an empty body appends nothing): checks the staged bytes against
-    /// `digest`, makes the blob visible to the repo and records `blob.uploaded`. A mismatch
-    /// removes the session and its bytes.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the registry cannot name a chunk type the api could build"
-    )]
+    /// Completes a session after appending a last chunk (an empty body appends nothing):
+    /// checks the staged bytes against `digest`, makes the blob visible to the repo and records
+    /// `blob.uploaded`. A mismatch removes the session and its bytes.
     pub(crate) async fn complete_upload(
         &self,
         caller: &Caller,
@@ -95,8 +97,7 @@ impl Registry {
         session: &str,
         digest: &str,
         media_type: String,
-        range: Option<RangeInclusive<u64>>,
-        bytes: ByteStream,
+        Chunk { range, bytes }: Chunk,
     ) -> Result<BlobInfo> {
         parse_name("repo", repo)?;
         let digest = Digest::parse("digest", digest)?;

@@ -11,8 +11,9 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Offer, OutboxEvent, Package, Policy,
-    ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
+    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Etag, Name, Offer, OutboxEvent,
+    Package, Policy, ReleaseId, ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord,
+    VersionStep,
 };
 
 mod postgres;
@@ -61,8 +62,9 @@ pub enum DraftEdit {
 pub struct Guard<'a> {
     /// The version the write is about.
     pub key: &'a VersionKey,
-    /// The states the version must be in.
-    pub states: &'a [VersionState],
+    /// The step the write takes: the version must be in one of the step's `from` states
+    /// (`domain::VERSION_STEPS`), and a transition moves it to the step's `to` state.
+    pub step: VersionStep,
     /// When set, the version's etag must equal it.
     pub etag: Option<&'a str>,
 }
@@ -78,11 +80,9 @@ pub enum Outcome {
     Missing,
 }
 
-/// A state change of a version, with what it records.
+/// What a state change of a version records (the state it moves to is its guard's step's).
 #[derive(Debug, Clone)]
 pub struct Transition {
-    /// The state the version moves to.
-    pub to: VersionState,
     /// When it moves, in unix microseconds.
     pub at: i64,
     /// Set on publish.
@@ -101,7 +101,7 @@ pub enum ReleaseEdit {
     /// Attaches a package version under its role.
     Attach(Artifact),
     /// Detaches the artifact with this role.
-    Detach(String),
+    Detach(Name),
 }
 
 /// Builds the audit record and outbox event of a channel change once its new sequence is known.
@@ -112,8 +112,8 @@ pub type ChannelRecords<'a> = &'a (dyn Fn(i64) -> (AuditRecord, NewEvent) + Send
 pub struct Rollback {
     /// The channel sequence of the rollback; `None` when nothing was newer than the target.
     pub sequence: Option<i64>,
-    /// The ids of the releases it deprecated.
-    pub deprecated: Vec<String>,
+    /// The ids of the releases it deprecated, in order.
+    pub deprecated: Vec<ReleaseId>,
 }
 
 /// An outbox event to write with a change.
@@ -253,12 +253,12 @@ pub trait ReleaseStore: Send + Sync {
         audit: &AuditRecord,
     ) -> StoreResult<ReleaseRecord>;
     /// Returns a release with its artifacts.
-    async fn get_release(&self, id: &str) -> StoreResult<Option<ReleaseRecord>>;
+    async fn get_release(&self, id: &ReleaseId) -> StoreResult<Option<ReleaseRecord>>;
     /// Lists releases (without artifacts) in creation order after `after_seq`.
     async fn list_releases(
         &self,
-        repo: &str,
-        channel: Option<&str>,
+        repo: &Name,
+        channel: Option<&Name>,
         include_drafts: bool,
         after_seq: Option<i64>,
         limit: i64,
@@ -267,9 +267,9 @@ pub trait ReleaseStore: Send + Sync {
     /// expected etag (`None`: any).
     async fn edit_release(
         &self,
-        id: &str,
-        etag: Option<&str>,
-        new_etag: &str,
+        id: &ReleaseId,
+        etag: Option<&Etag>,
+        new_etag: &Etag,
         at: i64,
         edit: &ReleaseEdit,
         audit: &AuditRecord,
@@ -279,8 +279,8 @@ pub trait ReleaseStore: Send + Sync {
     /// did not hold.
     async fn publish_release(
         &self,
-        id: &str,
-        etag: &str,
+        id: &ReleaseId,
+        etag: &Etag,
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<i64>>;
@@ -288,9 +288,9 @@ pub trait ReleaseStore: Send + Sync {
     /// not published.
     async fn deprecate_release(
         &self,
-        id: &str,
+        id: &ReleaseId,
         reason: &str,
-        replacement: &str,
+        replacement: Option<&ReleaseId>,
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<i64>>;
@@ -303,15 +303,15 @@ pub trait ReleaseStore: Send + Sync {
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<Rollback>>;
-    /// Returns what a channel offers clients of `platform` (empty: none given) at an
+    /// Returns what a channel offers clients of `platform` (`None`: none given) at an
     /// app-version key (`domain::sort_key`): from the platform's own steps when a release of
     /// the channel names it, else from the steps for any platform; `None` when the channel has
     /// no published release. One primary-key lookup (two for an unnamed platform).
     async fn offer(
         &self,
-        repo: &str,
-        channel: &str,
-        platform: &str,
+        repo: &Name,
+        channel: &Name,
+        platform: Option<&Name>,
         app_key: &str,
     ) -> StoreResult<Option<Offer<ReleaseRecord>>>;
 }

@@ -1043,7 +1043,7 @@ async fn a_policy_changed_by_another_server_gates_the_next_publish(backend: Back
     assert_error(refused, Code::FailedPrecondition, "VALIDATION_FAILED");
     let stored = server
         .store
-        .get_release(&release.id)
+        .get_release(&relreg::domain::ReleaseId::from_text(&release.id).unwrap())
         .await
         .unwrap()
         .unwrap();

@@ -9,7 +9,8 @@ use crate::common::{
 
 backend_tests!(
     published_versions_refuse_raw_sql_changes,
-    a_corrupt_stored_policy_fails_loudly
+    a_corrupt_stored_policy_fails_loudly,
+    a_corrupt_stored_bound_fails_loudly
 );
 
 #[test]
@@ -108,7 +109,7 @@ async fn a_corrupt_stored_policy_fails_loudly(backend: Backend) {
     assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
     let stored = server
         .store
-        .get_release(&release.id)
+        .get_release(&relreg::domain::ReleaseId::from_text(&release.id).unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -117,5 +118,47 @@ async fn a_corrupt_stored_policy_fails_loudly(backend: Backend) {
         relreg::domain::ReleaseState::Draft,
         "nothing was published"
     );
+    server.stop().await;
+}
+
+/// A stored app-version bound that no longer parses is an internal error naming the release
+/// and the column, never "no bound" (which would offer the release to every app).
+async fn a_corrupt_stored_bound_fails_loudly(backend: Backend) {
+    let server = TestServer::start_with(&backend, |c| c.no_cache = true).await;
+    fixture(&server, "generic").await;
+    let release = create(&server, Rel::default()).await;
+    let corrupt = format!(
+        "UPDATE releases SET min_app_version = 'x.y' WHERE id = '{}'",
+        release.id
+    );
+    match &backend {
+        Backend::Sqlite => {
+            let store = SqliteStore::connect(&server.db.url).await.unwrap();
+            sqlx::query(&corrupt).execute(store.pool()).await.unwrap();
+        }
+        Backend::Postgres(_) => {
+            let store = PgStore::connect(&server.db.url).await.unwrap();
+            sqlx::query(&corrupt).execute(store.pool()).await.unwrap();
+        }
+    }
+    let id = relreg::domain::ReleaseId::from_text(&release.id).unwrap();
+    match server.store.get_release(&id).await {
+        Err(relreg::store::StoreError::Internal(message)) => {
+            assert!(message.contains(&release.id), "{message}");
+            assert!(message.contains("min_app_version"), "{message}");
+        }
+        other => panic!("a corrupt bound must be an internal error, got {other:?}"),
+    }
+    let mut catalog = server.catalog_client().await;
+    let err = catalog
+        .get_release(crate::common::authed(
+            relreg::pb::GetReleaseRequest {
+                release_id: release.id.clone(),
+            },
+            &server.admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Internal, "{err:?}");
     server.stop().await;
 }

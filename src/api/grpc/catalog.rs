@@ -5,12 +5,12 @@ use std::{pin::Pin, sync::Arc};
 use futures::{Stream, StreamExt as _};
 use tonic::{Request, Response, Status};
 
-use super::caller;
+use super::{caller, commands::release_id};
 use crate::{
     api::error::status,
     domain::Error,
     pb::{self, release_catalog_server::ReleaseCatalog},
-    registry::{Decision, Page, Registry},
+    registry::{Decision, LatestQuery, Listed, Page, Registry},
 };
 
 /// The `ReleaseCatalog` service over a registry.
@@ -57,7 +57,10 @@ impl ReleaseCatalog for CatalogService {
         let c = caller(&request);
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-        let (versions, next_page_token) = self
+        let Listed {
+            items: versions,
+            next_page_token,
+        } = self
             .registry
             .list_versions(&c, &r.repo, &r.package, &page)
             .await
@@ -137,17 +140,10 @@ impl ReleaseCatalog for CatalogService {
     ) -> Answer<pb::GetLatestReleaseResponse> {
         use pb::get_latest_release_response::{AppUpdateRequired, Decision as D, UpToDate, Update};
         let c = caller(&request);
-        let r = request.into_inner();
+        let query = LatestQuery::try_from(request.into_inner()).map_err(status)?;
         let decision = self
             .registry
-            .latest_release(
-                &c,
-                &r.repo,
-                &r.channel,
-                &r.app_version,
-                &r.platform,
-                &r.current_release_id,
-            )
+            .latest_release(&c, &query)
             .await
             .map_err(status)?;
         let decision = match decision {
@@ -172,7 +168,7 @@ impl ReleaseCatalog for CatalogService {
         request: Request<pb::GetReleaseManifestRequest>,
     ) -> Answer<pb::GetReleaseManifestResponse> {
         let c = caller(&request);
-        let id = request.into_inner().release_id;
+        let id = release_id(&request.into_inner().release_id).map_err(status)?;
         let manifest = self
             .registry
             .release_manifest(&c, &id)
@@ -188,7 +184,7 @@ impl ReleaseCatalog for CatalogService {
         request: Request<pb::GetReleaseRequest>,
     ) -> Answer<pb::GetReleaseResponse> {
         let c = caller(&request);
-        let id = request.into_inner().release_id;
+        let id = release_id(&request.into_inner().release_id).map_err(status)?;
         let release = self.registry.get_release(&c, &id).await.map_err(status)?;
         Ok(Response::new(pb::GetReleaseResponse {
             release: Some(release.into()),

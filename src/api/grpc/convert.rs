@@ -5,8 +5,8 @@ use prost_types::{ListValue, Struct, Timestamp, Value, value::Kind};
 
 use crate::{
     domain::{
-        AuditEvent, Error, Finding, Package, ReleaseRecord, ReleaseState, Repo, Result, Role,
-        Severity, Token, VersionFile, VersionRecord, VersionState, parse_manifest,
+        AppVersion, AuditEvent, Error, Finding, Name, Package, ReleaseRecord, ReleaseState, Repo,
+        Result, Role, Severity, Token, VersionFile, VersionRecord, VersionState, parse_manifest,
     },
     pb,
     registry::ManifestView,
@@ -112,7 +112,7 @@ impl From<Repo> for pb::Repo {
         Self {
             key: r.key,
             public: r.public,
-            display_name: r.display_name,
+            display_name: r.display_name.unwrap_or_default(),
             create_time: Some(timestamp(r.created_at)),
         }
     }
@@ -149,13 +149,13 @@ impl From<VersionRecord> for pb::Version {
             package: v.key.package,
             version: v.key.version,
             state: state_to_pb(v.state).into(),
-            etag: v.etag,
+            etag: v.etag.into_string(),
             content_digest: v.content_digest.unwrap_or_default(),
             files: v.files.into_iter().map(Into::into).collect(),
             manifest: Some(json_to_struct(&manifest)),
-            deprecation_reason: v.deprecation_reason,
-            replacement: v.replacement,
-            yank_reason: v.yank_reason,
+            deprecation_reason: v.deprecation_reason.unwrap_or_default(),
+            replacement: v.replacement.unwrap_or_default(),
+            yank_reason: v.yank_reason.unwrap_or_default(),
             create_time: Some(timestamp(v.created_at)),
             update_time: Some(timestamp(v.updated_at)),
             publish_time: v.published_at.map(timestamp),
@@ -201,30 +201,36 @@ fn release_state_to_pb(state: ReleaseState) -> pb::ReleaseState {
     }
 }
 
+/// Writes an optional app-version bound as the proto has it: as written, empty for none.
+fn bound_text(bound: Option<AppVersion>) -> String {
+    bound.map(AppVersion::into_string).unwrap_or_default()
+}
+
 impl From<ReleaseRecord> for pb::Release {
     fn from(r: ReleaseRecord) -> Self {
+        let c = r.compatibility;
         Self {
-            id: r.id,
-            repo: r.repo,
-            channel: r.channel,
-            version: r.version,
+            id: r.id.to_string(),
+            repo: r.repo.into_string(),
+            channel: r.channel.into_string(),
+            version: r.version.to_string(),
             state: release_state_to_pb(r.state).into(),
-            etag: r.etag,
-            min_app_version: r.compatibility.min_app_version,
-            max_app_version: r.compatibility.max_app_version,
-            platforms: r.compatibility.platforms,
+            etag: r.etag.into_string(),
+            min_app_version: bound_text(c.min),
+            max_app_version: bound_text(c.max),
+            platforms: c.platforms.into_iter().map(Name::into_string).collect(),
             notes: r.notes,
             mandatory: r.mandatory,
             sequence: r.sequence.unwrap_or_default(),
-            deprecation_reason: r.deprecation_reason,
-            replacement: r.replacement,
+            deprecation_reason: r.deprecation_reason.unwrap_or_default(),
+            replacement: r.replacement.map(|id| id.to_string()).unwrap_or_default(),
             artifacts: r
                 .artifacts
                 .into_iter()
                 .map(|a| pb::Artifact {
-                    role: a.role,
-                    package: a.package,
-                    version: a.version,
+                    role: a.role.into_string(),
+                    package: a.package.into_string(),
+                    version: a.version.to_string(),
                 })
                 .collect(),
             create_time: Some(timestamp(r.created_at)),
@@ -256,7 +262,7 @@ impl From<&ManifestView> for pb::ReleaseManifest {
             .artifacts
             .iter()
             .map(|(artifact, package, version)| pb::ManifestArtifact {
-                role: artifact.role.clone(),
+                role: artifact.role.to_string(),
                 package: package.name.clone(),
                 version: version.key.version.clone(),
                 kind: package.kind.clone(),
@@ -277,15 +283,24 @@ impl From<&ManifestView> for pb::ReleaseManifest {
                     .collect(),
             })
             .collect();
+        let c = &r.compatibility;
         Self {
-            release_id: r.id.clone(),
-            repo: r.repo.clone(),
-            channel: r.channel.clone(),
-            version: r.version.clone(),
+            release_id: r.id.to_string(),
+            repo: r.repo.to_string(),
+            channel: r.channel.to_string(),
+            version: r.version.to_string(),
             sequence: r.sequence.unwrap_or_default(),
-            min_app_version: r.compatibility.min_app_version.clone(),
-            max_app_version: r.compatibility.max_app_version.clone(),
-            platforms: r.compatibility.platforms.clone(),
+            min_app_version: c
+                .min
+                .as_ref()
+                .map(|b| b.as_str().to_owned())
+                .unwrap_or_default(),
+            max_app_version: c
+                .max
+                .as_ref()
+                .map(|b| b.as_str().to_owned())
+                .unwrap_or_default(),
+            platforms: c.platforms.iter().map(ToString::to_string).collect(),
             notes: r.notes.clone(),
             mandatory: r.mandatory,
             publish_time: r.published_at.map(timestamp),

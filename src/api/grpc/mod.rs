@@ -2,6 +2,7 @@
 
 mod admin;
 mod catalog;
+mod commands;
 mod convert;
 
 pub use admin::AdminService;

@@ -39,7 +39,7 @@ use crate::{
     api::{caller::from_headers as caller, error::HttpError},
     blobs::ByteStream,
     domain::{BlobInfo, Digest, Error, ErrorCode, parse_name},
-    registry::{Caller, Registry, UploadHeader},
+    registry::{Caller, Chunk, Registry, UploadHeader},
 };
 
 const UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
@@ -260,7 +260,15 @@ async fn append(
         Err(e) => return e.into_response(),
     };
     match registry
-        .append_upload(&caller, &repo, &session, range, body_stream(body))
+        .append_upload(
+            &caller,
+            &repo,
+            &session,
+            Chunk {
+                range,
+                bytes: body_stream(body),
+            },
+        )
         .await
     {
         Ok(s) => session_response(StatusCode::ACCEPTED, &s.repo, &s.id, s.offset),
@@ -284,7 +292,14 @@ async fn complete(
     };
     let bytes = body_stream(body);
     match registry
-        .complete_upload(&caller, &repo, &session, &digest, media_type, range, bytes)
+        .complete_upload(
+            &caller,
+            &repo,
+            &session,
+            &digest,
+            media_type,
+            Chunk { range, bytes },
+        )
         .await
     {
         Ok(blob) => created(&repo, &blob),

@@ -3,18 +3,18 @@
 
 use serde_json::json;
 
-use super::{release_event, violations};
+use super::{Published, ReleaseDeprecation, Rollback, RolledBack, release_event, violations};
 use crate::{
     domain::{
-        AttachedVersion, Error, ErrorCode, Finding, ReleaseRecord, ReleaseState, Result, Role,
-        Severity, VersionKey, parse_name, validate_release,
+        AttachedVersion, Error, ErrorCode, Etag, Finding, ReleaseId, ReleaseRecord, ReleaseState,
+        Result, Role, Severity, VersionKey, validate_release,
     },
     registry::{Caller, Registry, audit, now_micros, store_error},
 };
 
 impl Registry {
     /// Validates a release as it stands.
-    pub async fn validate_release(&self, caller: &Caller, id: &str) -> Result<Vec<Finding>> {
+    pub async fn validate_release(&self, caller: &Caller, id: &ReleaseId) -> Result<Vec<Finding>> {
         let (_, release) = self.readable_release(caller, id).await?;
         self.findings(&release).await
     }
@@ -24,9 +24,9 @@ impl Registry {
         let mut attached = Vec::with_capacity(release.artifacts.len());
         for a in &release.artifacts {
             let key = VersionKey {
-                repo: release.repo.clone(),
-                package: a.package.clone(),
-                version: a.version.clone(),
+                repo: release.repo.to_string(),
+                package: a.package.to_string(),
+                version: a.version.to_string(),
             };
             let v = self.store.get_version(&key).await.map_err(store_error)?;
             attached.push(AttachedVersion {
@@ -55,9 +55,9 @@ impl Registry {
     pub async fn publish_release(
         &self,
         caller: &Caller,
-        id: &str,
-        etag: &str,
-    ) -> Result<(ReleaseRecord, Vec<Finding>)> {
+        id: &ReleaseId,
+        etag: Option<&Etag>,
+    ) -> Result<Published> {
         let release = self.release(id).await?;
         let (principal, _) = self
             .writable_repo(caller, &release.repo, Role::Publisher)
@@ -65,9 +65,12 @@ impl Registry {
         for _ in 0..crate::registry::PUBLISH_ATTEMPTS {
             let release = self.release(id).await?;
             if release.state != ReleaseState::Draft {
-                return Ok((release, Vec::new()));
+                return Ok(Published {
+                    release,
+                    warnings: Vec::new(),
+                });
             }
-            if !etag.is_empty() && etag != release.etag {
+            if etag.is_some_and(|e| *e != release.etag) {
                 return Err(Error::new(
                     ErrorCode::EtagMismatch,
                     format!("release {id} changed: etag does not match"),
@@ -83,13 +86,16 @@ impl Registry {
                 return Err(e);
             }
             let records = |sequence: i64| {
-                let details = json!({ "channel": release.channel, "version": release.version, "sequence": sequence });
+                let details = json!({
+                    "channel": release.channel, "version": release.version.to_string(),
+                    "sequence": sequence,
+                });
                 let record = audit(
                     &principal,
                     caller,
                     "release.published",
                     &release.repo,
-                    id,
+                    id.to_string(),
                     details,
                 );
                 (
@@ -109,7 +115,10 @@ impl Registry {
                     .into_iter()
                     .filter(|f| f.severity == Severity::Warning)
                     .collect();
-                return Ok((self.release(id).await?, warnings));
+                return Ok(Published {
+                    release: self.release(id).await?,
+                    warnings,
+                });
             }
             // Published concurrently, edited since validation, or an artifact changed state:
             // look again.
@@ -124,18 +133,19 @@ impl Registry {
     pub async fn deprecate_release(
         &self,
         caller: &Caller,
-        id: &str,
-        reason: &str,
-        replacement: &str,
+        deprecation: ReleaseDeprecation,
     ) -> Result<ReleaseRecord> {
-        if reason.trim().is_empty() {
-            return Err(Error::invalid("reason", "is required"));
-        }
+        let ReleaseDeprecation {
+            release: id,
+            reason,
+            replacement,
+        } = deprecation;
+        let id = &id;
         let release = self.release(id).await?;
         let (principal, _) = self
             .writable_repo(caller, &release.repo, Role::Publisher)
             .await?;
-        if !replacement.is_empty() {
+        if let Some(replacement) = &replacement {
             let other = self
                 .release(replacement)
                 .await
@@ -151,14 +161,17 @@ impl Registry {
             }
         }
         let records = |sequence: i64| {
-            let details =
-                json!({ "reason": reason, "replacement": replacement, "sequence": sequence });
+            let details = json!({
+                "reason": reason,
+                "replacement": replacement.map(|r| r.to_string()).unwrap_or_default(),
+                "sequence": sequence,
+            });
             let record = audit(
                 &principal,
                 caller,
                 "release.deprecated",
                 &release.repo,
-                id,
+                id.to_string(),
                 details.clone(),
             );
             (
@@ -168,7 +181,7 @@ impl Registry {
         };
         let changed = self
             .store
-            .deprecate_release(id, reason, replacement, now_micros(), &records)
+            .deprecate_release(id, &reason, replacement.as_ref(), now_micros(), &records)
             .await
             .map_err(store_error)?;
         let now = self.release(id).await?;
@@ -190,12 +203,14 @@ impl Registry {
     pub async fn rollback_channel(
         &self,
         caller: &Caller,
-        repo: &str,
-        channel: &str,
-        target_id: &str,
-    ) -> Result<(ReleaseRecord, Vec<String>, Option<i64>)> {
-        parse_name("repo", repo)?;
-        parse_name("channel", channel)?;
+        rollback: Rollback,
+    ) -> Result<RolledBack> {
+        let Rollback {
+            repo,
+            channel,
+            target: target_id,
+        } = rollback;
+        let (repo, channel, target_id) = (repo.as_str(), channel.as_str(), &target_id);
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let target = self.release(target_id).await?;
         if target.repo != repo || target.channel != channel {
@@ -206,8 +221,9 @@ impl Registry {
         }
         let reason = format!("rolled back to {}", target.version);
         let records = |sequence: i64| {
-            let details =
-                json!({ "target": target.id, "version": target.version, "sequence": sequence });
+            let details = json!({
+                "target": target.id, "version": target.version.to_string(), "sequence": sequence,
+            });
             let record = audit(
                 &principal,
                 caller,
@@ -238,10 +254,10 @@ impl Registry {
         if outcome.sequence.is_some() {
             self.cache.forget_channel(repo, channel);
         }
-        Ok((
-            self.release(target_id).await?,
-            outcome.deprecated,
-            outcome.sequence,
-        ))
+        Ok(RolledBack {
+            release: self.release(target_id).await?,
+            deprecated: outcome.deprecated,
+            sequence: outcome.sequence,
+        })
     }
 }

@@ -5,31 +5,86 @@ mod lifecycle;
 
 use serde_json::json;
 
-use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
+use super::{Caller, Listed, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
     domain::{
-        Artifact, Compatibility, Error, ErrorCode, Finding, Policy, ReleaseRecord, ReleaseState,
-        Result, Retention, Role, Severity, VersionKey, VersionState, Violation, parse_app_version,
-        parse_name, parse_semver,
+        Artifact, Compatibility, Error, ErrorCode, Etag, Finding, Name, Policy, ReleaseId,
+        ReleaseRecord, ReleaseState, Result, Retention, Role, Severity, VersionKey, VersionState,
+        Violation, parse_name,
     },
     store::{NewEvent, Outcome, ReleaseEdit, StoreError},
 };
 
-/// A release to create.
-#[derive(Debug, Clone, Default)]
+/// A release to create, parsed by the transport.
+#[derive(Debug, Clone)]
 pub struct NewRelease {
     /// The repo to create it in.
-    pub repo: String,
+    pub repo: Name,
     /// The channel it will be offered on.
-    pub channel: String,
+    pub channel: Name,
     /// Its semver version, unique in the channel.
-    pub version: String,
+    pub version: semver::Version,
     /// Which app versions and platforms it is for.
     pub compatibility: Compatibility,
     /// Release notes for people; may be empty.
     pub notes: String,
     /// Whether clients it admits must install it before going on.
     pub mandatory: bool,
+}
+
+/// A change to a draft release's artifacts, parsed by the transport.
+#[derive(Debug, Clone)]
+pub struct ArtifactEdit {
+    /// The draft to change.
+    pub release: ReleaseId,
+    /// The role to attach or detach.
+    pub role: Name,
+    /// What to attach under the role (a package and its version); `None` detaches it.
+    pub target: Option<(Name, semver::Version)>,
+    /// When set, the draft's etag must equal it.
+    pub etag: Option<Etag>,
+}
+
+/// A release deprecation, parsed by the transport.
+#[derive(Debug, Clone)]
+pub struct ReleaseDeprecation {
+    /// The release to deprecate.
+    pub release: ReleaseId,
+    /// Why (required, not blank).
+    pub reason: String,
+    /// Another release of the same channel clients should move to.
+    pub replacement: Option<ReleaseId>,
+}
+
+/// A channel rollback, parsed by the transport.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    /// The repo of the channel.
+    pub repo: Name,
+    /// The channel to roll back.
+    pub channel: Name,
+    /// The published release of the channel to roll back to.
+    pub target: ReleaseId,
+}
+
+/// What publishing a release did.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The release as it now is.
+    pub release: ReleaseRecord,
+    /// The WARNING findings that did not block it.
+    pub warnings: Vec<Finding>,
+}
+
+/// What a channel rollback did.
+#[derive(Debug, Clone)]
+pub struct RolledBack {
+    /// The target release, as it now is.
+    pub release: ReleaseRecord,
+    /// The releases it deprecated, in id order.
+    pub deprecated: Vec<ReleaseId>,
+    /// The channel sequence of the rollback; `None` when nothing was newer than the target.
+    pub sequence: Option<i64>,
 }
 
 fn violations(findings: &[Finding]) -> Vec<Violation> {
@@ -51,14 +106,15 @@ fn release_event(
     extra: serde_json::Value,
 ) -> NewEvent {
     let mut payload = json!({
-        "release_id": r.id, "repo": r.repo, "channel": r.channel, "version": r.version, "sequence": sequence,
+        "release_id": r.id, "repo": r.repo, "channel": r.channel,
+        "version": r.version.to_string(), "sequence": sequence,
     });
     if let (Some(p), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
         p.extend(extra);
     }
     NewEvent {
         topic: topic.into(),
-        repo: r.repo.clone(),
+        repo: r.repo.to_string(),
         payload: payload.to_string(),
     }
 }
@@ -94,49 +150,36 @@ impl Registry {
 
     /// Creates a draft release.
     pub async fn create_release(&self, caller: &Caller, new: NewRelease) -> Result<ReleaseRecord> {
-        parse_name("repo", &new.repo)?;
-        parse_name("channel", &new.channel)?;
-        parse_semver("version", &new.version)?;
-        let c = &new.compatibility;
-        if !c.min_app_version.is_empty() {
-            parse_app_version("min_app_version", &c.min_app_version)?;
-        }
-        if !c.max_app_version.is_empty() {
-            parse_app_version("max_app_version", &c.max_app_version)?;
-        }
-        for (i, p) in c.platforms.iter().enumerate() {
-            parse_name(&format!("platforms[{i}]"), p)?;
-        }
         let (principal, _) = self
             .writable_repo(caller, &new.repo, Role::Publisher)
             .await?;
         let now = now_micros();
         let release = ReleaseRecord {
-            id: format!("rel_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]),
+            id: ReleaseId::random(),
             seq: 0,
             repo: new.repo,
             channel: new.channel,
             version: new.version,
             state: ReleaseState::Draft,
-            etag: new_etag(),
+            etag: Etag::random(),
             compatibility: new.compatibility,
             notes: new.notes,
             mandatory: new.mandatory,
             sequence: None,
-            deprecation_reason: String::new(),
-            replacement: String::new(),
+            deprecation_reason: None,
+            replacement: None,
             artifacts: Vec::new(),
             created_at: now,
             updated_at: now,
             published_at: None,
         };
-        let details = json!({ "channel": release.channel, "version": release.version });
+        let details = json!({ "channel": release.channel, "version": release.version.to_string() });
         let record = audit(
             &principal,
             caller,
             "release.created",
             &release.repo,
-            &release.id,
+            release.id.to_string(),
             details,
         );
         match self.store.create_release(&release, &record).await {
@@ -153,10 +196,7 @@ impl Registry {
     }
 
     /// Loads a release with its artifacts or answers NOT_FOUND.
-    async fn release(&self, id: &str) -> Result<ReleaseRecord> {
-        if id.is_empty() {
-            return Err(Error::invalid("release_id", "is required"));
-        }
+    async fn release(&self, id: &ReleaseId) -> Result<ReleaseRecord> {
         self.store
             .get_release(id)
             .await
@@ -168,7 +208,7 @@ impl Registry {
     pub(super) async fn readable_release(
         &self,
         caller: &Caller,
-        id: &str,
+        id: &ReleaseId,
     ) -> Result<(Principal, ReleaseRecord)> {
         let release = self.release(id).await?;
         let (principal, _) = self.readable_repo(caller, &release.repo).await?;
@@ -179,76 +219,81 @@ impl Registry {
     }
 
     /// Returns a release.
-    pub async fn get_release(&self, caller: &Caller, id: &str) -> Result<ReleaseRecord> {
+    pub async fn get_release(&self, caller: &Caller, id: &ReleaseId) -> Result<ReleaseRecord> {
         Ok(self.readable_release(caller, id).await?.1)
     }
 
     /// Attaches (`Some(package, version)`) or detaches (`None`) a role of a draft release.
-    pub async fn edit_release(
-        &self,
-        caller: &Caller,
-        id: &str,
-        role: &str,
-        target: Option<(&str, &str)>,
-        etag: &str,
-    ) -> Result<ReleaseRecord> {
-        parse_name("role", role)?;
-        let release = self.release(id).await?;
+    pub async fn edit_release(&self, caller: &Caller, edit: ArtifactEdit) -> Result<ReleaseRecord> {
+        let ArtifactEdit {
+            release: id,
+            role,
+            target,
+            etag,
+        } = edit;
+        let release = self.release(&id).await?;
         let (principal, _) = self
             .writable_repo(caller, &release.repo, Role::Publisher)
             .await?;
-        let (edit, action, details) = match target {
-            Some((package, version)) => {
-                parse_name("package", package)?;
-                parse_semver("version", version)?;
-                let key = VersionKey {
-                    repo: release.repo.clone(),
-                    package: package.into(),
-                    version: version.into(),
-                };
+        let attached = target.as_ref().map(|(package, version)| VersionKey {
+            repo: release.repo.to_string(),
+            package: package.to_string(),
+            version: version.to_string(),
+        });
+        let (edit, action, details) = match (target, &attached) {
+            (Some((package, version)), Some(key)) => {
                 match self.store.get_version(&key).await.map_err(store_error)? {
                     None => return Err(Error::not_found(format!("version {key}"))),
-                    Some(v) if v.state == VersionState::Removed => return Err(removed(&key)),
+                    Some(v) if v.state == VersionState::Removed => return Err(removed(key)),
                     Some(_) => {}
                 }
+                let details = json!({ "role": role, "package": package, "version": key.version });
                 let artifact = Artifact {
-                    role: role.into(),
-                    package: package.into(),
-                    version: version.into(),
+                    role: role.clone(),
+                    package,
+                    version,
                 };
-                let details = json!({ "role": role, "package": package, "version": version });
                 (
                     ReleaseEdit::Attach(artifact),
                     "release.artifact_attached",
                     details,
                 )
             }
-            None => (
-                ReleaseEdit::Detach(role.into()),
+            _ => (
+                ReleaseEdit::Detach(role.clone()),
                 "release.artifact_detached",
                 json!({ "role": role }),
             ),
         };
-        let record = audit(&principal, caller, action, &release.repo, id, details);
-        let etag = (!etag.is_empty()).then_some(etag);
+        let record = audit(
+            &principal,
+            caller,
+            action,
+            &release.repo,
+            id.to_string(),
+            details,
+        );
         match self
             .store
-            .edit_release(id, etag, &new_etag(), now_micros(), &edit, &record)
+            .edit_release(
+                &id,
+                etag.as_ref(),
+                &Etag::random(),
+                now_micros(),
+                &edit,
+                &record,
+            )
             .await
             .map_err(store_error)?
         {
-            Outcome::Applied => self.release(id).await,
-            Outcome::Missing => Err(match target {
+            Outcome::Applied => self.release(&id).await,
+            Outcome::Missing => Err(match &attached {
                 // The version went (retention) between the check above and the write.
-                Some((package, version)) => removed(&VersionKey {
-                    repo: release.repo.clone(),
-                    package: package.into(),
-                    version: version.into(),
-                }),
+                Some(key) => removed(key),
                 None => Error::not_found(format!("artifact {role} of release {id}")),
             }),
             Outcome::GuardFailed => {
-                let now = self.release(id).await?;
+                let now = self.release(&id).await?;
                 Err(if now.state != ReleaseState::Draft {
                     Error::new(
                         ErrorCode::FailedPrecondition,
@@ -268,28 +313,22 @@ impl Registry {
     pub async fn list_releases(
         &self,
         caller: &Caller,
-        repo: &str,
-        channel: &str,
+        repo: &Name,
+        channel: Option<&Name>,
         admin: bool,
         page: &Page,
-    ) -> Result<(Vec<ReleaseRecord>, String)> {
-        parse_name("repo", repo)?;
-        if !channel.is_empty() {
-            parse_name("channel", channel)?;
-        }
+    ) -> Result<Listed<ReleaseRecord>> {
         if admin {
             self.writable_repo(caller, repo, Role::Publisher).await?;
         } else {
             self.readable_repo(caller, repo).await?;
         }
-        let channel = (!channel.is_empty()).then_some(channel);
-        let mut rows = self
+        let rows = self
             .store
             .list_releases(repo, channel, admin, page.after_id()?, page.limit())
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |r| r.seq.to_string());
-        Ok((rows, next))
+        Ok(page.listed(rows, |r| r.seq.to_string()))
     }
 }
 

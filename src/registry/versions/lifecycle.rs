@@ -3,15 +3,27 @@
 
 use serde_json::json;
 
-use super::{non_empty, target, version_event, version_key, with_digest};
+use super::{target, version_event, version_key, with_digest};
 use crate::{
     domain::{
-        Error, ErrorCode, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
-        content_digest, parse_manifest, parse_semver, validator_for,
+        Error, ErrorCode, Etag, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
+        VersionStep, content_digest, parse_manifest, parse_semver, validator_for,
     },
     registry::{Caller, Principal, Registry, audit, now_micros, store_error},
     store::{Guard, Outcome, Transition},
 };
+
+/// A step of a released version as `transition` takes it: what it records and writes.
+struct Step {
+    /// The audit action and event topic, e.g. `version.yanked`.
+    action: &'static str,
+    /// The step of the state machine.
+    step: VersionStep,
+    /// The fields it writes.
+    change: Transition,
+    /// The audit details and event payload additions.
+    details: serde_json::Value,
+}
 
 impl Registry {
     /// Publishes a draft: every file's blob must be in the repo and the manifest must pass its
@@ -21,7 +33,7 @@ impl Registry {
         &self,
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
-        etag: &str,
+        etag: Option<&Etag>,
     ) -> Result<VersionRecord> {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
@@ -31,7 +43,7 @@ impl Registry {
             if v.state.is_released() {
                 return with_digest(v);
             }
-            if non_empty(etag).is_some_and(|e| e != v.etag) {
+            if etag.is_some_and(|e| *e != v.etag) {
                 return Err(Error::new(
                     ErrorCode::EtagMismatch,
                     format!("version {key} changed: etag does not match"),
@@ -41,7 +53,6 @@ impl Registry {
             self.check_publishable(&pkg.kind, &v, &manifest).await?;
             let digest = content_digest(&v.files, &manifest);
             let change = Transition {
-                to: VersionState::Published,
                 at: now_micros(),
                 content_digest: Some(digest.clone()),
                 deprecation_reason: None,
@@ -64,8 +75,8 @@ impl Registry {
             );
             let guard = Guard {
                 key: &key,
-                states: &[VersionState::Draft],
-                etag: Some(&v.etag),
+                step: VersionStep::Publish,
+                etag: Some(v.etag.as_str()),
             };
             match self
                 .store
@@ -132,17 +143,17 @@ impl Registry {
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
         reason: &str,
-        replacement: &str,
+        replacement: Option<&str>,
     ) -> Result<VersionRecord> {
         let key = version_key(repo, package, version)?;
         if reason.trim().is_empty() {
             return Err(Error::invalid("reason", "is required"));
         }
-        if !replacement.is_empty() {
+        if let Some(replacement) = replacement {
             parse_semver("replacement", replacement)?;
         }
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        if !replacement.is_empty() {
+        if let Some(replacement) = replacement {
             let other = self
                 .version(&VersionKey {
                     version: replacement.into(),
@@ -160,24 +171,19 @@ impl Registry {
             }
         }
         let change = Transition {
-            to: VersionState::Deprecated,
             at: now_micros(),
             content_digest: None,
             deprecation_reason: Some(reason.into()),
-            replacement: Some(replacement.into()),
+            replacement: Some(replacement.unwrap_or_default().into()),
             yank_reason: None,
         };
-        let details = json!({ "reason": reason, "replacement": replacement });
-        self.transition(
-            &principal,
-            caller,
-            &key,
-            "version.deprecated",
-            &[VersionState::Published],
+        let step = Step {
+            action: "version.deprecated",
+            step: VersionStep::Deprecate,
             change,
-            details,
-        )
-        .await
+            details: json!({ "reason": reason, "replacement": replacement.unwrap_or_default() }),
+        };
+        self.transition(&principal, caller, &key, step).await
     }
 
     /// Yanks a published or deprecated version: it no longer resolves for new consumers.
@@ -190,39 +196,37 @@ impl Registry {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let change = Transition {
-            to: VersionState::Yanked,
             at: now_micros(),
             content_digest: None,
             deprecation_reason: None,
             replacement: None,
             yank_reason: Some(reason.into()),
         };
-        let from = [VersionState::Published, VersionState::Deprecated];
-        self.transition(
-            &principal,
-            caller,
-            &key,
-            "version.yanked",
-            &from,
+        let step = Step {
+            action: "version.yanked",
+            step: VersionStep::Yank,
             change,
-            json!({ "reason": reason }),
-        )
-        .await
+            details: json!({ "reason": reason }),
+        };
+        self.transition(&principal, caller, &key, step).await
     }
 
-    /// Moves a released version to `change.to` if it is in one of `from`; a version already in
-    /// the target state is returned as is (idempotent, nothing recorded).
-    #[allow(clippy::too_many_arguments)]
+    /// Takes a step of a released version if it is in one of the step's `from` states; a
+    /// version already in the step's target state is returned as is (idempotent, nothing
+    /// recorded).
     async fn transition(
         &self,
         principal: &Principal,
         caller: &Caller,
         key: &VersionKey,
-        action: &str,
-        from: &[VersionState],
-        change: Transition,
-        details: serde_json::Value,
+        step: Step,
     ) -> Result<VersionRecord> {
+        let Step {
+            action,
+            step,
+            change,
+            details,
+        } = step;
         let record = audit(
             principal,
             caller,
@@ -234,7 +238,7 @@ impl Registry {
         let event = version_event(action, key, details);
         let guard = Guard {
             key,
-            states: from,
+            step,
             etag: None,
         };
         let outcome = self
@@ -244,14 +248,18 @@ impl Registry {
         let v = self.version(key).await?;
         match outcome.map_err(store_error)? {
             Outcome::Applied => with_digest(v),
-            _ if v.state == change.to => with_digest(v),
+            _ if Some(v.state) == step.to() => with_digest(v),
             _ if v.state == VersionState::Draft => Err(Error::new(
                 ErrorCode::FailedPrecondition,
                 format!("version {key} is a draft: publish it first"),
             )),
             _ => Err(Error::new(
                 ErrorCode::FailedPrecondition,
-                format!("version {key} is {}: cannot become {}", v.state, change.to),
+                format!(
+                    "version {key} is {}: cannot become {}",
+                    v.state,
+                    step.to().map_or("deleted", VersionState::as_str)
+                ),
             )),
         }
     }

@@ -8,12 +8,12 @@ pub use diff::DiffResult;
 
 use serde_json::json;
 
-use super::{Caller, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
+use super::{Caller, Listed, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
 use crate::{
     domain::{
-        Digest, Error, ErrorCode, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
-        VersionRecord, VersionState, canonical_json, content_digest, parse_manifest, parse_name,
-        parse_semver, validator_for,
+        Digest, Error, ErrorCode, Etag, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
+        VersionRecord, VersionState, VersionStep, canonical_json, content_digest, parse_manifest,
+        parse_name, parse_semver, validator_for,
     },
     store::{DraftEdit, Guard, NewEvent, Outcome, StoreError},
 };
@@ -168,12 +168,12 @@ impl Registry {
         repo: &str,
         package: &str,
         page: &Page,
-    ) -> Result<(Vec<VersionRecord>, String)> {
+    ) -> Result<Listed<VersionRecord>> {
         parse_name("repo", repo)?;
         parse_name("package", package)?;
         let (principal, _) = self.readable_repo(caller, repo).await?;
         self.package(repo, package).await?;
-        let mut rows = self
+        let rows = self
             .store
             .list_versions(
                 repo,
@@ -184,16 +184,15 @@ impl Registry {
             )
             .await
             .map_err(store_error)?;
-        let next = page.finish(&mut rows, |v| v.seq.to_string());
-        Ok((rows, next))
+        Ok(page.listed(rows, |v| v.seq.to_string()))
     }
 
-    /// Applies an edit to a draft, guarded by its etag (empty: no check).
+    /// Applies an edit to a draft, guarded by its etag (`None`: no check).
     pub async fn edit_version(
         &self,
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
-        etag: &str,
+        etag: Option<&Etag>,
         edit: Edit,
     ) -> Result<VersionRecord> {
         let key = version_key(repo, package, version)?;
@@ -257,8 +256,8 @@ impl Registry {
         };
         let guard = Guard {
             key: &key,
-            states: &[VersionState::Draft],
-            etag: non_empty(etag),
+            step: VersionStep::Edit,
+            etag: etag.map(Etag::as_str),
         };
         let record = audit(&principal, caller, action, repo, target(&key), details);
         match self
@@ -278,14 +277,14 @@ impl Registry {
         &self,
         caller: &Caller,
         (repo, package, version): (&str, &str, &str),
-        etag: &str,
+        etag: Option<&Etag>,
     ) -> Result<()> {
         let key = version_key(repo, package, version)?;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let guard = Guard {
             key: &key,
-            states: &[VersionState::Draft],
-            etag: non_empty(etag),
+            step: VersionStep::Delete,
+            etag: etag.map(Etag::as_str),
         };
         let record = audit(
             &principal,
@@ -325,10 +324,6 @@ fn immutable(key: &VersionKey) -> Error {
         ErrorCode::VersionImmutable,
         format!("version {key} is published and cannot change"),
     )
-}
-
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
 }
 
 fn target(key: &VersionKey) -> String {

@@ -11,7 +11,10 @@ use sqlx::{
 };
 
 use super::classify;
-use crate::store::StoreResult;
+use crate::{
+    domain::{Etag, Name},
+    store::{StoreError, StoreResult},
+};
 
 /// A value bound to a `$n` placeholder.
 #[derive(Debug, Clone, Copy)]
@@ -51,6 +54,30 @@ impl<'q> From<Option<&'q str>> for Arg<'q> {
     }
 }
 
+impl<'q> From<&'q Name> for Arg<'q> {
+    fn from(v: &'q Name) -> Self {
+        Self::Text(Some(v.as_str()))
+    }
+}
+
+impl<'q> From<Option<&'q Name>> for Arg<'q> {
+    fn from(v: Option<&'q Name>) -> Self {
+        Self::Text(v.map(Name::as_str))
+    }
+}
+
+impl<'q> From<&'q Etag> for Arg<'q> {
+    fn from(v: &'q Etag) -> Self {
+        Self::Text(Some(v.as_str()))
+    }
+}
+
+impl<'q> From<Option<&'q Etag>> for Arg<'q> {
+    fn from(v: Option<&'q Etag>) -> Self {
+        Self::Text(v.map(Etag::as_str))
+    }
+}
+
 impl From<bool> for Arg<'_> {
     fn from(v: bool) -> Self {
         Self::Bool(v)
@@ -78,6 +105,27 @@ impl<'q> Stmt<'q> {
         self.args.push(arg.into());
         self
     }
+
+    /// Binds the next placeholders, one per value (see [`placeholders`]).
+    pub(crate) fn bind_all(mut self, args: impl IntoIterator<Item = &'q str>) -> Self {
+        self.args.extend(args.into_iter().map(Arg::from));
+        self
+    }
+}
+
+/// Returns the stored names of `states`, to bind to an `IN (…)` list.
+pub(crate) fn names<'q, S: Copy + Into<&'static str>>(
+    states: &'q [S],
+) -> impl Iterator<Item = &'q str> + 'q {
+    states.iter().map(|s| -> &'q str { (*s).into() })
+}
+
+/// Returns `$first, $first+1, …` for `n` values bound in a row, to write `IN (…)` lists.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A database the store's statements run on: every sqlx database whose types cover [`Arg`]
@@ -198,4 +246,20 @@ where
     fn flag(&self, column: &str) -> StoreResult<bool> {
         self.try_get(column).map_err(classify)
     }
+}
+
+/// Parses a stored value into its domain type: a value that no longer parses is an internal
+/// error naming the row (`what`, e.g. `release rel_…`) and the column, never a default.
+pub(crate) fn parsed<T>(
+    what: &dyn std::fmt::Display,
+    column: &str,
+    text: &str,
+    parse: impl FnOnce(&str) -> crate::domain::Result<T>,
+) -> StoreResult<T> {
+    parse(text).map_err(|e| {
+        StoreError::Internal(format!(
+            "stored {column} of {what} no longer parses ({text:?}): {}",
+            e.message
+        ))
+    })
 }

@@ -33,7 +33,7 @@ mod retention;
 pub(super) mod tokens;
 pub(super) mod versions;
 
-pub(crate) use db::{Columns, Db, Stmt, sql};
+pub(crate) use db::{Columns, Db, Stmt, names, parsed, placeholders, sql};
 pub use offers::offer_sql;
 
 /// Maps a driver error to a store error with portable checks (no constraint names).

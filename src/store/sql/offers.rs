@@ -5,8 +5,8 @@
 
 use super::{Columns, Dialect, SqlStore, Tx, sql};
 use crate::{
-    domain::{Candidate, Compatibility, Offer, offer_steps},
-    store::{StoreError, StoreResult},
+    domain::{Candidate, Offer, ReleaseState, offer_steps},
+    store::StoreResult,
 };
 
 /// Steps written per `INSERT` statement (7 arguments each).
@@ -52,27 +52,25 @@ impl<DB: Dialect> Tx<DB> {
             .all(
                 sql(
                     "SELECT id, seq, sort_key, min_app_version, max_app_version, platforms \
-                     FROM releases WHERE repo = $1 AND channel = $2 AND state = 'PUBLISHED'",
+                     FROM releases WHERE repo = $1 AND channel = $2 AND state = $3",
                 )
                 .bind(repo)
-                .bind(channel),
+                .bind(channel)
+                .bind(ReleaseState::OFFERED.as_str()),
             )
             .await?;
         let candidates = rows
             .iter()
             .map(|r| {
-                let compatibility = Compatibility {
-                    min_app_version: r.text("min_app_version")?,
-                    max_app_version: r.text("max_app_version")?,
-                    platforms: super::releases::split_platforms(&r.text("platforms")?),
-                };
-                Candidate::new(
-                    &r.text("id")?,
+                let id = r.text("id")?;
+                let compatibility =
+                    super::releases::compatibility_from_row(r, &format_args!("release {id}"))?;
+                Ok(Candidate::new(
+                    &id,
                     r.int("seq")?,
                     &r.text("sort_key")?,
                     &compatibility,
-                )
-                .map_err(|e| StoreError::Internal(e.message))
+                ))
             })
             .collect::<StoreResult<Vec<_>>>()?;
         let steps = offer_steps(&candidates);
@@ -134,12 +132,15 @@ impl<DB: Dialect> SqlStore<DB> {
         let rows = self
             // One row per channel ever published to (not a scan of every release), each
             // checked by index prefixes, so later starts cost little.
-            .all(sql(
-                "SELECT repo, channel FROM channels c WHERE NOT EXISTS (SELECT 1 \
+            .all(
+                sql(
+                    "SELECT repo, channel FROM channels c WHERE NOT EXISTS (SELECT 1 \
                    FROM channel_offers o WHERE o.repo = c.repo AND o.channel = c.channel) \
                  AND EXISTS (SELECT 1 FROM releases r WHERE r.repo = c.repo \
-                   AND r.channel = c.channel AND r.state = 'PUBLISHED')",
-            ))
+                   AND r.channel = c.channel AND r.state = $1)",
+                )
+                .bind(ReleaseState::OFFERED.as_str()),
+            )
             .await?;
         for row in rows {
             let (repo, channel) = (row.text("repo")?, row.text("channel")?);

@@ -5,12 +5,15 @@
 use async_trait::async_trait;
 
 use super::{
-    Columns, Dialect, SqlStore, Tx,
+    Columns, Dialect, SqlStore, Tx, names,
     offers::{offer_from_row, offer_sql},
-    sql,
+    parsed, placeholders, sql,
 };
 use crate::{
-    domain::{ANY_PLATFORM, Artifact, AuditRecord, Compatibility, Offer, ReleaseRecord},
+    domain::{
+        ANY_PLATFORM, AppVersion, Artifact, AuditRecord, Compatibility, Etag, Name, Offer,
+        ReleaseId, ReleaseRecord, ReleaseState, ReleaseStep, VersionState, parse_semver,
+    },
     store::{
         ChannelRecords, Outcome, ReleaseEdit, ReleaseStore, Rollback, StoreError, StoreResult,
     },
@@ -20,29 +23,47 @@ pub(super) const RELEASE_COLUMNS: &str = "seq, id, repo, channel, version, sort_
      min_app_version, max_app_version, platforms, notes, mandatory, sequence, deprecation_reason, \
      replacement, created_at, updated_at, published_at";
 
+/// Reads a stored release id; one that no longer parses is an error naming the row.
+fn id_of(what: &dyn std::fmt::Display, column: &str, text: &str) -> StoreResult<ReleaseId> {
+    parsed(what, column, text, |t| {
+        ReleaseId::from_text(t)
+            .ok_or_else(|| crate::domain::Error::internal("not a release id".to_owned()))
+    })
+}
+
+/// Reads a release row into its record: every column parsed into its domain type here, once
+/// for the whole area (offers read their candidates' bounds through [`compatibility_from_row`]).
 pub(super) fn release_from_row(row: &impl Columns) -> StoreResult<ReleaseRecord> {
-    let state = row.text("state")?;
-    let platforms = row.text("platforms")?;
+    let seq = row.int("seq")?;
+    let text = row.text("id")?;
+    let id = id_of(&format_args!("release #{seq}"), "id", &text)?;
+    let what = format!("release {id}");
+    let what = &what as &dyn std::fmt::Display;
+    let etag = row.text("etag")?;
+    let deprecation_reason = row.text("deprecation_reason")?;
+    let replacement = row.text("replacement")?;
     Ok(ReleaseRecord {
-        id: row.text("id")?,
-        seq: row.int("seq")?,
-        repo: row.text("repo")?,
-        channel: row.text("channel")?,
-        version: row.text("version")?,
-        state: state
-            .parse()
-            .map_err(|e| StoreError::Internal(format!("stored release state: {e}")))?,
-        etag: row.text("etag")?,
-        compatibility: Compatibility {
-            min_app_version: row.text("min_app_version")?,
-            max_app_version: row.text("max_app_version")?,
-            platforms: split_platforms(&platforms),
-        },
+        id,
+        seq,
+        repo: parsed(what, "repo", &row.text("repo")?, |t| Name::parse("repo", t))?,
+        channel: parsed(what, "channel", &row.text("channel")?, |t| {
+            Name::parse("channel", t)
+        })?,
+        version: parsed(what, "version", &row.text("version")?, |t| {
+            parse_semver("version", t)
+        })?,
+        state: parsed(what, "state", &row.text("state")?, str::parse)?,
+        etag: Etag::from_text(etag)
+            .ok_or_else(|| StoreError::Internal(format!("stored etag of {what} is empty")))?,
+        compatibility: compatibility_from_row(row, what)?,
         notes: row.text("notes")?,
         mandatory: row.flag("mandatory")?,
         sequence: row.opt_int("sequence")?,
-        deprecation_reason: row.text("deprecation_reason")?,
-        replacement: row.text("replacement")?,
+        deprecation_reason: (!deprecation_reason.is_empty()).then_some(deprecation_reason),
+        replacement: match replacement.as_str() {
+            "" => None,
+            text => Some(id_of(what, "replacement", text)?),
+        },
         artifacts: Vec::new(),
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
@@ -50,15 +71,42 @@ pub(super) fn release_from_row(row: &impl Columns) -> StoreResult<ReleaseRecord>
     })
 }
 
-/// Reads the stored comma-separated platform list.
-pub(super) fn split_platforms(text: &str) -> Vec<String> {
-    text.split(',')
-        .filter(|p| !p.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// Reads a release's stored compatibility: empty bounds are "no bound", and a bound or
+/// platform that no longer parses is an error naming the row (`what`).
+pub(super) fn compatibility_from_row(
+    row: &impl Columns,
+    what: &dyn std::fmt::Display,
+) -> StoreResult<Compatibility> {
+    let bound = |column: &str| -> StoreResult<Option<AppVersion>> {
+        let text = row.text(column)?;
+        parsed(what, column, &text, |t| {
+            AppVersion::parse_optional(column, t)
+        })
+    };
+    let platforms = row.text("platforms")?;
+    Ok(Compatibility {
+        min: bound("min_app_version")?,
+        max: bound("max_app_version")?,
+        platforms: platforms
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| parsed(what, "platforms", p, |t| Name::parse("platforms", t)))
+            .collect::<StoreResult<_>>()?,
+    })
 }
 
-/// Reads the `repo` and `channel` a statement returned.
+/// Writes a release's compatibility as stored: `(min, max, platforms)`, empty for none.
+fn compatibility_columns(c: &Compatibility) -> (&str, &str, String) {
+    let platforms: Vec<&str> = c.platforms.iter().map(Name::as_str).collect();
+    (
+        c.min.as_ref().map_or("", AppVersion::as_str),
+        c.max.as_ref().map_or("", AppVersion::as_str),
+        platforms.join(","),
+    )
+}
+
+/// Reads the `repo` and `channel` a statement returned (written as they are, not parsed:
+/// they only go back into the channel's own statements).
 fn channel_of(row: &impl Columns) -> StoreResult<(String, String)> {
     Ok((row.text("repo")?, row.text("channel")?))
 }
@@ -70,7 +118,7 @@ impl<DB: Dialect> Tx<DB> {
     async fn commit_channel_change(
         mut self,
         (repo, channel): (&str, &str),
-        published: Option<&str>,
+        published: Option<&ReleaseId>,
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<i64> {
@@ -87,10 +135,11 @@ impl<DB: Dialect> Tx<DB> {
             .await?
             .int("last_sequence")?;
         if let Some(id) = published {
+            let id = id.to_string();
             self.execute(
                 sql("UPDATE releases SET sequence = $1 WHERE id = $2")
                     .bind(sequence)
-                    .bind(id),
+                    .bind(&id),
             )
             .await?;
         }
@@ -110,32 +159,32 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         r: &ReleaseRecord,
         audit: &AuditRecord,
     ) -> StoreResult<ReleaseRecord> {
-        let version = semver::Version::parse(&r.version)
-            .map_err(|e| StoreError::Internal(format!("release version: {e}")))?;
-        let sort_key = crate::domain::sort_key(&version);
-        let platforms = r.compatibility.platforms.join(",");
+        let sort_key = crate::domain::sort_key(&r.version);
+        let (id, version) = (r.id.to_string(), r.version.to_string());
+        let (min, max, platforms) = compatibility_columns(&r.compatibility);
         let text = format!(
             "INSERT INTO releases (id, repo, channel, version, sort_key, state, etag, \
              min_app_version, max_app_version, platforms, notes, mandatory, created_at, \
-             updated_at) VALUES ($1, $2, $3, $4, $5, 'DRAFT', $6, $7, $8, $9, $10, $11, $12, $12) \
+             updated_at) VALUES ($1, $2, $3, $4, $5, $13, $6, $7, $8, $9, $10, $11, $12, $12) \
              RETURNING {RELEASE_COLUMNS}"
         );
         let mut tx = self.begin_write().await?;
         let row = tx
             .one(
                 sql(&text)
-                    .bind(&r.id)
+                    .bind(&id)
                     .bind(&r.repo)
                     .bind(&r.channel)
-                    .bind(&r.version)
+                    .bind(&version)
                     .bind(&sort_key)
                     .bind(&r.etag)
-                    .bind(&r.compatibility.min_app_version)
-                    .bind(&r.compatibility.max_app_version)
+                    .bind(min)
+                    .bind(max)
                     .bind(&platforms)
                     .bind(&r.notes)
                     .bind(r.mandatory)
-                    .bind(r.created_at),
+                    .bind(r.created_at)
+                    .bind(ReleaseState::Draft.as_str()),
             )
             .await?;
         let record = release_from_row(&row)?;
@@ -144,10 +193,11 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         Ok(record)
     }
 
-    async fn get_release(&self, id: &str) -> StoreResult<Option<ReleaseRecord>> {
+    async fn get_release(&self, id: &ReleaseId) -> StoreResult<Option<ReleaseRecord>> {
         let text =
             format!("SELECT {RELEASE_COLUMNS} FROM releases WHERE id = $1 AND removed_at IS NULL");
-        let Some(row) = self.optional(sql(&text).bind(id)).await? else {
+        let id = id.to_string();
+        let Some(row) = self.optional(sql(&text).bind(&id)).await? else {
             return Ok(None);
         };
         let mut record = release_from_row(&row)?;
@@ -158,13 +208,19 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
                 .bind(record.seq),
             )
             .await?;
+        let what = format!("artifact of release {id}");
+        let what = &what as &dyn std::fmt::Display;
         record.artifacts = rows
             .iter()
             .map(|r| {
                 Ok(Artifact {
-                    role: r.text("role")?,
-                    package: r.text("package")?,
-                    version: r.text("version")?,
+                    role: parsed(what, "role", &r.text("role")?, |t| Name::parse("role", t))?,
+                    package: parsed(what, "package", &r.text("package")?, |t| {
+                        Name::parse("package", t)
+                    })?,
+                    version: parsed(what, "version", &r.text("version")?, |t| {
+                        parse_semver("version", t)
+                    })?,
                 })
             })
             .collect::<StoreResult<_>>()?;
@@ -173,15 +229,15 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
 
     async fn list_releases(
         &self,
-        repo: &str,
-        channel: Option<&str>,
+        repo: &Name,
+        channel: Option<&Name>,
         include_drafts: bool,
         after_seq: Option<i64>,
         limit: i64,
     ) -> StoreResult<Vec<ReleaseRecord>> {
         let text = format!(
             "SELECT {RELEASE_COLUMNS} FROM releases WHERE repo = $1 \
-             AND ($2 IS NULL OR channel = $2) AND ($3 OR state <> 'DRAFT') \
+             AND ($2 IS NULL OR channel = $2) AND ($3 OR state <> $6) \
              AND ($4 IS NULL OR seq > $4) AND removed_at IS NULL ORDER BY seq LIMIT $5"
         );
         let rows = self
@@ -191,7 +247,8 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
                     .bind(channel)
                     .bind(include_drafts)
                     .bind(after_seq)
-                    .bind(limit),
+                    .bind(limit)
+                    .bind(ReleaseState::Draft.as_str()),
             )
             .await?;
         rows.iter().map(release_from_row).collect()
@@ -199,28 +256,39 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
 
     async fn edit_release(
         &self,
-        id: &str,
-        etag: Option<&str>,
-        new_etag: &str,
+        id: &ReleaseId,
+        etag: Option<&Etag>,
+        new_etag: &Etag,
         at: i64,
         edit: &ReleaseEdit,
         audit: &AuditRecord,
     ) -> StoreResult<Outcome> {
+        let from = ReleaseStep::Edit.from();
+        let text = format!(
+            "UPDATE releases SET etag = $1, updated_at = $2 \
+             WHERE id = $3 AND ($4 IS NULL OR etag = $4) AND state IN ({}) RETURNING seq",
+            placeholders(5, from.len())
+        );
+        let id = id.to_string();
         let mut tx = self.begin_write().await?;
         let claimed = tx
             .optional(
-                sql("UPDATE releases SET etag = $1, updated_at = $2 \
-                     WHERE id = $3 AND state = 'DRAFT' AND ($4 IS NULL OR etag = $4) RETURNING seq")
-                .bind(new_etag)
-                .bind(at)
-                .bind(id)
-                .bind(etag),
+                sql(&text)
+                    .bind(new_etag)
+                    .bind(at)
+                    .bind(&id)
+                    .bind(etag)
+                    .bind_all(names(from)),
             )
             .await?;
         let Some(row) = claimed else {
             return Ok(Outcome::GuardFailed);
         };
         let seq = row.int("seq")?;
+        let version = match edit {
+            ReleaseEdit::Attach(a) => a.version.to_string(),
+            ReleaseEdit::Detach(_) => String::new(),
+        };
         if let ReleaseEdit::Attach(a) = edit {
             // Holds the version's row until commit: retention locks the same row before it
             // decides, so it cannot remove what this attaches; a removed one is refused.
@@ -231,7 +299,7 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
                          AND version = $3 RETURNING removed_at")
                     .bind(seq)
                     .bind(&a.package)
-                    .bind(&a.version),
+                    .bind(&version),
                 )
                 .await?;
             if let Some(row) = held
@@ -250,7 +318,7 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
             .bind(seq)
             .bind(&a.role)
             .bind(&a.package)
-            .bind(&a.version),
+            .bind(&version),
             ReleaseEdit::Detach(role) => {
                 sql("DELETE FROM release_artifacts WHERE release_seq = $1 AND role = $2")
                     .bind(seq)
@@ -263,29 +331,38 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
 
     async fn publish_release(
         &self,
-        id: &str,
-        etag: &str,
+        id: &ReleaseId,
+        etag: &Etag,
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<i64>> {
+        let text_id = id.to_string();
+        let step = ReleaseStep::Publish;
+        let (from, attachable) = (step.from(), VersionState::ATTACHABLE);
+        // Validation's artifact rule again, inside the flip: every attached version must exist
+        // and be attachable (not a draft, not yanked) at the moment of publishing.
+        let text = format!(
+            "UPDATE releases SET state = $4, published_at = $1, updated_at = $1 \
+             WHERE id = $2 AND etag = $3 AND state IN ({}) AND NOT EXISTS ( \
+               SELECT 1 FROM release_artifacts a LEFT JOIN versions v \
+                 ON v.repo = releases.repo AND v.package = a.package \
+                 AND v.version = a.version \
+               WHERE a.release_seq = releases.seq \
+                 AND (v.state IS NULL OR v.state NOT IN ({}))) \
+             RETURNING repo, channel",
+            placeholders(5, from.len()),
+            placeholders(5 + from.len(), attachable.len())
+        );
         let mut tx = self.begin_write().await?;
-        // Validation's artifact rule again, inside the flip: no attached version may be
-        // missing, a draft or yanked at the moment of publishing.
         let flipped = tx
             .optional(
-                sql(
-                    "UPDATE releases SET state = 'PUBLISHED', published_at = $1, updated_at = $1 \
-                     WHERE id = $2 AND state = 'DRAFT' AND etag = $3 AND NOT EXISTS ( \
-                       SELECT 1 FROM release_artifacts a LEFT JOIN versions v \
-                         ON v.repo = releases.repo AND v.package = a.package \
-                         AND v.version = a.version \
-                       WHERE a.release_seq = releases.seq \
-                         AND (v.state IS NULL OR v.state NOT IN ('PUBLISHED', 'DEPRECATED'))) \
-                     RETURNING repo, channel",
-                )
-                .bind(at)
-                .bind(id)
-                .bind(etag),
+                sql(&text)
+                    .bind(at)
+                    .bind(&text_id)
+                    .bind(etag)
+                    .bind(step.to().as_str())
+                    .bind_all(names(from))
+                    .bind_all(names(attachable)),
             )
             .await?;
         let Some(row) = flipped else {
@@ -300,24 +377,33 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
 
     async fn deprecate_release(
         &self,
-        id: &str,
+        id: &ReleaseId,
         reason: &str,
-        replacement: &str,
+        replacement: Option<&ReleaseId>,
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<i64>> {
+        let step = ReleaseStep::Deprecate;
+        let text = format!(
+            "UPDATE releases SET state = $5, deprecation_reason = $1, \
+             replacement = $2, updated_at = $3 WHERE id = $4 AND state IN ({}) \
+             RETURNING repo, channel",
+            placeholders(6, step.from().len())
+        );
+        let (text_id, replacement) = (
+            id.to_string(),
+            replacement.map(ToString::to_string).unwrap_or_default(),
+        );
         let mut tx = self.begin_write().await?;
         let changed = tx
             .optional(
-                sql(
-                    "UPDATE releases SET state = 'DEPRECATED', deprecation_reason = $1, \
-                     replacement = $2, updated_at = $3 WHERE id = $4 AND state = 'PUBLISHED' \
-                     RETURNING repo, channel",
-                )
-                .bind(reason)
-                .bind(replacement)
-                .bind(at)
-                .bind(id),
+                sql(&text)
+                    .bind(reason)
+                    .bind(&replacement)
+                    .bind(at)
+                    .bind(&text_id)
+                    .bind(step.to().as_str())
+                    .bind_all(names(step.from())),
             )
             .await?;
         let Some(row) = changed else {
@@ -337,36 +423,42 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         at: i64,
         records: ChannelRecords<'_>,
     ) -> StoreResult<Option<Rollback>> {
+        let target_id = target.id.to_string();
         let mut tx = self.begin_write().await?;
-        // Locks the target and proves it is still published.
+        // Locks the target and proves it is still offered.
         let held = tx
             .execute(
-                sql("UPDATE releases SET updated_at = updated_at \
-                     WHERE id = $1 AND state = 'PUBLISHED'")
-                .bind(&target.id),
+                sql("UPDATE releases SET updated_at = updated_at WHERE id = $1 AND state = $2")
+                    .bind(&target_id)
+                    .bind(ReleaseState::OFFERED.as_str()),
             )
             .await?;
         if held == 0 {
             return Ok(None);
         }
+        let step = ReleaseStep::RollBack;
+        let text = format!(
+            "UPDATE releases SET state = $6, deprecation_reason = $1, \
+             replacement = $2, updated_at = $3 \
+             WHERE repo = $4 AND channel = $5 AND state IN ({}) \
+             AND sort_key > (SELECT sort_key FROM releases WHERE id = $2) RETURNING id",
+            placeholders(7, step.from().len())
+        );
         let rows = tx
             .all(
-                sql(
-                    "UPDATE releases SET state = 'DEPRECATED', deprecation_reason = $1, \
-                     replacement = $2, updated_at = $3 \
-                     WHERE repo = $4 AND channel = $5 AND state = 'PUBLISHED' \
-                     AND sort_key > (SELECT sort_key FROM releases WHERE id = $2) RETURNING id",
-                )
-                .bind(reason)
-                .bind(&target.id)
-                .bind(at)
-                .bind(&target.repo)
-                .bind(&target.channel),
+                sql(&text)
+                    .bind(reason)
+                    .bind(&target_id)
+                    .bind(at)
+                    .bind(&target.repo)
+                    .bind(&target.channel)
+                    .bind(step.to().as_str())
+                    .bind_all(names(step.from())),
             )
             .await?;
         let mut deprecated = rows
             .iter()
-            .map(|r| r.text("id"))
+            .map(|r| id_of(&"a rolled back release", "id", &r.text("id")?))
             .collect::<StoreResult<Vec<_>>>()?;
         deprecated.sort();
         if deprecated.is_empty() {
@@ -386,9 +478,9 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
 
     async fn offer(
         &self,
-        repo: &str,
-        channel: &str,
-        platform: &str,
+        repo: &Name,
+        channel: &Name,
+        platform: Option<&Name>,
         app_key: &str,
     ) -> StoreResult<Option<Offer<ReleaseRecord>>> {
         let step = |platform| {
@@ -403,8 +495,8 @@ impl<DB: Dialect> ReleaseStore for SqlStore<DB> {
         // Every platform a release names has steps from the lowest key, so no row means the
         // platform is not named: clients of it read the steps for any platform.
         let mut row = None;
-        if platform != ANY_PLATFORM {
-            row = step(platform).await?;
+        if let Some(platform) = platform {
+            row = step(platform.as_str()).await?;
         }
         if row.is_none() {
             row = step(ANY_PLATFORM).await?;

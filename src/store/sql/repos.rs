@@ -19,7 +19,7 @@ fn repo_from_row(row: &impl Columns) -> StoreResult<Repo> {
     Ok(Repo {
         key,
         public: row.flag("public")?,
-        display_name: row.text("display_name")?,
+        display_name: Some(row.text("display_name")?).filter(|d| !d.is_empty()),
         created_at: row.int("created_at")?,
         policy,
     })
@@ -45,7 +45,7 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
             )
             .bind(&repo.key)
             .bind(repo.public)
-            .bind(&repo.display_name)
+            .bind(repo.display_name.as_deref().unwrap_or_default())
             .bind(repo.created_at),
         )
         .await?;

@@ -4,9 +4,9 @@
 
 use async_trait::async_trait;
 
-use super::{Columns, Dialect, SqlStore, Tx, sql};
+use super::{Columns, Dialect, SqlStore, Tx, names, placeholders, sql};
 use crate::{
-    domain::{AuditRecord, BlobInfo, VersionFile, VersionKey, VersionRecord, VersionState},
+    domain::{AuditRecord, BlobInfo, Etag, VersionFile, VersionKey, VersionRecord, VersionState},
     store::{
         DraftEdit, Guard, NewEvent, Outcome, StoreError, StoreResult, Transition, VersionStore,
     },
@@ -17,31 +17,33 @@ const VERSION_COLUMNS: &str = "seq, repo, package, version, \
      CASE WHEN removed_at IS NULL THEN state ELSE 'REMOVED' END AS state, etag, content_digest, \
      manifest, deprecation_reason, replacement, yank_reason, created_at, updated_at, published_at";
 
-/// The SQL list of `states`, for an `IN (…)` guard.
-fn states_sql(states: &[VersionState]) -> String {
-    let list: Vec<String> = states.iter().map(|s| format!("'{}'", s.as_str())).collect();
-    list.join(", ")
+/// Reads a stored optional text: empty is `None`.
+fn optional(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
 }
 
 fn version_from_row(row: &impl Columns) -> StoreResult<VersionRecord> {
     let state = row.text("state")?;
+    let seq = row.int("seq")?;
     Ok(VersionRecord {
         key: VersionKey {
             repo: row.text("repo")?,
             package: row.text("package")?,
             version: row.text("version")?,
         },
-        seq: row.int("seq")?,
+        seq,
         state: state
             .parse()
             .map_err(|e| StoreError::Internal(format!("stored version state: {e}")))?,
-        etag: row.text("etag")?,
+        etag: Etag::from_text(row.text("etag")?).ok_or_else(|| {
+            StoreError::Internal(format!("stored etag of version #{seq} is empty"))
+        })?,
         content_digest: row.opt_text("content_digest")?,
         manifest: row.text("manifest")?,
         files: Vec::new(),
-        deprecation_reason: row.text("deprecation_reason")?,
-        replacement: row.text("replacement")?,
-        yank_reason: row.text("yank_reason")?,
+        deprecation_reason: optional(row.text("deprecation_reason")?),
+        replacement: optional(row.text("replacement")?),
+        yank_reason: optional(row.text("yank_reason")?),
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
         published_at: row.opt_int("published_at")?,
@@ -66,11 +68,12 @@ impl<DB: Dialect> Tx<DB> {
         new_etag: Option<&str>,
         at: i64,
     ) -> StoreResult<Option<i64>> {
+        let from = guard.step.from();
         let text = format!(
             "UPDATE versions SET updated_at = $1, etag = COALESCE($2, etag) \
-             WHERE repo = $3 AND package = $4 AND version = $5 AND state IN ({}) \
-             AND ($6 IS NULL OR etag = $6) RETURNING seq",
-            states_sql(guard.states)
+             WHERE repo = $3 AND package = $4 AND version = $5 \
+             AND ($6 IS NULL OR etag = $6) AND state IN ({}) RETURNING seq",
+            placeholders(7, from.len())
         );
         let row = self
             .optional(
@@ -80,7 +83,8 @@ impl<DB: Dialect> Tx<DB> {
                     .bind(&guard.key.repo)
                     .bind(&guard.key.package)
                     .bind(&guard.key.version)
-                    .bind(guard.etag),
+                    .bind(guard.etag)
+                    .bind_all(names(from)),
             )
             .await?;
         row.map(|r| r.int("seq")).transpose()
@@ -99,7 +103,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         let text = format!(
             "INSERT INTO versions (repo, package, version, state, etag, manifest, created_at, \
-             updated_at) VALUES ($1, $2, $3, 'DRAFT', $4, '{{}}', $5, $5) \
+             updated_at) VALUES ($1, $2, $3, $6, $4, '{{}}', $5, $5) \
              RETURNING {VERSION_COLUMNS}"
         );
         let row = tx
@@ -109,7 +113,8 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
                     .bind(&key.package)
                     .bind(&key.version)
                     .bind(etag)
-                    .bind(at),
+                    .bind(at)
+                    .bind(VersionState::Draft.as_str()),
             )
             .await?;
         let record = version_from_row(&row)?;
@@ -159,7 +164,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
     ) -> StoreResult<Vec<VersionRecord>> {
         let text = format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 \
-             AND ($3 IS NULL OR seq > $3) AND ($4 OR state <> 'DRAFT') ORDER BY seq LIMIT $5"
+             AND ($3 IS NULL OR seq > $3) AND ($4 OR state <> $6) ORDER BY seq LIMIT $5"
         );
         let rows = self
             .all(
@@ -168,7 +173,8 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
                     .bind(package)
                     .bind(after_seq)
                     .bind(include_drafts)
-                    .bind(limit),
+                    .bind(limit)
+                    .bind(VersionState::Draft.as_str()),
             )
             .await?;
         rows.iter().map(version_from_row).collect()
@@ -179,11 +185,20 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         repo: &str,
         package: &str,
     ) -> StoreResult<Vec<VersionRecord>> {
+        let released = VersionState::RELEASED;
         let text = format!(
             "SELECT {VERSION_COLUMNS} FROM versions WHERE repo = $1 AND package = $2 \
-             AND state <> 'DRAFT' ORDER BY seq"
+             AND state IN ({}) ORDER BY seq",
+            placeholders(3, released.len())
         );
-        let rows = self.all(sql(&text).bind(repo).bind(package)).await?;
+        let rows = self
+            .all(
+                sql(&text)
+                    .bind(repo)
+                    .bind(package)
+                    .bind_all(names(released)),
+            )
+            .await?;
         rows.iter().map(version_from_row).collect()
     }
 
@@ -231,23 +246,29 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         audit: &AuditRecord,
         event: Option<&NewEvent>,
     ) -> StoreResult<Outcome> {
+        let (from, Some(to)) = (guard.step.from(), guard.step.to()) else {
+            return Err(StoreError::Internal(format!(
+                "{:?} is not a state change",
+                guard.step
+            )));
+        };
         let mut tx = self.begin_write().await?;
         let text = format!(
             "UPDATE versions SET state = $1, updated_at = $2, \
              content_digest = COALESCE($3, content_digest), \
-             published_at = CASE WHEN $1 = 'PUBLISHED' AND published_at IS NULL THEN $2 \
+             published_at = CASE WHEN $1 = $11 AND published_at IS NULL THEN $2 \
                ELSE published_at END, \
              deprecation_reason = COALESCE($4, deprecation_reason), \
              replacement = COALESCE($5, replacement), \
              yank_reason = COALESCE($6, yank_reason) \
-             WHERE repo = $7 AND package = $8 AND version = $9 AND state IN ({}) \
-             AND ($10 IS NULL OR etag = $10) AND removed_at IS NULL",
-            states_sql(guard.states)
+             WHERE repo = $7 AND package = $8 AND version = $9 \
+             AND ($10 IS NULL OR etag = $10) AND removed_at IS NULL AND state IN ({})",
+            placeholders(12, from.len())
         );
         let affected = tx
             .execute(
                 sql(&text)
-                    .bind(change.to.as_str())
+                    .bind(to.as_str())
                     .bind(change.at)
                     .bind(change.content_digest.as_deref())
                     .bind(change.deprecation_reason.as_deref())
@@ -256,7 +277,9 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
                     .bind(&guard.key.repo)
                     .bind(&guard.key.package)
                     .bind(&guard.key.version)
-                    .bind(guard.etag),
+                    .bind(guard.etag)
+                    .bind(VersionState::Published.as_str())
+                    .bind_all(names(from)),
             )
             .await?;
         if affected == 0 {

@@ -165,19 +165,19 @@ async fn outbox_lists_after_an_id(store: Arc<dyn Store>) {
     for i in 0..4 {
         let id = format!("r{i}");
         let release = ReleaseRecord {
-            id: id.clone(),
+            id: super::rid(&id),
             seq: 0,
-            repo: "acme".into(),
-            channel: "stable".into(),
-            version: format!("1.{i}.0"),
+            repo: super::n("acme"),
+            channel: super::n("stable"),
+            version: super::v(&format!("1.{i}.0")),
             state: ReleaseState::Draft,
-            etag: "e".into(),
+            etag: super::et("e"),
             compatibility: Default::default(),
             notes: String::new(),
             mandatory: false,
             sequence: None,
-            deprecation_reason: String::new(),
-            replacement: String::new(),
+            deprecation_reason: None,
+            replacement: None,
             artifacts: Vec::new(),
             created_at: T0,
             updated_at: T0,
@@ -189,7 +189,7 @@ async fn outbox_lists_after_an_id(store: Arc<dyn Store>) {
             .unwrap();
         let records = super::releases::records("release.published", &id);
         let sequence = store
-            .publish_release(&id, "e", T0 + i, &records)
+            .publish_release(&super::rid(&id), &super::et("e"), T0 + i, &records)
             .await
             .unwrap();
         assert_eq!(sequence, Some(i + 1));
@@ -198,12 +198,13 @@ async fn outbox_lists_after_an_id(store: Arc<dyn Store>) {
     let payloads: Vec<&str> = all.iter().map(|e| e.payload.as_str()).collect();
     assert_eq!(
         payloads,
-        [
-            r#"{"release_id":"r0","sequence":1}"#,
-            r#"{"release_id":"r1","sequence":2}"#,
-            r#"{"release_id":"r2","sequence":3}"#,
-            r#"{"release_id":"r3","sequence":4}"#,
-        ]
+        (0..4)
+            .map(|i| format!(
+                r#"{{"release_id":"{}","sequence":{}}}"#,
+                super::rid(&format!("r{i}")),
+                i + 1
+            ))
+            .collect::<Vec<_>>()
     );
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
     assert_eq!(

@@ -9,9 +9,9 @@ use relreg::{
 };
 
 use super::{
-    T0, audit, count,
+    T0, audit, count, et, n,
     releases::{attach, create, draft, publish, records, release},
-    repo, seed, store_tests, version_in,
+    repo, rid, seed, store_tests, v, version_in,
 };
 
 store_tests!(
@@ -77,13 +77,16 @@ async fn publish_release_assigns_channel_sequences(store: Arc<dyn Store>) {
         .iter()
         .map(|e| e.record.details.as_str())
         .collect();
+    let payload = |id: &str, sequence: i64| {
+        format!(r#"{{"release_id":"{}","sequence":{sequence}}}"#, rid(id))
+    };
     assert_eq!(
         details,
         [
-            r#"{"release_id":"r1","sequence":1}"#,
-            r#"{"release_id":"r3","sequence":1}"#,
-            r#"{"release_id":"r2","sequence":2}"#,
-            r#"{"release_id":"r4","sequence":3}"#,
+            payload("r1", 1),
+            payload("r3", 1),
+            payload("r2", 2),
+            payload("r4", 3),
         ]
     );
     let events = store.list_outbox(Some(outbox_before), 100).await.unwrap();
@@ -126,13 +129,23 @@ async fn publish_release_refuses_unpublishable_artifacts(store: Arc<dyn Store>) 
     }
     let etag = release(&store, "r1").await.etag;
     let stale = store
-        .publish_release("r1", "stale", T0, &records("release.published", "r1"))
+        .publish_release(
+            &rid("r1"),
+            &et("stale"),
+            T0,
+            &records("release.published", "r1"),
+        )
         .await
         .unwrap();
     assert_eq!(stale, None, "stale etag");
     assert!(
         store
-            .publish_release("nope", &etag, T0, &records("release.published", "nope"))
+            .publish_release(
+                &rid("nope"),
+                &etag,
+                T0,
+                &records("release.published", "nope")
+            )
             .await
             .unwrap()
             .is_none()
@@ -143,12 +156,19 @@ async fn publish_release_refuses_unpublishable_artifacts(store: Arc<dyn Store>) 
     // A deprecated or published artifact may be published; no sequence was used by refusals.
     attach(&store, "r1", "1.2.0").await;
     let two = ReleaseEdit::Attach(Artifact {
-        role: "ios".into(),
-        package: "app".into(),
-        version: "1.3.0".into(),
+        role: n("ios"),
+        package: n("app"),
+        version: v("1.3.0"),
     });
     store
-        .edit_release("r1", None, "last", T0, &two, &audit("x", "acme", "r1"))
+        .edit_release(
+            &rid("r1"),
+            None,
+            &et("last"),
+            T0,
+            &two,
+            &audit("x", "acme", "r1"),
+        )
         .await
         .unwrap();
     assert_eq!(publish(&store, "r1", T0 + 6).await, Some(1));
@@ -163,9 +183,9 @@ async fn deprecate_release_takes_a_sequence(store: Arc<dyn Store>) {
         async move {
             store
                 .deprecate_release(
-                    id,
+                    &rid(id),
                     "bad",
-                    "2.0.0",
+                    Some(&rid("r2")),
                     T0 + 20,
                     &records("release.deprecated", id),
                 )
@@ -182,8 +202,8 @@ async fn deprecate_release_takes_a_sequence(store: Arc<dyn Store>) {
         release(&store, "r1").await,
         ReleaseRecord {
             state: ReleaseState::Deprecated,
-            deprecation_reason: "bad".into(),
-            replacement: "2.0.0".into(),
+            deprecation_reason: Some("bad".into()),
+            replacement: Some(rid("r2")),
             updated_at: T0 + 20,
             ..published
         },
@@ -197,7 +217,10 @@ async fn deprecate_release_takes_a_sequence(store: Arc<dyn Store>) {
         .filter(|e| e.topic == "release.deprecated")
         .map(|e| e.payload.as_str())
         .collect();
-    assert_eq!(deprecations, [r#"{"release_id":"r1","sequence":3}"#]);
+    assert_eq!(
+        deprecations,
+        [format!(r#"{{"release_id":"{}","sequence":3}}"#, rid("r1"))]
+    );
     assert_eq!(count(&store, "release.deprecated").await, 1);
 }
 
@@ -224,12 +247,18 @@ async fn rollback_channel_deprecates_exactly_the_newer_releases(store: Arc<dyn S
     create(&store, &draft("h", "nightly", "9.0.0")).await;
     assert_eq!(publish(&store, "h", T0).await, Some(1));
     let other_repo = ReleaseRecord {
-        repo: "beta".into(),
+        repo: n("beta"),
         ..draft("i", "stable", "9.0.0")
     };
     create(&store, &other_repo).await;
     store
-        .deprecate_release("e", "old", "", T0, &records("release.deprecated", "e"))
+        .deprecate_release(
+            &rid("e"),
+            "old",
+            None,
+            T0,
+            &records("release.deprecated", "e"),
+        )
         .await
         .unwrap();
     let mut untouched = Vec::new();
@@ -249,22 +278,29 @@ async fn rollback_channel_deprecates_exactly_the_newer_releases(store: Arc<dyn S
         Some(8),
         "one sequence after 6 publishes and 1 deprecation"
     );
-    assert_eq!(done.deprecated, ["b", "d", "f"]);
+    assert_eq!(done.deprecated, [rid("b"), rid("d"), rid("f")]);
     for id in ["b", "d", "f"] {
         let r = release(&store, id).await;
         assert_eq!(r.state, ReleaseState::Deprecated, "{id}");
-        assert_eq!(r.deprecation_reason, "rolled back to 1.5.0");
-        assert_eq!(r.replacement, "c", "{id} points at the target");
+        assert_eq!(
+            r.deprecation_reason.as_deref(),
+            Some("rolled back to 1.5.0")
+        );
+        assert_eq!(r.replacement, Some(rid("c")), "{id} points at the target");
         assert_eq!(r.updated_at, T0 + 50);
     }
     for before in &untouched {
-        assert_eq!(&release(&store, &before.id).await, before);
+        let now = store.get_release(&before.id).await.unwrap();
+        assert_eq!(now.as_ref(), Some(before));
     }
     let events = store.list_outbox(None, 100).await.unwrap();
     let last = events.last().unwrap();
     assert_eq!(
         (last.topic.as_str(), last.payload.as_str()),
-        ("release.rolled_back", r#"{"release_id":"c","sequence":8}"#)
+        (
+            "release.rolled_back",
+            format!(r#"{{"release_id":"{}","sequence":8}}"#, rid("c")).as_str()
+        )
     );
     assert_eq!(count(&store, "release.rolled_back").await, 1);
 

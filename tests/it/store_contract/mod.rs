@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{AuditFilter, AuditRecord, Package, Repo, VersionKey, VersionRecord, VersionState},
+    domain::{
+        AuditFilter, AuditRecord, Package, Repo, VersionKey, VersionRecord, VersionState,
+        VersionStep,
+    },
     store::{Guard, NewEvent, Outcome, Store, Transition},
 };
 
@@ -106,7 +109,7 @@ pub(crate) fn repo(key: &str, public: bool) -> Repo {
     Repo {
         key: key.into(),
         public,
-        display_name: format!("The {key} repo"),
+        display_name: Some(format!("The {key} repo")),
         created_at: T0,
         policy: relreg::domain::Policy::default(),
     }
@@ -182,15 +185,37 @@ pub(crate) async fn version(store: &Arc<dyn Store>, v: &str) -> VersionRecord {
 }
 
 /// Returns the transition to `to` at `at`, with nothing else set.
-pub(crate) fn to_state(to: VersionState, at: i64) -> Transition {
+pub(crate) fn change_at(at: i64) -> Transition {
     Transition {
-        to,
         at,
         content_digest: None,
         deprecation_reason: None,
         replacement: None,
         yank_reason: None,
     }
+}
+
+/// Returns a name, which must be valid.
+pub(crate) fn n(s: &str) -> relreg::domain::Name {
+    relreg::domain::Name::parse("name", s).expect("a valid name")
+}
+
+/// Returns a semver version, which must be valid.
+pub(crate) fn v(s: &str) -> semver::Version {
+    semver::Version::parse(s).expect("a valid version")
+}
+
+/// Returns an etag with this text.
+pub(crate) fn et(s: &str) -> relreg::domain::Etag {
+    relreg::domain::Etag::from_text(s).expect("a non-empty etag")
+}
+
+/// Returns the release id a test calls by a short name (at most 8 bytes): its bytes in hex,
+/// padded with zeros, so that ids sort as their names do.
+pub(crate) fn rid(name: &str) -> relreg::domain::ReleaseId {
+    assert!(name.len() <= 8, "{name} is too long for a test id");
+    let text = format!("rel_{:0<16}", hex::encode(name));
+    relreg::domain::ReleaseId::from_text(&text).expect("a valid id")
 }
 
 /// Creates a draft of `acme/app` and moves it to `state` through the store (no event).
@@ -200,28 +225,27 @@ pub(crate) async fn version_in(store: &Arc<dyn Store>, v: &str, state: VersionSt
         .await
         .expect("create version");
     let k = key(v);
-    let mut path = vec![VersionState::Published];
-    match state {
-        VersionState::Draft => path.clear(),
-        VersionState::Published => {}
-        other => path.push(other),
-    }
-    let mut from = VersionState::Draft;
-    for to in path {
-        let mut change = to_state(to, T0 + 1);
-        if to == VersionState::Published {
+    let path: &[VersionStep] = match state {
+        VersionState::Draft => &[],
+        VersionState::Published => &[VersionStep::Publish],
+        VersionState::Deprecated => &[VersionStep::Publish, VersionStep::Deprecate],
+        VersionState::Yanked => &[VersionStep::Publish, VersionStep::Yank],
+        VersionState::Removed => panic!("only retention removes versions"),
+    };
+    for &step in path {
+        let mut change = change_at(T0 + 1);
+        if step == VersionStep::Publish {
             change.content_digest = Some(format!("sha256:{v}"));
         }
         let guard = Guard {
             key: &k,
-            states: &[from],
+            step,
             etag: None,
         };
         let outcome = store
             .transition_version(guard, &change, &audit("version.changed", "acme", v), None)
             .await
             .expect("transition");
-        assert_eq!(outcome, Outcome::Applied, "{v}: {from:?} -> {to:?}");
-        from = to;
+        assert_eq!(outcome, Outcome::Applied, "{v}: {step:?}");
     }
 }

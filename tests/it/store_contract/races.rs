@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{AuditFilter, VersionState},
+    domain::{AuditFilter, VersionState, VersionStep},
     store::{Guard, Outcome, Store, StoreError, Transition},
 };
 
-use super::{T0, audit, count, event, key, seed, store_tests, to_state, version};
+use super::{T0, audit, change_at, count, event, key, seed, store_tests, version};
 
 store_tests!(
     concurrent_creates_of_one_version_make_one_row,
@@ -70,7 +70,7 @@ async fn concurrent_publishes_of_one_release_make_one_event(store: Arc<dyn Store
     seed(&store).await;
     super::version_in(&store, "1.0.0", VersionState::Published).await;
     let release = relreg::domain::ReleaseRecord {
-        etag: "e".into(),
+        etag: super::et("e"),
         ..super::releases::draft("r1", "stable", "1.0.0")
     };
     store
@@ -80,7 +80,7 @@ async fn concurrent_publishes_of_one_release_make_one_event(store: Arc<dyn Store
     let results = race(&store, |store, i| async move {
         let records = super::releases::records("release.published", "r1");
         store
-            .publish_release("r1", "e", T0 + i as i64, &records)
+            .publish_release(&super::rid("r1"), &super::et("e"), T0 + i as i64, &records)
             .await
     })
     .await;
@@ -92,7 +92,10 @@ async fn concurrent_publishes_of_one_release_make_one_event(store: Arc<dyn Store
     assert_eq!(sequences, [1], "{results:?}");
     let events = store.list_outbox(None, 100).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
-    assert_eq!(events[0].payload, r#"{"release_id":"r1","sequence":1}"#);
+    assert_eq!(
+        events[0].payload,
+        format!(r#"{{"release_id":"{}","sequence":1}}"#, super::rid("r1"))
+    );
     let published = AuditFilter {
         action: Some("release.published".into()),
         ..AuditFilter::default()
@@ -101,7 +104,7 @@ async fn concurrent_publishes_of_one_release_make_one_event(store: Arc<dyn Store
         store.list_audit(&published, None, 100).await.unwrap().len(),
         1
     );
-    let stored = store.get_release("r1").await.unwrap().unwrap();
+    let stored = store.get_release(&super::rid("r1")).await.unwrap().unwrap();
     assert_eq!(stored.sequence, Some(1));
 }
 
@@ -120,12 +123,12 @@ async fn concurrent_version_publishes_apply_once(store: Arc<dyn Store>) {
         let k = key("1.0.0");
         let guard = Guard {
             key: &k,
-            states: &[VersionState::Draft],
+            step: VersionStep::Publish,
             etag: Some("etag-1"),
         };
         let change = Transition {
             content_digest: Some(format!("sha256:{i}")),
-            ..to_state(VersionState::Published, T0 + i as i64)
+            ..change_at(T0 + i as i64)
         };
         store
             .transition_version(

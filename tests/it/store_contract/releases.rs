@@ -5,11 +5,13 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{Artifact, AuditRecord, Compatibility, ReleaseRecord, ReleaseState, VersionState},
+    domain::{
+        AppVersion, Artifact, AuditRecord, Compatibility, ReleaseRecord, ReleaseState, VersionState,
+    },
     store::{NewEvent, Outcome, ReleaseEdit, Store, StoreError},
 };
 
-use super::{T0, audit, count, seed, store_tests, version_in};
+use super::{T0, audit, count, et, n, rid, seed, store_tests, v, version_in};
 
 store_tests!(
     create_release_round_trips_and_refuses_duplicates,
@@ -19,23 +21,23 @@ store_tests!(
 /// Returns a draft release of `acme` as `create_release` takes it.
 pub(crate) fn draft(id: &str, channel: &str, version: &str) -> ReleaseRecord {
     ReleaseRecord {
-        id: id.into(),
+        id: rid(id),
         seq: 0,
-        repo: "acme".into(),
-        channel: channel.into(),
-        version: version.into(),
+        repo: n("acme"),
+        channel: n(channel),
+        version: v(version),
         state: ReleaseState::Draft,
-        etag: format!("{id}-etag"),
+        etag: et(&format!("{id}-etag")),
         compatibility: Compatibility {
-            min_app_version: "1.0.0".into(),
-            max_app_version: String::new(),
-            platforms: vec!["android".into(), "ios".into()],
+            min: Some(AppVersion::parse("min_app_version", "1.0").unwrap()),
+            max: None,
+            platforms: vec![n("android"), n("ios")],
         },
         notes: format!("notes of {version}"),
         mandatory: false,
         sequence: None,
-        deprecation_reason: String::new(),
-        replacement: String::new(),
+        deprecation_reason: None,
+        replacement: None,
         artifacts: Vec::new(),
         created_at: T0,
         updated_at: T0,
@@ -49,7 +51,7 @@ pub(crate) fn records(
     action: &str,
     id: &str,
 ) -> impl Fn(i64) -> (AuditRecord, NewEvent) + Send + Sync {
-    let (action, id) = (action.to_owned(), id.to_owned());
+    let (action, id) = (action.to_owned(), rid(id).to_string());
     move |sequence| {
         let payload = format!(r#"{{"release_id":"{id}","sequence":{sequence}}}"#);
         let audit = AuditRecord {
@@ -68,7 +70,10 @@ pub(crate) fn records(
 /// Creates a draft release, which must succeed.
 pub(crate) async fn create(store: &Arc<dyn Store>, release: &ReleaseRecord) -> ReleaseRecord {
     store
-        .create_release(release, &audit("release.created", "acme", &release.id))
+        .create_release(
+            release,
+            &audit("release.created", "acme", &release.id.to_string()),
+        )
         .await
         .expect("create release")
 }
@@ -76,7 +81,7 @@ pub(crate) async fn create(store: &Arc<dyn Store>, release: &ReleaseRecord) -> R
 /// Returns a stored release, which must exist.
 pub(crate) async fn release(store: &Arc<dyn Store>, id: &str) -> ReleaseRecord {
     store
-        .get_release(id)
+        .get_release(&rid(id))
         .await
         .expect("get release")
         .unwrap_or_else(|| panic!("release {id} exists"))
@@ -87,9 +92,9 @@ pub(crate) async fn attach(store: &Arc<dyn Store>, id: &str, version: &str) {
     let edit = ReleaseEdit::Attach(artifact("android", version));
     let outcome = store
         .edit_release(
-            id,
+            &rid(id),
             None,
-            &format!("{id}-etag-{version}"),
+            &et(&format!("{id}-etag-{version}")),
             T0,
             &edit,
             &audit("release.attached", "acme", id),
@@ -101,9 +106,9 @@ pub(crate) async fn attach(store: &Arc<dyn Store>, id: &str, version: &str) {
 
 pub(crate) fn artifact(role: &str, version: &str) -> Artifact {
     Artifact {
-        role: role.into(),
-        package: "app".into(),
-        version: version.into(),
+        role: n(role),
+        package: n("app"),
+        version: v(version),
     }
 }
 
@@ -111,7 +116,7 @@ pub(crate) fn artifact(role: &str, version: &str) -> Artifact {
 pub(crate) async fn publish(store: &Arc<dyn Store>, id: &str, at: i64) -> Option<i64> {
     let etag = release(store, id).await.etag;
     store
-        .publish_release(id, &etag, at, &records("release.published", id))
+        .publish_release(&rid(id), &etag, at, &records("release.published", id))
         .await
         .unwrap()
 }
@@ -127,10 +132,10 @@ async fn create_release_round_trips_and_refuses_duplicates(store: Arc<dyn Store>
     };
     assert_eq!(created, expected);
     assert_eq!(
-        store.get_release("r1").await.unwrap(),
+        store.get_release(&rid("r1")).await.unwrap(),
         Some(expected.clone())
     );
-    assert_eq!(store.get_release("nope").await.unwrap(), None);
+    assert_eq!(store.get_release(&rid("nope")).await.unwrap(), None);
 
     let err = store
         .create_release(
@@ -149,7 +154,7 @@ async fn create_release_round_trips_and_refuses_duplicates(store: Arc<dyn Store>
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "same id: {err:?}");
     let ghost = ReleaseRecord {
-        repo: "ghost".into(),
+        repo: n("ghost"),
         ..draft("r3", "stable", "1.0.0")
     };
     let err = store
@@ -162,23 +167,23 @@ async fn create_release_round_trips_and_refuses_duplicates(store: Arc<dyn Store>
     // The same version in another channel is another release.
     let beta = create(&store, &draft("r4", "beta", "1.0.0")).await;
     let listed = store
-        .list_releases("acme", None, true, None, 100)
+        .list_releases(&n("acme"), None, true, None, 100)
         .await
         .unwrap();
     assert_eq!(listed, [expected.clone(), beta.clone()]);
     let stable = store
-        .list_releases("acme", Some("stable"), true, None, 100)
+        .list_releases(&n("acme"), Some(&n("stable")), true, None, 100)
         .await
         .unwrap();
     assert_eq!(stable, std::slice::from_ref(&expected));
     let paged = store
-        .list_releases("acme", None, true, Some(expected.seq), 1)
+        .list_releases(&n("acme"), None, true, Some(expected.seq), 1)
         .await
         .unwrap();
     assert_eq!(paged, [beta]);
     assert!(
         store
-            .list_releases("acme", None, false, None, 100)
+            .list_releases(&n("acme"), None, false, None, 100)
             .await
             .unwrap()
             .is_empty(),
@@ -195,9 +200,9 @@ async fn edit_release_attaches_and_detaches_with_etags(store: Arc<dyn Store>) {
         async move {
             store
                 .edit_release(
-                    "r1",
-                    etag,
-                    new_etag,
+                    &rid("r1"),
+                    etag.map(et).as_ref(),
+                    &et(new_etag),
                     T0 + 1,
                     &e,
                     &audit("release.edited", "acme", "r1"),
@@ -231,13 +236,13 @@ async fn edit_release_attaches_and_detaches_with_etags(store: Arc<dyn Store>) {
     );
 
     let before = release(&store, "r1").await;
-    let detach_missing = ReleaseEdit::Detach("web".into());
+    let detach_missing = ReleaseEdit::Detach(n("web"));
     assert_eq!(
         edit(Some("e4"), "e5", detach_missing).await,
         Outcome::Missing
     );
     assert_eq!(release(&store, "r1").await, before, "etag kept");
-    let detach = ReleaseEdit::Detach("ios".into());
+    let detach = ReleaseEdit::Detach(n("ios"));
     assert_eq!(edit(Some("e4"), "e5", detach).await, Outcome::Applied);
     assert_eq!(
         release(&store, "r1").await.artifacts,
@@ -261,11 +266,11 @@ async fn edit_release_attaches_and_detaches_with_etags(store: Arc<dyn Store>) {
     assert_eq!(release(&store, "r1").await, published);
     let outcome = store
         .edit_release(
-            "nope",
+            &rid("nope"),
             None,
-            "e",
+            &et("e"),
             T0,
-            &ReleaseEdit::Detach("ios".into()),
+            &ReleaseEdit::Detach(n("ios")),
             &audit("release.edited", "acme", "nope"),
         )
         .await

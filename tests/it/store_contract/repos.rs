@@ -27,7 +27,7 @@ async fn repos_round_trip_and_refuse_duplicates(store: Arc<dyn Store>) {
     assert_eq!(store.get_repo("nope").await.unwrap(), None);
 
     let mut again = repo("acme", false);
-    again.display_name = "other".into();
+    again.display_name = Some("other".into());
     let err = store
         .create_repo(&again, &audit("repo.created", "acme", "acme"))
         .await

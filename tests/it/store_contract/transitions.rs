@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{OutboxEvent, VersionState},
+    domain::{OutboxEvent, VersionState, VersionStep},
     store::{Guard, Outcome, Store, Transition},
 };
 
-use super::{T0, actions, audit, event, key, seed, store_tests, to_state, version};
+use super::{T0, actions, audit, change_at, event, key, seed, store_tests, version};
 
 store_tests!(
     transition_version_checks_its_guard,
@@ -25,20 +25,18 @@ async fn transition_version_checks_its_guard(store: Arc<dyn Store>) {
     let before = version(&store, "1.0.0").await;
     let publish = Transition {
         content_digest: Some("sha256:abc".into()),
-        ..to_state(VersionState::Published, T0 + 10)
+        ..change_at(T0 + 10)
     };
+    // A stale etag; steps that start from states the draft is not in.
     let refused = [
-        (&[VersionState::Draft][..], Some("etag-0")),
-        (
-            &[VersionState::Published, VersionState::Deprecated][..],
-            None,
-        ),
-        (&[VersionState::Published][..], Some("etag-1")),
+        (VersionStep::Publish, Some("etag-0")),
+        (VersionStep::Yank, None),
+        (VersionStep::Deprecate, Some("etag-1")),
     ];
-    for (states, etag) in refused {
+    for (step, etag) in refused {
         let guard = Guard {
             key: &k,
-            states,
+            step,
             etag,
         };
         let outcome = store
@@ -50,12 +48,12 @@ async fn transition_version_checks_its_guard(store: Arc<dyn Store>) {
             )
             .await
             .unwrap();
-        assert_eq!(outcome, Outcome::GuardFailed, "{states:?} {etag:?}");
+        assert_eq!(outcome, Outcome::GuardFailed, "{step:?} {etag:?}");
     }
     let missing = key("9.0.0");
     let guard = Guard {
         key: &missing,
-        states: &[VersionState::Draft],
+        step: VersionStep::Publish,
         etag: None,
     };
     let outcome = store
@@ -74,7 +72,7 @@ async fn transition_version_checks_its_guard(store: Arc<dyn Store>) {
 
     let guard = Guard {
         key: &k,
-        states: &[VersionState::Draft],
+        step: VersionStep::Publish,
         etag: Some("etag-1"),
     };
     let outcome = store
@@ -104,11 +102,11 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
 
     let publish = Transition {
         content_digest: Some("sha256:abc".into()),
-        ..to_state(VersionState::Published, T0 + 10)
+        ..change_at(T0 + 10)
     };
     let guard = Guard {
         key: &k,
-        states: &[VersionState::Draft],
+        step: VersionStep::Publish,
         etag: Some("etag-1"),
     };
     let published = event("version.published", r#"{"version":"1.0.0"}"#);
@@ -145,11 +143,11 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
     let deprecate = Transition {
         deprecation_reason: Some("old".into()),
         replacement: Some("2.0.0".into()),
-        ..to_state(VersionState::Deprecated, T0 + 20)
+        ..change_at(T0 + 20)
     };
     let guard = Guard {
         key: &k,
-        states: &[VersionState::Published],
+        step: VersionStep::Deprecate,
         etag: None,
     };
     let outcome = store
@@ -163,8 +161,8 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(outcome, Outcome::Applied);
     expected.state = VersionState::Deprecated;
-    expected.deprecation_reason = "old".into();
-    expected.replacement = "2.0.0".into();
+    expected.deprecation_reason = Some("old".into());
+    expected.replacement = Some("2.0.0".into());
     expected.updated_at = T0 + 20;
     assert_eq!(version(&store, "1.0.0").await, expected);
     assert_eq!(store.list_outbox(None, 100).await.unwrap(), outbox);
@@ -172,11 +170,11 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
     // Yanking keeps the deprecation fields it does not name.
     let yank = Transition {
         yank_reason: Some("broken".into()),
-        ..to_state(VersionState::Yanked, T0 + 30)
+        ..change_at(T0 + 30)
     };
     let guard = Guard {
         key: &k,
-        states: &[VersionState::Published, VersionState::Deprecated],
+        step: VersionStep::Yank,
         etag: None,
     };
     let outcome = store
@@ -190,7 +188,7 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(outcome, Outcome::Applied);
     expected.state = VersionState::Yanked;
-    expected.yank_reason = "broken".into();
+    expected.yank_reason = Some("broken".into());
     expected.updated_at = T0 + 30;
     assert_eq!(version(&store, "1.0.0").await, expected);
     let topics: Vec<String> = store

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{VersionFile, VersionKey, VersionRecord, VersionState},
+    domain::{VersionFile, VersionKey, VersionRecord, VersionState, VersionStep},
     store::{DraftEdit, Guard, Outcome, Store, StoreError},
 };
 
@@ -32,7 +32,7 @@ fn file(path: &str, size: i64) -> VersionFile {
 fn draft_guard<'a>(key: &'a VersionKey, etag: Option<&'a str>) -> Guard<'a> {
     Guard {
         key,
-        states: &[VersionState::Draft],
+        step: VersionStep::Edit,
         etag,
     }
 }
@@ -54,13 +54,13 @@ async fn create_version_makes_a_draft_once(store: Arc<dyn Store>) {
         key: k.clone(),
         seq: created.seq,
         state: VersionState::Draft,
-        etag: "etag-1".into(),
+        etag: super::et("etag-1"),
         content_digest: None,
         manifest: "{}".into(),
         files: Vec::new(),
-        deprecation_reason: String::new(),
-        replacement: String::new(),
-        yank_reason: String::new(),
+        deprecation_reason: None,
+        replacement: None,
+        yank_reason: None,
         created_at: T0 + 5,
         updated_at: T0 + 5,
         published_at: None,
@@ -343,10 +343,11 @@ async fn delete_version_removes_a_draft_only(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::GuardFailed);
-    // Even a guard that admits published versions cannot delete one: the database refuses.
+    // Even a guard that admits published versions (a deprecation's) cannot delete one: the
+    // database refuses.
     let guard = Guard {
         key: &k2,
-        states: &[VersionState::Published],
+        step: VersionStep::Deprecate,
         etag: None,
     };
     let err = store.delete_version(guard, &deleted).await.unwrap_err();

@@ -2,18 +2,19 @@
 
 use tonic::Request;
 
-use super::{Answer, non_empty, ok};
+use super::{Answer, ok};
 use crate::{
     api::{
         error::status,
         grpc::{
             caller,
+            commands::unset_if_empty,
             convert::{micros, role},
         },
     },
     domain::{AuditFilter, TokenScope},
     pb,
-    registry::{NewToken, Page, Registry},
+    registry::{Listed, NewToken, Page, Registry},
 };
 
 /// Serves `ReleaseAdmin/ListAuditEvents`.
@@ -25,9 +26,9 @@ pub(super) async fn list_audit_events(
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
     let filter = AuditFilter {
-        repo: non_empty(r.repo),
-        action: non_empty(r.action),
-        actor: non_empty(r.actor),
+        repo: unset_if_empty(r.repo),
+        action: unset_if_empty(r.action),
+        actor: unset_if_empty(r.actor),
         start: r
             .start_time
             .as_ref()
@@ -41,7 +42,10 @@ pub(super) async fn list_audit_events(
             .transpose()
             .map_err(status)?,
     };
-    let (events, next_page_token) = registry
+    let Listed {
+        items: events,
+        next_page_token,
+    } = registry
         .list_audit(&c, filter, &page)
         .await
         .map_err(status)?;
@@ -60,7 +64,7 @@ pub(super) async fn create_token(
     let r = request.into_inner();
     let new = NewToken {
         name: r.name,
-        scope: non_empty(r.repo).map_or(TokenScope::AllRepos, TokenScope::Repo),
+        scope: unset_if_empty(r.repo).map_or(TokenScope::AllRepos, TokenScope::Repo),
         role: role("role", r.role).map_err(status)?,
         expires_at: r
             .expire_time
@@ -84,7 +88,10 @@ pub(super) async fn list_tokens(
     let c = caller(&request);
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-    let (tokens, next_page_token) = registry
+    let Listed {
+        items: tokens,
+        next_page_token,
+    } = registry
         .list_tokens(&c, &r.repo, &page)
         .await
         .map_err(status)?;

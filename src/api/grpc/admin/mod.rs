@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::caller;
 use crate::{
     api::error::status,
+    domain::Name,
     pb::{self, release_admin_server::ReleaseAdmin},
     registry::{Page, Registry},
 };
@@ -34,10 +35,6 @@ pub(super) type Answer<T> = Result<Response<T>, Status>;
 
 fn ok<T>(value: T) -> Answer<T> {
     Ok(Response::new(value))
-}
-
-fn non_empty(s: String) -> Option<String> {
-    (!s.is_empty()).then_some(s)
 }
 
 #[tonic::async_trait]
@@ -252,12 +249,14 @@ pub(super) async fn list_releases(
     let c = caller(&request);
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-    let (releases, next_page_token) = registry
-        .list_releases(&c, &r.repo, &r.channel, admin, &page)
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+    let channel = Name::parse_owned_optional("channel", r.channel).map_err(status)?;
+    let listed = registry
+        .list_releases(&c, &repo, channel.as_ref(), admin, &page)
         .await
         .map_err(status)?;
     ok(pb::ListReleasesResponse {
-        releases: releases.into_iter().map(Into::into).collect(),
-        next_page_token,
+        releases: listed.items.into_iter().map(Into::into).collect(),
+        next_page_token: listed.next_page_token,
     })
 }

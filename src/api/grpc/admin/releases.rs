@@ -1,14 +1,17 @@
 //! Releases over gRPC: drafts and their artifacts, validation, publish, deprecate and
-//! channel rollback.
+//! channel rollback. Requests become registry commands in `grpc::commands`.
 
 use tonic::Request;
 
 use super::{Answer, ok};
 use crate::{
-    api::{error::status, grpc::caller},
-    domain::{Compatibility, Severity},
+    api::{
+        error::status,
+        grpc::{caller, commands::release_id},
+    },
+    domain::{Etag, Severity},
     pb,
-    registry::{NewRelease, Registry},
+    registry::{ArtifactEdit, NewRelease, Registry, ReleaseDeprecation, Rollback},
 };
 
 /// Serves `ReleaseAdmin/CreateRelease`.
@@ -17,19 +20,7 @@ pub(super) async fn create_release(
     request: Request<pb::CreateReleaseRequest>,
 ) -> Answer<pb::CreateReleaseResponse> {
     let c = caller(&request);
-    let r = request.into_inner();
-    let new = NewRelease {
-        repo: r.repo,
-        channel: r.channel,
-        version: r.version,
-        compatibility: Compatibility {
-            min_app_version: r.min_app_version,
-            max_app_version: r.max_app_version,
-            platforms: r.platforms,
-        },
-        notes: r.notes,
-        mandatory: r.mandatory,
-    };
+    let new = NewRelease::try_from(request.into_inner()).map_err(status)?;
     let release = registry.create_release(&c, new).await.map_err(status)?;
     ok(pb::CreateReleaseResponse {
         release: Some(release.into()),
@@ -42,12 +33,8 @@ pub(super) async fn attach_artifact(
     request: Request<pb::AttachArtifactRequest>,
 ) -> Answer<pb::AttachArtifactResponse> {
     let c = caller(&request);
-    let r = request.into_inner();
-    let target = Some((r.package.as_str(), r.version.as_str()));
-    let release = registry
-        .edit_release(&c, &r.release_id, &r.role, target, &r.etag)
-        .await
-        .map_err(status)?;
+    let edit = ArtifactEdit::try_from(request.into_inner()).map_err(status)?;
+    let release = registry.edit_release(&c, edit).await.map_err(status)?;
     ok(pb::AttachArtifactResponse {
         release: Some(release.into()),
     })
@@ -59,11 +46,8 @@ pub(super) async fn detach_artifact(
     request: Request<pb::DetachArtifactRequest>,
 ) -> Answer<pb::DetachArtifactResponse> {
     let c = caller(&request);
-    let r = request.into_inner();
-    let release = registry
-        .edit_release(&c, &r.release_id, &r.role, None, &r.etag)
-        .await
-        .map_err(status)?;
+    let edit = ArtifactEdit::try_from(request.into_inner()).map_err(status)?;
+    let release = registry.edit_release(&c, edit).await.map_err(status)?;
     ok(pb::DetachArtifactResponse {
         release: Some(release.into()),
     })
@@ -75,7 +59,7 @@ pub(super) async fn validate_release(
     request: Request<pb::ValidateReleaseRequest>,
 ) -> Answer<pb::ValidateReleaseResponse> {
     let c = caller(&request);
-    let id = request.into_inner().release_id;
+    let id = release_id(&request.into_inner().release_id).map_err(status)?;
     let findings = registry.validate_release(&c, &id).await.map_err(status)?;
     let publishable = findings.iter().all(|f| f.severity != Severity::Error);
     ok(pb::ValidateReleaseResponse {
@@ -91,13 +75,15 @@ pub(super) async fn publish_release(
 ) -> Answer<pb::PublishReleaseResponse> {
     let c = caller(&request);
     let r = request.into_inner();
-    let (release, warnings) = registry
-        .publish_release(&c, &r.release_id, &r.etag)
+    let id = release_id(&r.release_id).map_err(status)?;
+    let etag = Etag::from_text(r.etag);
+    let published = registry
+        .publish_release(&c, &id, etag.as_ref())
         .await
         .map_err(status)?;
     ok(pb::PublishReleaseResponse {
-        release: Some(release.into()),
-        findings: warnings.into_iter().map(Into::into).collect(),
+        release: Some(published.release.into()),
+        findings: published.warnings.into_iter().map(Into::into).collect(),
     })
 }
 
@@ -107,9 +93,9 @@ pub(super) async fn deprecate_release(
     request: Request<pb::DeprecateReleaseRequest>,
 ) -> Answer<pb::DeprecateReleaseResponse> {
     let c = caller(&request);
-    let r = request.into_inner();
+    let deprecation = ReleaseDeprecation::try_from(request.into_inner()).map_err(status)?;
     let release = registry
-        .deprecate_release(&c, &r.release_id, &r.reason, &r.replacement)
+        .deprecate_release(&c, deprecation)
         .await
         .map_err(status)?;
     ok(pb::DeprecateReleaseResponse {
@@ -123,14 +109,14 @@ pub(super) async fn rollback_channel(
     request: Request<pb::RollbackChannelRequest>,
 ) -> Answer<pb::RollbackChannelResponse> {
     let c = caller(&request);
-    let r = request.into_inner();
-    let (release, deprecated_release_ids, sequence) = registry
-        .rollback_channel(&c, &r.repo, &r.channel, &r.release_id)
+    let rollback = Rollback::try_from(request.into_inner()).map_err(status)?;
+    let done = registry
+        .rollback_channel(&c, rollback)
         .await
         .map_err(status)?;
     ok(pb::RollbackChannelResponse {
-        release: Some(release.into()),
-        deprecated_release_ids,
-        sequence: sequence.unwrap_or_default(),
+        release: Some(done.release.into()),
+        deprecated_release_ids: done.deprecated.iter().map(ToString::to_string).collect(),
+        sequence: done.sequence.unwrap_or_default(),
     })
 }

@@ -6,10 +6,13 @@ use tonic::{Request, Streaming};
 
 use super::{Answer, ok};
 use crate::{
-    api::{error::status, grpc::caller},
+    api::{
+        error::status,
+        grpc::{caller, commands::unset_if_empty},
+    },
     domain::Error,
     pb,
-    registry::{Page, Registry, UploadHeader},
+    registry::{Listed, Page, Registry, UploadHeader},
 };
 
 /// Serves `ReleaseAdmin/CreateRepo`.
@@ -20,7 +23,7 @@ pub(super) async fn create_repo(
     let c = caller(&request);
     let r = request.into_inner();
     let repo = registry
-        .create_repo(&c, &r.repo, r.public, &r.display_name)
+        .create_repo(&c, &r.repo, r.public, unset_if_empty(r.display_name))
         .await
         .map_err(status)?;
     ok(pb::CreateRepoResponse {
@@ -67,7 +70,10 @@ pub(super) async fn list_packages(
     let c = caller(&request);
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
-    let (packages, next_page_token) = registry
+    let Listed {
+        items: packages,
+        next_page_token,
+    } = registry
         .list_packages(&c, &r.repo, &page)
         .await
         .map_err(status)?;

@@ -6,8 +6,9 @@ use super::{Answer, ok};
 use crate::{
     api::{
         error::status,
-        grpc::{caller, convert::struct_to_json},
+        grpc::{caller, commands::unset_if_empty, convert::struct_to_json},
     },
+    domain::Etag,
     pb,
     registry::{Edit, Registry},
 };
@@ -42,7 +43,12 @@ pub(super) async fn put_version_file(
         media_type: r.media_type,
     };
     let v = registry
-        .edit_version(&c, (&r.repo, &r.package, &r.version), &r.etag, edit)
+        .edit_version(
+            &c,
+            (&r.repo, &r.package, &r.version),
+            Etag::from_text(r.etag).as_ref(),
+            edit,
+        )
         .await
         .map_err(status)?;
     ok(pb::PutVersionFileResponse {
@@ -59,7 +65,12 @@ pub(super) async fn delete_version_file(
     let r = request.into_inner();
     let edit = Edit::DeleteFile { path: r.path };
     let v = registry
-        .edit_version(&c, (&r.repo, &r.package, &r.version), &r.etag, edit)
+        .edit_version(
+            &c,
+            (&r.repo, &r.package, &r.version),
+            Etag::from_text(r.etag).as_ref(),
+            edit,
+        )
         .await
         .map_err(status)?;
     ok(pb::DeleteVersionFileResponse {
@@ -79,7 +90,7 @@ pub(super) async fn set_version_manifest(
         .edit_version(
             &c,
             (&r.repo, &r.package, &r.version),
-            &r.etag,
+            Etag::from_text(r.etag).as_ref(),
             Edit::SetManifest(manifest),
         )
         .await
@@ -128,7 +139,11 @@ pub(super) async fn publish_version(
     let c = caller(&request);
     let r = request.into_inner();
     let v = registry
-        .publish_version(&c, (&r.repo, &r.package, &r.version), &r.etag)
+        .publish_version(
+            &c,
+            (&r.repo, &r.package, &r.version),
+            Etag::from_text(r.etag).as_ref(),
+        )
         .await
         .map_err(status)?;
     ok(pb::PublishVersionResponse {
@@ -143,12 +158,13 @@ pub(super) async fn deprecate_version(
 ) -> Answer<pb::DeprecateVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let replacement = unset_if_empty(r.replacement);
     let v = registry
         .deprecate_version(
             &c,
             (&r.repo, &r.package, &r.version),
             &r.reason,
-            &r.replacement,
+            replacement.as_deref(),
         )
         .await
         .map_err(status)?;
@@ -181,7 +197,11 @@ pub(super) async fn delete_version(
     let c = caller(&request);
     let r = request.into_inner();
     registry
-        .delete_version(&c, (&r.repo, &r.package, &r.version), &r.etag)
+        .delete_version(
+            &c,
+            (&r.repo, &r.package, &r.version),
+            Etag::from_text(r.etag).as_ref(),
+        )
         .await
         .map_err(status)?;
     ok(pb::DeleteVersionResponse {})

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     api::{caller::from_headers, error::json_error},
     domain::{Error, ErrorCode},
-    registry::{Caller, Page, Registry},
+    registry::{Caller, Listed, Page, Registry},
 };
 
 use html::{
@@ -220,7 +220,10 @@ async fn home(State(registry): State<Registry>, ctx: Ctx) -> Response {
         Ok(page) => registry.list_repos(&ctx.caller, &page).await,
         Err(e) => Err(e),
     };
-    let (repos, next) = match listed {
+    let Listed {
+        items: repos,
+        next_page_token: next,
+    } = match listed {
         Ok(listed) => listed,
         Err(e) => return ctx.error(e),
     };

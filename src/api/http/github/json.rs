@@ -158,12 +158,12 @@ fn body(v: &VersionRecord) -> String {
         return String::new();
     }
     let mut body = String::from("Deprecated");
-    if !v.deprecation_reason.is_empty() {
+    if let Some(reason) = &v.deprecation_reason {
         body.push_str(": ");
-        body.push_str(&v.deprecation_reason);
+        body.push_str(reason);
     }
-    if !v.replacement.is_empty() {
-        body.push_str(&format!(" (use {} instead)", v.replacement));
+    if let Some(replacement) = &v.replacement {
+        body.push_str(&format!(" (use {replacement} instead)"));
     }
     body
 }

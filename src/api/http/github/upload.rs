@@ -30,7 +30,7 @@ use super::{
 use crate::{
     api::error::HttpError,
     domain::{Error, ErrorCode, VersionRecord, VersionState},
-    registry::{Caller, Edit, GithubAsset, GithubRelease, Page, Registry, UploadHeader},
+    registry::{Caller, Edit, GithubAsset, GithubRelease, Listed, Page, Registry, UploadHeader},
 };
 
 /// How many bits of an asset id number the file within its version (as `registry::github`).
@@ -119,7 +119,9 @@ async fn version_by_id(
         size: 1,
         after: Some((seq - 1).to_string()),
     };
-    let (versions, _) = registry.list_versions(caller, repo, package, &page).await?;
+    let Listed {
+        items: versions, ..
+    } = registry.list_versions(caller, repo, package, &page).await?;
     let found = versions
         .into_iter()
         .find(|v| v.seq == seq)
@@ -149,7 +151,7 @@ async fn create_release(
         .await?;
     if !body.draft.unwrap_or(false) {
         record = registry
-            .publish_version(&caller, (&repo, &package, version), "")
+            .publish_version(&caller, (&repo, &package, version), None)
             .await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);
@@ -169,7 +171,7 @@ async fn update_release(
     if body.draft == Some(false) && record.state == VersionState::Draft {
         let version = record.key.version.clone();
         record = registry
-            .publish_version(&caller, (&repo, &package, &version), &record.etag)
+            .publish_version(&caller, (&repo, &package, &version), Some(&record.etag))
             .await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);
@@ -225,7 +227,7 @@ async fn upload_asset(
         .edit_version(
             &caller,
             (&repo, &package, &version),
-            "",
+            None,
             Edit::PutFile {
                 path: name.clone(),
                 digest: blob.digest,

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    domain::{Error, ReleaseRecord, ReleaseState, newest_offered},
-    registry::{Caller, Page, Registry},
+    domain::{Error, Name, ReleaseId, ReleaseRecord, ReleaseState, newest_offered},
+    registry::{Caller, Listed, Page, Registry},
 };
 
 use super::{
@@ -29,17 +29,22 @@ pub(in crate::api::http::browse) async fn repo_view(
 ) -> Result<RepoView, Error> {
     let repo = registry.get_repo(caller, key).await?;
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
-    let (packages, next) = registry.list_packages(caller, key, &page).await?;
+    let Listed {
+        items: packages,
+        next_page_token: next,
+    } = registry.list_packages(caller, key, &page).await?;
 
+    let repo_name = Name::parse("repo", key)?;
     let mut releases = Vec::new();
     let mut token = String::new();
     let mut truncated = false;
     loop {
         let page = Page::parse(1000, &token)?;
-        let (rows, next) = registry
-            .list_releases(caller, key, "", false, &page)
+        let listed = registry
+            .list_releases(caller, &repo_name, None, false, &page)
             .await?;
-        releases.extend(rows);
+        let next = listed.next_page_token;
+        releases.extend(listed.items);
         if next.is_empty() {
             break;
         }
@@ -73,6 +78,7 @@ pub(in crate::api::http::browse) async fn repo_view(
 /// version and platform filter).
 pub(super) fn channels(releases: &[ReleaseRecord]) -> Vec<ChannelView> {
     let mut by_channel: BTreeMap<&str, Vec<&ReleaseRecord>> = BTreeMap::new();
+    // Releases are read typed, so the rule needs no parsing here.
     for r in releases {
         by_channel.entry(&r.channel).or_default().push(r);
     }
@@ -80,9 +86,7 @@ pub(super) fn channels(releases: &[ReleaseRecord]) -> Vec<ChannelView> {
         .into_iter()
         .map(|(channel, rs)| {
             let latest = newest_offered(rs.iter().copied(), |r| {
-                (r.state == ReleaseState::Published)
-                    .then(|| semver::Version::parse(&r.version).ok().map(|v| (v, r.seq)))
-                    .flatten()
+                (r.state == ReleaseState::OFFERED).then(|| (r.version.clone(), r.seq))
             })
             .map(ReleaseView::new);
             ChannelView {
@@ -105,7 +109,10 @@ pub(in crate::api::http::browse) async fn package_view(
     let package = registry.get_package(caller, repo, name).await?;
     let repo = registry.get_repo(caller, repo).await?;
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
-    let (versions, next) = registry
+    let Listed {
+        items: versions,
+        next_page_token: next,
+    } = registry
         .list_versions(caller, &repo.key, name, &page)
         .await?;
     Ok(PackagePageView {
@@ -148,9 +155,10 @@ pub(in crate::api::http::browse) async fn release_view(
     id: &str,
 ) -> Result<ReleasePageView, Error> {
     let repo = registry.get_repo(caller, repo).await?;
-    let manifest = registry.release_manifest(caller, id).await?;
+    let id = ReleaseId::named("release_id", id)?;
+    let manifest = registry.release_manifest(caller, &id).await?;
     let release = &manifest.release;
-    if release.repo != repo.key {
+    if release.repo.as_str() != repo.key {
         return Err(Error::not_found(format!(
             "release {id} in repo {}",
             repo.key
@@ -160,12 +168,12 @@ pub(in crate::api::http::browse) async fn release_view(
         .artifacts
         .iter()
         .map(|(a, package, version)| ArtifactView {
-            role: a.role.clone(),
-            package: a.package.clone(),
+            role: a.role.to_string(),
+            package: a.package.to_string(),
             package_href: package_href(&repo.key, &a.package),
             kind: package.kind.clone(),
-            version: a.version.clone(),
-            version_href: version_href(&repo.key, &a.package, &a.version),
+            version: a.version.to_string(),
+            version_href: version_href(&repo.key, &a.package, &a.version.to_string()),
             version_state: version.state.as_str(),
             content_digest: version.content_digest.clone(),
             files: version

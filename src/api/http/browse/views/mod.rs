@@ -9,7 +9,7 @@ pub(super) use load::{package_view, release_view, repo_view, version_view};
 
 use serde::Serialize;
 
-use crate::domain::{Package, ReleaseRecord, Repo, VersionFile, VersionRecord};
+use crate::domain::{AppVersion, Package, ReleaseRecord, Repo, VersionFile, VersionRecord};
 
 // ---------------------------------------------------------------------------------------------
 // Views: what a page shows, serialized as is for JSON.
@@ -27,7 +27,7 @@ impl RepoRef {
     pub(super) fn new(repo: &Repo) -> Self {
         Self {
             key: repo.key.clone(),
-            display_name: repo.display_name.clone(),
+            display_name: repo.display_name.clone().unwrap_or_default(),
             public: repo.public,
             href: repo_href(&repo.key),
         }
@@ -101,11 +101,13 @@ impl VersionView {
             content_digest: v.content_digest.clone(),
             created_at: rfc3339(v.created_at),
             published_at: v.published_at.map(rfc3339),
-            deprecation_reason: v.deprecation_reason.clone(),
-            replacement: v.replacement.clone(),
-            replacement_href: (!v.replacement.is_empty())
-                .then(|| version_href(repo, package, &v.replacement)),
-            yank_reason: v.yank_reason.clone(),
+            deprecation_reason: v.deprecation_reason.clone().unwrap_or_default(),
+            replacement: v.replacement.clone().unwrap_or_default(),
+            replacement_href: v
+                .replacement
+                .as_ref()
+                .map(|r| version_href(repo, package, r)),
+            yank_reason: v.yank_reason.clone().unwrap_or_default(),
             href: version_href(repo, package, &v.key.version),
         }
     }
@@ -135,24 +137,35 @@ pub(super) struct ReleaseView {
 impl ReleaseView {
     pub(super) fn new(r: &ReleaseRecord) -> Self {
         Self {
-            id: r.id.clone(),
-            channel: r.channel.clone(),
-            version: r.version.clone(),
+            id: r.id.to_string(),
+            channel: r.channel.to_string(),
+            version: r.version.to_string(),
             state: r.state.as_str(),
             sequence: r.sequence,
             mandatory: r.mandatory,
-            min_app_version: r.compatibility.min_app_version.clone(),
-            max_app_version: r.compatibility.max_app_version.clone(),
-            platforms: r.compatibility.platforms.clone(),
+            min_app_version: bound_text(r.compatibility.min.as_ref()),
+            max_app_version: bound_text(r.compatibility.max.as_ref()),
+            platforms: r
+                .compatibility
+                .platforms
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             created_at: rfc3339(r.created_at),
             published_at: r.published_at.map(rfc3339),
-            deprecation_reason: r.deprecation_reason.clone(),
-            replacement: r.replacement.clone(),
-            replacement_href: (!r.replacement.is_empty())
-                .then(|| release_href(&r.repo, &r.replacement)),
-            href: release_href(&r.repo, &r.id),
+            deprecation_reason: r.deprecation_reason.clone().unwrap_or_default(),
+            replacement: r.replacement.map(|id| id.to_string()).unwrap_or_default(),
+            replacement_href: r
+                .replacement
+                .map(|id| release_href(&r.repo, &id.to_string())),
+            href: release_href(&r.repo, &r.id.to_string()),
         }
     }
+}
+
+/// Writes an app-version bound as the publisher wrote it; empty for none.
+fn bound_text(bound: Option<&AppVersion>) -> String {
+    bound.map(|b| b.as_str().to_owned()).unwrap_or_default()
 }
 
 /// `/ui`.

@@ -1,7 +1,7 @@
 //! Tests of the browse views: link encoding and the channel summary of the repo page.
 
 use super::{load::channels, seg};
-use crate::domain::{ReleaseRecord, ReleaseState};
+use crate::domain::{Etag, Name, ReleaseId, ReleaseRecord, ReleaseState};
 
 #[test]
 fn segments_are_percent_encoded() {
@@ -13,19 +13,19 @@ fn segments_are_percent_encoded() {
 
 fn release(seq: i64, channel: &str, version: &str, state: ReleaseState) -> ReleaseRecord {
     ReleaseRecord {
-        id: format!("rel_{seq}"),
+        id: ReleaseId::from_text(&format!("rel_{seq:016x}")).unwrap(),
         seq,
-        repo: "acme".into(),
-        channel: channel.into(),
-        version: version.into(),
+        repo: Name::parse("repo", "acme").unwrap(),
+        channel: Name::parse("channel", channel).unwrap(),
+        version: semver::Version::parse(version).unwrap(),
         state,
-        etag: String::new(),
+        etag: Etag::random(),
         compatibility: Default::default(),
         notes: String::new(),
         mandatory: false,
         sequence: Some(seq),
-        deprecation_reason: String::new(),
-        replacement: String::new(),
+        deprecation_reason: None,
+        replacement: None,
         artifacts: Vec::new(),
         created_at: 0,
         updated_at: 0,
