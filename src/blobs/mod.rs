@@ -17,7 +17,11 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::domain::{Digest, Error, ErrorCode, Result};
 
+mod gc;
 mod staging;
+
+pub use gc::{BlobFile, BlobGuard, Checked};
+pub use staging::Leftover;
 
 /// How many bytes a multipart part holds; two parts in flight bound an upload's memory.
 const PART_SIZE: usize = 4 * 1024 * 1024;
@@ -67,6 +71,8 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for the local filesystem: used to fsync and to read files directly.
     root: Option<PathBuf>,
+    /// This process's directory of temporary uploads (`staging/dead.rs`).
+    instance: Arc<staging::Instance>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
@@ -84,6 +90,7 @@ impl BlobStore {
         Ok(Self {
             store: Arc::new(store),
             root: Some(root),
+            instance: Arc::default(),
         })
     }
 
@@ -92,6 +99,7 @@ impl BlobStore {
         Self {
             store: Arc::new(InMemory::new()),
             root: None,
+            instance: Arc::default(),
         }
     }
 
@@ -117,7 +125,11 @@ impl BlobStore {
         expected: Expected,
         max_size: u64,
     ) -> Result<Stored> {
-        let tmp = Path::from(format!("uploads/{}", uuid::Uuid::new_v4()));
+        let tmp = Path::from(format!(
+            "{}/{}",
+            self.upload_dir()?,
+            uuid::Uuid::new_v4()
+        ));
         let upload = self.store.put_multipart(&tmp).await.map_err(unavailable)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = Sha256::new();

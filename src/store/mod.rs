@@ -15,9 +15,12 @@ use crate::domain::{
     ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
 };
 
+mod gc;
 mod postgres;
 mod sql;
 mod sqlite;
+
+pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
 pub use postgres::PgStore;
 pub use sql::{SqlStore, offer_sql};
@@ -130,7 +133,7 @@ pub struct NewEvent {
 /// area traits (a trait object's supertrait methods resolve like its own).
 #[async_trait]
 pub trait Store:
-    RepoStore + VersionStore + ReleaseStore + TokenStore + AuditStore + Send + Sync + 'static
+    RepoStore + VersionStore + ReleaseStore + TokenStore + AuditStore + GcStore + Send + Sync + 'static
 {
     /// Checks that the database answers.
     async fn ping(&self) -> StoreResult<()>;

@@ -24,6 +24,11 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
 use super::{BlobStore, ByteStream, Expected, Stored, unavailable};
+
+mod dead;
+
+pub(crate) use dead::Instance;
+pub use dead::Leftover;
 use crate::domain::{Digest, Error, ErrorCode, Result};
 
 /// The directory of sessions, under the blob directory.
