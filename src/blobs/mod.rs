@@ -357,8 +357,16 @@ mod tests {
     async fn local_store_round_trips_and_leaves_no_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         check_store(BlobStore::local(dir.path()).unwrap()).await;
-        let uploads = dir.path().join("uploads");
-        let leftovers = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+        // This process's upload directory (beside its lock file) holds nothing.
+        let store = BlobStore::local(dir.path()).unwrap();
+        let own = dir.path().join(store.upload_dir().unwrap());
+        let leftovers = std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .map(|p| std::fs::read_dir(p).unwrap().count())
+            .sum::<usize>();
+        assert!(own.parent().unwrap().exists());
         assert_eq!(leftovers, 0, "temporary uploads left behind");
     }
 }

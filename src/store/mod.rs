@@ -15,6 +15,7 @@ use crate::domain::{
     ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
 };
 
+mod backup;
 mod gc;
 mod postgres;
 mod sql;
