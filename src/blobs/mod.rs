@@ -125,11 +125,7 @@ impl BlobStore {
         expected: Expected,
         max_size: u64,
     ) -> Result<Stored> {
-        let tmp = Path::from(format!(
-            "{}/{}",
-            self.upload_dir()?,
-            uuid::Uuid::new_v4()
-        ));
+        let tmp = Path::from(format!("{}/{}", self.upload_dir()?, uuid::Uuid::new_v4()));
         let upload = self.store.put_multipart(&tmp).await.map_err(unavailable)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = Sha256::new();

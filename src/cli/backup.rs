@@ -142,9 +142,13 @@ async fn run_backup(args: BackupArgs, out: &Out) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let url = &args.storage.database_url;
     let (snapshot, database): (std::sync::Arc<dyn Store>, &str) = if is_sqlite(url) {
-        let live = SqliteStore::connect(url).await.context("opening the database")?;
+        let live = SqliteStore::connect(url)
+            .await
+            .context("opening the database")?;
         let target = args.dir.join(DATABASE);
-        live.backup_into(&target).await.context("copying the database")?;
+        live.backup_into(&target)
+            .await
+            .context("copying the database")?;
         live.close().await;
         let copy = format!("sqlite://{}", target.display());
         (
@@ -152,7 +156,10 @@ async fn run_backup(args: BackupArgs, out: &Out) -> anyhow::Result<()> {
             "sqlite",
         )
     } else {
-        (store::open(url).await.context("opening the database")?, "postgres")
+        (
+            store::open(url).await.context("opening the database")?,
+            "postgres",
+        )
     };
     let mut entries = Vec::new();
     let mut linked = 0u64;
@@ -173,7 +180,9 @@ async fn run_backup(args: BackupArgs, out: &Out) -> anyhow::Result<()> {
             };
             if database == "sqlite"
                 && blob.unreferenced_since.is_some()
-                && snapshot.collect_blob(&blob.digest, i64::MAX, &record).await?
+                && snapshot
+                    .collect_blob(&blob.digest, i64::MAX, &record)
+                    .await?
             {
                 continue;
             }
@@ -253,7 +262,10 @@ async fn run_restore(args: RestoreArgs, out: &Out) -> anyhow::Result<()> {
         .with_context(|| format!("reading {}", args.dir.join(MANIFEST).display()))?;
     let manifest: Manifest = serde_json::from_slice(&text).context("parsing the manifest")?;
     if manifest.format != FORMAT {
-        bail!("unsupported backup format {:?} (this release reads {FORMAT})", manifest.format);
+        bail!(
+            "unsupported backup format {:?} (this release reads {FORMAT})",
+            manifest.format
+        );
     }
     let url = &args.storage.database_url;
     let db_file = if is_sqlite(url) {
@@ -265,7 +277,10 @@ async fn run_restore(args: RestoreArgs, out: &Out) -> anyhow::Result<()> {
         if file.exists() {
             return Err(Failed {
                 exit: Exit::Local,
-                message: format!("database {} exists: restore into an empty location", file.display()),
+                message: format!(
+                    "database {} exists: restore into an empty location",
+                    file.display()
+                ),
             }
             .into());
         }
@@ -276,7 +291,11 @@ async fn run_restore(args: RestoreArgs, out: &Out) -> anyhow::Result<()> {
     require_empty(&args.storage.blob_dir, "blob directory")?;
     // Every blob is checked before anything is written.
     let dir = args.dir.clone();
-    let blobs: Vec<(String, i64)> = manifest.blobs.iter().map(|b| (b.digest.clone(), b.size)).collect();
+    let blobs: Vec<(String, i64)> = manifest
+        .blobs
+        .iter()
+        .map(|b| (b.digest.clone(), b.size))
+        .collect();
     let checked = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<PathBuf>> {
         let mut rels = Vec::new();
         for (text, size) in blobs {
@@ -314,13 +333,19 @@ async fn run_restore(args: RestoreArgs, out: &Out) -> anyhow::Result<()> {
         std::fs::copy(args.dir.join(DATABASE), file)?;
         std::fs::File::open(file)?.sync_all()?;
         // Brings an older backup's schema up to this release.
-        let restored = SqliteStore::connect(url).await.context("opening the restored database")?;
+        let restored = SqliteStore::connect(url)
+            .await
+            .context("opening the restored database")?;
         restored.close().await;
     }
     out.line(&format!(
         "restored {} blobs{} from {}",
         checked.len(),
-        if db_file.is_some() { " and the database" } else { " (restore the database with pg_restore or psql)" },
+        if db_file.is_some() {
+            " and the database"
+        } else {
+            " (restore the database with pg_restore or psql)"
+        },
         args.dir.display()
     ))
     .map_err(|e| anyhow::anyhow!("{}", e.message))

@@ -96,7 +96,8 @@ async fn open(storage: StorageConfig) -> anyhow::Result<Registry> {
 pub(super) async fn fsck(args: FsckArgs, out: &Out) -> ExitCode {
     let checked = async {
         let registry = open(args.storage.clone()).await?;
-        let blobs = BlobStore::local(&args.storage.blob_dir).context("opening the blob directory")?;
+        let blobs =
+            BlobStore::local(&args.storage.blob_dir).context("opening the blob directory")?;
         let findings = check(&registry, &blobs, &args).await;
         registry.close().await;
         findings
@@ -114,7 +115,11 @@ pub(super) async fn fsck(args: FsckArgs, out: &Out) -> ExitCode {
     }
 }
 
-async fn check(registry: &Registry, blobs: &BlobStore, args: &FsckArgs) -> anyhow::Result<Findings> {
+async fn check(
+    registry: &Registry,
+    blobs: &BlobStore,
+    args: &FsckArgs,
+) -> anyhow::Result<Findings> {
     let store = registry.store();
     let mut findings = Findings {
         repaired: args.repair,
@@ -125,14 +130,22 @@ async fn check(registry: &Registry, blobs: &BlobStore, args: &FsckArgs) -> anyho
         let page = store.list_stored_blobs(after.as_deref(), PAGE).await?;
         for row in &page {
             findings.blobs_checked += 1;
-            let digest = Digest::parse("digest", &row.digest).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let digest =
+                Digest::parse("digest", &row.digest).map_err(|e| anyhow::anyhow!("{e}"))?;
             let found = if args.quick {
-                match blobs.size(&digest).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+                match blobs
+                    .size(&digest)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+                {
                     None => Checked::Missing,
                     Some(size) => Checked::Found(digest, size),
                 }
             } else {
-                blobs.check_blob(&digest).await.map_err(|e| anyhow::anyhow!("{e}"))?
+                blobs
+                    .check_blob(&digest)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
             };
             match found {
                 Checked::Missing => findings.missing.push(row.digest.clone()),
@@ -158,7 +171,11 @@ async fn check(registry: &Registry, blobs: &BlobStore, args: &FsckArgs) -> anyho
             .push(json!({ "version": f.version, "path": f.path, "digest": f.digest }));
     }
     let orphan_age = Duration::from_secs(args.orphan_age);
-    for file in blobs.stored_files().await.map_err(|e| anyhow::anyhow!("{e}"))? {
+    for file in blobs
+        .stored_files()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
         let named = match file.digest {
             Some(d) => store.has_blob_row(&d.to_string()).await?,
             None => false,
@@ -201,7 +218,9 @@ fn print(f: &Findings, out: &Out) {
     }
     let mut lines = Vec::new();
     for d in &f.missing {
-        lines.push(format!("missing {d}: the database names it, no file holds it"));
+        lines.push(format!(
+            "missing {d}: the database names it, no file holds it"
+        ));
     }
     for c in &f.corrupt {
         lines.push(format!(

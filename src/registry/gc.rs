@@ -50,7 +50,11 @@ impl Registry {
         let removed = self.blobs.staging_leftovers(SESSION_TTL, true).await?;
         let bytes = removed.iter().map(|l| l.bytes).sum();
         if !removed.is_empty() {
-            tracing::info!(entries = removed.len(), bytes, "dead staged uploads removed");
+            tracing::info!(
+                entries = removed.len(),
+                bytes,
+                "dead staged uploads removed"
+            );
         }
         Ok((removed.len() as u64, bytes))
     }

@@ -18,7 +18,9 @@ backend_tests!(
 
 /// A second registry on the server's storage, as `relreg gc` opens it.
 async fn collector(server: &TestServer) -> Registry {
-    server::open_registry(&server.config).await.expect("registry")
+    server::open_registry(&server.config)
+        .await
+        .expect("registry")
 }
 
 fn blob_file(server: &TestServer, digest: &str) -> std::path::PathBuf {
@@ -81,7 +83,9 @@ async fn gc_collects_only_blobs_unreferenced_past_the_grace_period(backend: Back
         .await
         .unwrap()
         .digest;
-    put_file(&server, "2.0.0", "gone.txt", &detached).await.unwrap();
+    put_file(&server, "2.0.0", "gone.txt", &detached)
+        .await
+        .unwrap();
     let mut admin = server.admin_client().await;
     admin
         .delete_version_file(authed(
@@ -136,7 +140,9 @@ async fn gc_collects_only_blobs_unreferenced_past_the_grace_period(backend: Back
     upload(&server, &server.admin, "acme", b"never attached")
         .await
         .unwrap();
-    put_file(&server, "2.0.0", "back.txt", &loose).await.unwrap();
+    put_file(&server, "2.0.0", "back.txt", &loose)
+        .await
+        .unwrap();
     let third = gc.collect_garbage(Duration::ZERO).await.unwrap();
     assert_eq!(third.collected, 0, "{third:?}");
     assert_eq!(head_status(&server, &loose).await, 200);
@@ -144,14 +150,44 @@ async fn gc_collects_only_blobs_unreferenced_past_the_grace_period(backend: Back
     server.stop().await;
 }
 
-/// How many uploads race the collector.
+/// How many uploaders race the collector, and how many blobs each attaches.
 const RACERS: usize = 12;
+const ROUNDS: usize = 5;
 
 async fn gc_races_upload_then_attach_without_losing_an_attached_blob(backend: Backend) {
     let server = Arc::new(TestServer::start(&backend).await);
     fixture(&server, "generic").await;
     draft(&server, "1.0.0", &[]).await;
     let gc = collector(&server).await;
+    // In sequence first: upload, GC, attach loses (the blob is gone); upload, attach, GC keeps.
+    let early = upload(
+        &server,
+        &server.admin,
+        "acme",
+        b"collected before its attach",
+    )
+    .await
+    .unwrap()
+    .digest;
+    assert_eq!(
+        gc.collect_garbage(Duration::ZERO).await.unwrap().collected,
+        1
+    );
+    let status = put_file(&server, "1.0.0", "early", &early)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{status:?}");
+    let timely = upload(&server, &server.admin, "acme", b"attached before the GC")
+        .await
+        .unwrap()
+        .digest;
+    put_file(&server, "1.0.0", "timely", &timely).await.unwrap();
+    assert_eq!(
+        gc.collect_garbage(Duration::ZERO).await.unwrap().collected,
+        0
+    );
+    assert_eq!(head_status(&server, &timely).await, 200);
+
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Collections back to back with no grace: every blob not attached yet is collectable.
     let collecting = tokio::spawn({
@@ -170,33 +206,42 @@ async fn gc_races_upload_then_attach_without_losing_an_attached_blob(backend: Ba
     for i in 0..RACERS {
         let server = server.clone();
         racers.push(tokio::spawn(async move {
-            let data = format!("racer {i} ").repeat(1000).into_bytes();
+            let mut done = Vec::new();
             let mut failures = 0u32;
-            loop {
-                // Upload, then attach: either may lose to the collector, and then the
-                // client does what `relreg push` does, upload again.
-                let uploaded = upload(&server, &server.admin, "acme", &data).await;
-                let attached = match uploaded {
-                    Ok(blob) => put_file(&server, "1.0.0", &format!("f{i}"), &blob.digest).await,
-                    Err(status) => Err(status),
-                };
-                match attached {
-                    Ok(_) => return (data, failures),
-                    Err(status) => {
-                        assert!(
-                            matches!(
-                                status.code(),
-                                tonic::Code::FailedPrecondition
-                                    | tonic::Code::NotFound
-                                    | tonic::Code::Aborted
-                            ),
-                            "unexpected failure: {status:?}"
-                        );
-                        failures += 1;
-                        assert!(failures < 200, "racer {i} never got its blob attached");
+            for round in 0..ROUNDS {
+                let data = format!("racer {i} round {round} ").repeat(500).into_bytes();
+                loop {
+                    // Upload, then attach: either may lose to the collector, and then the
+                    // client does what `relreg push` does, upload again.
+                    let uploaded = upload(&server, &server.admin, "acme", &data).await;
+                    let attached = match uploaded {
+                        Ok(blob) => {
+                            put_file(&server, "1.0.0", &format!("f{i}-{round}"), &blob.digest).await
+                        }
+                        Err(status) => Err(status),
+                    };
+                    match attached {
+                        Ok(_) => {
+                            done.push(data);
+                            break;
+                        }
+                        Err(status) => {
+                            assert!(
+                                matches!(
+                                    status.code(),
+                                    tonic::Code::FailedPrecondition
+                                        | tonic::Code::NotFound
+                                        | tonic::Code::Aborted
+                                ),
+                                "unexpected failure: {status:?}"
+                            );
+                            failures += 1;
+                            assert!(failures < 500, "racer {i} never got its blob attached");
+                        }
                     }
                 }
             }
+            (done, failures)
         }));
     }
     let mut attached = Vec::new();
@@ -204,11 +249,12 @@ async fn gc_races_upload_then_attach_without_losing_an_attached_blob(backend: Ba
     for racer in racers {
         let (data, failures) = racer.await.unwrap();
         lost += failures;
-        attached.push(data);
+        attached.extend(data);
     }
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (runs, collected) = collecting.await.unwrap();
     assert!(runs > 0);
+    assert_eq!(attached.len(), RACERS * ROUNDS);
     // Nothing attached is ever collected afterwards, and every attached file's bytes are there.
     let last = gc.collect_garbage(Duration::ZERO).await.unwrap();
     assert_eq!(last.collected, 0, "{last:?}");
@@ -225,7 +271,9 @@ async fn gc_races_upload_then_attach_without_losing_an_attached_blob(backend: Ba
         assert_eq!(r.bytes().await.unwrap().as_ref(), data.as_slice());
     }
     assert!(server.store.dangling_files(10).await.unwrap().is_empty());
-    eprintln!("{runs} collections removed {collected} blobs; {lost} uploads or attaches lost a race");
+    eprintln!(
+        "{runs} collections removed {collected} blobs; {lost} uploads or attaches lost a race"
+    );
     gc.close().await;
     Arc::into_inner(server).unwrap().stop().await;
 }

@@ -26,7 +26,7 @@ mod releases;
 mod schema_rules;
 mod server_ops;
 mod service_stack;
-mod store_contract;
 mod storage_ops;
+mod store_contract;
 mod store_rules;
 mod sync;

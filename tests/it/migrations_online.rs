@@ -69,14 +69,24 @@ async fn run_sql(url: &str, sql: &str, migrations: Option<&Path>) {
             .await
             .unwrap();
         if let Some(dir) = migrations {
-            sqlx::migrate::Migrator::new(dir).await.unwrap().run(&mut conn).await.unwrap();
+            sqlx::migrate::Migrator::new(dir)
+                .await
+                .unwrap()
+                .run(&mut conn)
+                .await
+                .unwrap();
         }
         sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         if let Some(dir) = migrations {
-            sqlx::migrate::Migrator::new(dir).await.unwrap().run(&mut conn).await.unwrap();
+            sqlx::migrate::Migrator::new(dir)
+                .await
+                .unwrap()
+                .run(&mut conn)
+                .await
+                .unwrap();
         }
         sqlx::raw_sql(sql).execute(&mut conn).await.unwrap();
         conn.close().await.unwrap();
@@ -123,7 +133,11 @@ async fn migrations_previous_release_data_is_served_after_upgrade(backend: Backe
     let db = TestDb::create(backend.postgres_url(), dir.path(), "relreg_upgrade")
         .await
         .unwrap();
-    let dialect = if backend.postgres_url().is_some() { "postgres" } else { "sqlite" };
+    let dialect = if backend.postgres_url().is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let newest = previous_release_migrations(dialect, &dir.path().join("previous"));
     let mut config = Config::for_dir(dir.path());
     config.storage.database_url = db.url.clone();
@@ -150,7 +164,10 @@ async fn migrations_previous_release_data_is_served_after_upgrade(backend: Backe
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(up, "the current server did not start on the previous release's database ({newest})");
+    assert!(
+        up,
+        "the current server did not start on the previous release's database ({newest})"
+    );
     let v = served_version(&base, "1.0.0").await;
     assert_eq!(v.files.len(), 1);
     assert_eq!(v.files[0].digest, digest(&old_bytes));
@@ -158,7 +175,12 @@ async fn migrations_previous_release_data_is_served_after_upgrade(backend: Backe
 
     // The previous release, still running beside the new one, writes as it always did.
     let newer_bytes = b"written by the previous release after the upgrade".to_vec();
-    run_sql(&db.url, &old_release_writes("1.0.1", &newer_bytes, false), None).await;
+    run_sql(
+        &db.url,
+        &old_release_writes("1.0.1", &newer_bytes, false),
+        None,
+    )
+    .await;
     store_blob(&config.storage.blob_dir, &newer_bytes);
     let v = served_version(&base, "1.0.1").await;
     assert_eq!(v.files[0].digest, digest(&newer_bytes));

@@ -12,9 +12,7 @@ use std::{
 use relreg::{config::Config, pb};
 use serde_json::Value;
 
-use crate::common::{
-    Backend, Rel, TestServer, authed, digest, draft, fixture, publish, released,
-};
+use crate::common::{Backend, Rel, TestServer, authed, digest, draft, fixture, publish, released};
 
 fn relreg(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_relreg"));
@@ -126,7 +124,12 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
     args.extend(storage_args(&db, &blobs));
     let out = run(args).await;
     assert!(out.status.success(), "{out:?}");
-    let token = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_owned();
+    let token = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_owned();
     let server = Served::start(&db, &blobs).await;
     let http = reqwest::Client::new();
     let r = http
@@ -141,7 +144,12 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
     let open = |http: reqwest::Client| {
         let (uploads, token) = (uploads.clone(), token.clone());
         async move {
-            let r = http.post(&uploads).bearer_auth(&token).send().await.unwrap();
+            let r = http
+                .post(&uploads)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 202);
             r.headers()["location"].to_str().unwrap().to_owned()
         }
@@ -155,7 +163,10 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
             let r = http
                 .patch(format!("{base}{location}"))
                 .bearer_auth(&token)
-                .header("content-range", format!("{start}-{}", start + chunk.len() - 1))
+                .header(
+                    "content-range",
+                    format!("{start}-{}", start + chunk.len() - 1),
+                )
                 .body(chunk)
                 .send()
                 .await
@@ -163,7 +174,13 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
             assert_eq!(r.status(), 202, "{r:?}");
         }
     };
-    patch(server.base.clone(), live.clone(), 0, data[..300_000].to_vec()).await;
+    patch(
+        server.base.clone(),
+        live.clone(),
+        0,
+        data[..300_000].to_vec(),
+    )
+    .await;
     let stale = open(http.clone()).await;
     patch(server.base.clone(), stale.clone(), 0, vec![1u8; 50_000]).await;
     let stale_id = stale.rsplit('/').next().unwrap().to_owned();
@@ -200,7 +217,10 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(staged_bytes() >= 4 * 1024 * 1024, "the upload never staged its bytes");
+    assert!(
+        staged_bytes() >= 4 * 1024 * 1024,
+        "the upload never staged its bytes"
+    );
     server.kill9();
     drop(tx);
     let _ = whole.await;
@@ -212,7 +232,10 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
     // Nothing dead is left: no staged upload bytes, no stale session; the live one remains.
     assert_eq!(staged_bytes(), 0, "{:?}", tree(&blobs.join("uploads")));
     assert!(!stale_file.exists());
-    let sessions: Vec<String> = tree(&blobs.join("sessions")).into_iter().map(|(p, _)| p).collect();
+    let sessions: Vec<String> = tree(&blobs.join("sessions"))
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
     let live_id = live.rsplit('/').next().unwrap().to_owned();
     assert_eq!(sessions, vec![live_id.clone(), format!("{live_id}.json")]);
     // The live session resumes from its offset and completes.
@@ -224,7 +247,13 @@ async fn storage_ops_kill9_mid_upload_leaves_nothing_dead_after_restart() {
         .unwrap();
     assert_eq!(r.headers()["upload-offset"], "300000");
     let base = server.base.clone();
-    patch(base.clone(), live.clone(), 300_000, data[300_000..].to_vec()).await;
+    patch(
+        base.clone(),
+        live.clone(),
+        300_000,
+        data[300_000..].to_vec(),
+    )
+    .await;
     let r = http
         .put(format!("{base}{live}?digest={}", digest(&data)))
         .bearer_auth(&token)
@@ -267,7 +296,12 @@ async fn fsck(db: &str, blobs: &Path, extra: &[&str]) -> (i32, Value) {
 async fn storage_ops_fsck_finds_corruption_and_repairs_only_what_is_safe() {
     let server = TestServer::start(&Backend::Sqlite).await;
     fixture(&server, "generic").await;
-    draft(&server, "1.0.0", &[("a.txt", b"alpha bytes"), ("b.txt", b"beta bytes")]).await;
+    draft(
+        &server,
+        "1.0.0",
+        &[("a.txt", b"alpha bytes"), ("b.txt", b"beta bytes")],
+    )
+    .await;
     publish(&server, "1.0.0").await;
     let db = server.config.storage.database_url.clone();
     let blobs = server.config.storage.blob_dir.clone();
@@ -287,12 +321,19 @@ async fn storage_ops_fsck_finds_corruption_and_repairs_only_what_is_safe() {
     let dead = blobs.join("uploads/00000000000000000000000000000001");
     std::fs::create_dir_all(&dead).unwrap();
     std::fs::write(dead.join("x#1"), vec![0u8; 4096]).unwrap();
-    std::fs::write(blobs.join("uploads/00000000000000000000000000000001.lock"), b"").unwrap();
+    std::fs::write(
+        blobs.join("uploads/00000000000000000000000000000001.lock"),
+        b"",
+    )
+    .unwrap();
 
     let (code, report) = fsck(&db, &blobs, &[]).await;
     assert_eq!(code, 9, "{report}");
     assert_eq!(report["ok"], false);
-    assert_eq!(report["missing"], serde_json::json!([digest(b"beta bytes")]));
+    assert_eq!(
+        report["missing"],
+        serde_json::json!([digest(b"beta bytes")])
+    );
     assert_eq!(report["corrupt"][0]["digest"], digest(b"alpha bytes"));
     assert_eq!(report["corrupt"][0]["found_digest"], digest(b"ALPHA BYTES"));
     let orphan_rel = orphan.strip_prefix(&blobs).unwrap().display().to_string();
@@ -321,7 +362,11 @@ async fn storage_ops_fsck_finds_corruption_and_repairs_only_what_is_safe() {
     std::fs::write(&b, b"beta bytes").unwrap();
     assert_eq!(fsck(&db, &blobs, &[]).await.0, 0);
     std::fs::write(&a, b"ALPHA BYTES").unwrap();
-    assert_eq!(fsck(&db, &blobs, &["--quick"]).await.0, 0, "--quick checks sizes only");
+    assert_eq!(
+        fsck(&db, &blobs, &["--quick"]).await.0,
+        0,
+        "--quick checks sizes only"
+    );
     assert_eq!(fsck(&db, &blobs, &[]).await.0, 9);
     server.stop().await;
 }
@@ -342,7 +387,12 @@ async fn storage_ops_backup_restores_into_a_fresh_server_serving_the_same_bytes(
     let server = TestServer::start(&Backend::Sqlite).await;
     fixture(&server, "generic").await;
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
-    draft(&server, "1.0.0", &[("big.bin", &big), ("small.txt", b"small")]).await;
+    draft(
+        &server,
+        "1.0.0",
+        &[("big.bin", &big), ("small.txt", b"small")],
+    )
+    .await;
     publish(&server, "1.0.0").await;
     let release = released(&server, Rel::default()).await;
     let db = server.config.storage.database_url.clone();

@@ -200,7 +200,11 @@ fn dead_uploads(
         let path = entry.path();
         if let Some(id) = name.strip_suffix(".lock.tmp") {
             if Some(id) != own && older(&path, DEBRIS_AGE, now)? == Some(true) && unlocked(&path)? {
-                note(vec![path.clone()], FsPath::new(name), "lock of a process that never started uploading")?;
+                note(
+                    vec![path.clone()],
+                    FsPath::new(name),
+                    "lock of a process that never started uploading",
+                )?;
             }
         } else if let Some(id) = name.strip_suffix(".lock") {
             if Some(id) != own && unlocked(&path)? {
@@ -215,10 +219,18 @@ fn dead_uploads(
                 && !dir.join(format!("{name}.lock")).try_exists()?
                 && older(&path, DEBRIS_AGE, now)? == Some(true)
             {
-                note(vec![path.clone()], FsPath::new(name), "temporary upload without an owner")?;
+                note(
+                    vec![path.clone()],
+                    FsPath::new(name),
+                    "temporary upload without an owner",
+                )?;
             }
         } else if older(&path, UNOWNED_AGE, now)? == Some(true) {
-            note(vec![path.clone()], FsPath::new(name), "temporary upload without an owner")?;
+            note(
+                vec![path.clone()],
+                FsPath::new(name),
+                "temporary upload without an owner",
+            )?;
         }
     }
     Ok(found)
@@ -307,7 +319,8 @@ mod tests {
         std::fs::create_dir_all(&dead).unwrap();
         std::fs::write(dead.join("y#1"), vec![7u8; 1000]).unwrap();
         std::fs::write(
-            dir.path().join("uploads/0123456789abcdef0123456789abcdef.lock"),
+            dir.path()
+                .join("uploads/0123456789abcdef0123456789abcdef.lock"),
             b"",
         )
         .unwrap();
@@ -317,7 +330,10 @@ mod tests {
         let bytes: ByteStream = Box::pin(futures::stream::iter([Ok(bytes::Bytes::from_static(
             b"abc",
         ))]));
-        store.append_session(&expired.id, None, bytes, 100).await.unwrap();
+        store
+            .append_session(&expired.id, None, bytes, 100)
+            .await
+            .unwrap();
         let sessions = dir.path().join(SESSIONS);
         set_age(&sessions.join(&expired.id), Duration::from_secs(7200));
         let orphan_data = "fedcba9876543210fedcba9876543210";
@@ -365,8 +381,9 @@ mod tests {
                 .is_empty()
         );
         // The live session still completes.
-        let rest: ByteStream =
-            Box::pin(futures::stream::iter([Ok(bytes::Bytes::from_static(b"ok"))]));
+        let rest: ByteStream = Box::pin(futures::stream::iter([Ok(bytes::Bytes::from_static(
+            b"ok",
+        ))]));
         let stored = store
             .complete_session(&live.id, Some((None, rest)), Expected::default(), 100)
             .await

@@ -27,9 +27,9 @@ use super::{BlobStore, ByteStream, Expected, Stored, unavailable};
 
 mod dead;
 
+use crate::domain::{Digest, Error, ErrorCode, Result};
 pub(crate) use dead::Instance;
 pub use dead::Leftover;
-use crate::domain::{Digest, Error, ErrorCode, Result};
 
 /// The directory of sessions, under the blob directory.
 const SESSIONS: &str = "sessions";

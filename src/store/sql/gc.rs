@@ -37,8 +37,10 @@ impl<DB: Dialect> GcStore for SqlStore<DB> {
     async fn collectable_blobs(&self, cutoff: i64, limit: i64) -> StoreResult<Vec<String>> {
         let rows = self
             .all(
-                sql("SELECT digest FROM blobs WHERE unreferenced_since IS NOT NULL \
-                     AND unreferenced_since <= $1 ORDER BY unreferenced_since, digest LIMIT $2")
+                sql(
+                    "SELECT digest FROM blobs WHERE unreferenced_since IS NOT NULL \
+                     AND unreferenced_since <= $1 ORDER BY unreferenced_since, digest LIMIT $2",
+                )
                 .bind(cutoff)
                 .bind(limit),
             )
@@ -58,8 +60,10 @@ impl<DB: Dialect> GcStore for SqlStore<DB> {
         // lock is granted, and PostgreSQL then re-checks the condition on its row.
         let locked = tx
             .execute(
-                sql("UPDATE blobs SET unreferenced_since = unreferenced_since WHERE digest = $1 \
-                     AND unreferenced_since IS NOT NULL AND unreferenced_since <= $2")
+                sql(
+                    "UPDATE blobs SET unreferenced_since = unreferenced_since WHERE digest = $1 \
+                     AND unreferenced_since IS NOT NULL AND unreferenced_since <= $2",
+                )
                 .bind(digest)
                 .bind(cutoff),
             )
@@ -70,12 +74,16 @@ impl<DB: Dialect> GcStore for SqlStore<DB> {
         }
         // Read after the lock, so with a snapshot that holds every attach that got it first.
         let named = tx
-            .optional(sql("SELECT 1 AS one FROM version_files WHERE digest = $1 LIMIT 1").bind(digest))
+            .optional(
+                sql("SELECT 1 AS one FROM version_files WHERE digest = $1 LIMIT 1").bind(digest),
+            )
             .await?
             .is_some();
         if named {
-            tx.execute(sql("UPDATE blobs SET unreferenced_since = NULL WHERE digest = $1").bind(digest))
-                .await?;
+            tx.execute(
+                sql("UPDATE blobs SET unreferenced_since = NULL WHERE digest = $1").bind(digest),
+            )
+            .await?;
             tx.commit().await?;
             return Ok(false);
         }

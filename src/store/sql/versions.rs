@@ -202,8 +202,10 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
             // lock, so a concurrent sweep either sees this attach or deletes first (store/gc.rs).
             let held = tx
                 .execute(
-                    sql("UPDATE blobs SET unreferenced_since = NULL WHERE digest = $1 AND EXISTS \
-                         (SELECT 1 FROM repo_blobs rb WHERE rb.repo = $2 AND rb.digest = $1)")
+                    sql(
+                        "UPDATE blobs SET unreferenced_since = NULL WHERE digest = $1 AND EXISTS \
+                         (SELECT 1 FROM repo_blobs rb WHERE rb.repo = $2 AND rb.digest = $1)",
+                    )
                     .bind(&f.digest)
                     .bind(&guard.key.repo),
                 )
