@@ -95,23 +95,32 @@ impl Served {
             .args(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = command.spawn().expect("spawn relreg serve");
-        let base = format!("http://{listen}");
+        let served = Self {
+            child: command.spawn().expect("spawn relreg serve"),
+            base: format!("http://{listen}"),
+        };
         let http = reqwest::Client::new();
         for _ in 0..300 {
-            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+            if let Ok(r) = http.get(format!("{}/healthz", served.base)).send().await
                 && r.status() == 200
             {
-                return Self { child, base };
+                return served;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("relreg serve did not come up on {listen}");
     }
 
-    fn kill9(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().expect("reaped");
+    /// Kills the server with SIGKILL, as `kill -9` does.
+    fn kill9(self) {
+        drop(self);
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
