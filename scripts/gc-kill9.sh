@@ -41,11 +41,15 @@ curl -sf -H "authorization: Bearer $token" -d '{"repo":"acme","public":true}' "$
 head -c $((size_mib * 1024 * 1024)) /dev/urandom >"$work/big.bin"
 digest="sha256:$(sha256sum "$work/big.bin" | cut -d' ' -f1)"
 for _ in $(seq "$uploads"); do
-    # --limit-rate keeps each upload in flight when the server dies (half sent after 4 s).
-    curl -s --limit-rate "$((size_mib * 1024 * 1024 / 8))" -T "$work/big.bin" -H "authorization: Bearer $token" \
+    # --limit-rate keeps each upload in flight when the server dies (all sent after 40 s).
+    curl -s --limit-rate "$((size_mib * 1024 * 1024 / 40))" -T "$work/big.bin" -H "authorization: Bearer $token" \
         "$base/v1/repos/acme/blobs/uploads?digest=$digest" >/dev/null 2>&1 &
 done
-sleep 4
+# Kill once a quarter of every upload is staged (or after 60 s, whatever arrived).
+for _ in $(seq 120); do
+    (( $(staged) >= uploads * size_mib * 1024 * 1024 / 4 )) && break
+    sleep 0.5
+done
 kill -9 "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
 wait || true
 before=$(staged)

@@ -2,7 +2,9 @@
 //! for tests). Uploads stream: the sha256 is computed while the bytes are written to a
 //! temporary object, checked against what the client declared, made durable, and only then
 //! renamed to its digest path, so a half-written or wrong blob is never visible. A blob is
-//! stored once however often it is uploaded.
+//! stored once however often it is uploaded. Temporary objects live in a directory of the
+//! process that writes them (`staging/dead.rs` removes those of processes that are gone);
+//! `gc.rs` lists, hashes and removes stored blobs for GC, fsck and backups.
 
 use std::{ops::Range, path::PathBuf, pin::Pin, sync::Arc};
 
