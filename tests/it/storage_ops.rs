@@ -1,7 +1,7 @@
-//! The storage commands through the binary, on SQLite: dead staged uploads swept when a
-//! `relreg serve` killed with `kill -9` restarts (a live resumable session still resumes),
-//! `relreg fsck` on blobs corrupted on disk, and `relreg backup` / `relreg restore` into a
-//! fresh server that serves the same manifests and bytes.
+//! The storage commands through the binary: dead staged uploads swept when a `relreg serve`
+//! killed with `kill -9` restarts (a live resumable session still resumes), `relreg fsck` on
+//! blobs corrupted on disk (both backends), and `relreg backup` / `relreg restore` into a
+//! fresh server that serves the same manifests and bytes (SQLite).
 
 use std::{
     path::{Path, PathBuf},
@@ -12,7 +12,11 @@ use std::{
 use relreg::{config::Config, pb};
 use serde_json::Value;
 
-use crate::common::{Backend, Rel, TestServer, authed, digest, draft, fixture, publish, released};
+use crate::common::{
+    Backend, Rel, TestServer, authed, backend_tests, digest, draft, fixture, publish, released,
+};
+
+backend_tests!(fsck_finds_corruption_and_repairs_only_what_is_safe);
 
 fn relreg(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_relreg"));
@@ -301,9 +305,8 @@ async fn fsck(db: &str, blobs: &Path, extra: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap(), report)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn storage_ops_fsck_finds_corruption_and_repairs_only_what_is_safe() {
-    let server = TestServer::start(&Backend::Sqlite).await;
+async fn fsck_finds_corruption_and_repairs_only_what_is_safe(backend: Backend) {
+    let server = TestServer::start(&backend).await;
     fixture(&server, "generic").await;
     draft(
         &server,
