@@ -18,7 +18,10 @@ blobs=${BLOBS:-2000}
 [[ -x $relreg ]] || cargo build --bin relreg
 work=$(mktemp -d)
 server_pid=
-cleanup() { [[ -n $server_pid ]] && kill -9 "$server_pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+    if [[ -n $server_pid ]]; then kill -9 "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
 trap cleanup EXIT
 export RELREG_DATABASE_URL="sqlite://$work/relreg.db" RELREG_BLOB_DIR="$work/blobs" RUST_LOG=warn
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
