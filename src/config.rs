@@ -7,6 +7,11 @@ const DEFAULT_MAX_BLOB_SIZE: u64 = 8 * 1024 * 1024 * 1024;
 /// Seconds in-flight requests get after a shutdown signal, by default.
 const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 10;
 
+/// Seconds between background garbage collections, by default.
+const DEFAULT_GC_INTERVAL_SECS: u64 = 3600;
+/// Seconds a blob stays unreferenced before it is collected, by default.
+const DEFAULT_GC_GRACE_SECS: u64 = 24 * 3600;
+
 /// Where relreg keeps its data.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StorageConfig {
@@ -20,6 +25,27 @@ pub struct StorageConfig {
     /// Directory of the local blob store.
     #[arg(long, env = "RELREG_BLOB_DIR", default_value = "./data/blobs")]
     pub blob_dir: PathBuf,
+}
+
+/// Garbage collection: the background blob GC and staged-upload sweep (`registry/gc.rs`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct GcConfig {
+    /// Seconds between background runs of blob GC and the staged-upload sweep (0: never;
+    /// dead staged uploads are still swept at startup).
+    #[arg(long = "gc-interval", env = "RELREG_GC_INTERVAL", default_value_t = DEFAULT_GC_INTERVAL_SECS)]
+    pub interval_secs: u64,
+    /// Seconds a blob must stay unreferenced (no version file names it) before GC removes it.
+    #[arg(long = "gc-grace", env = "RELREG_GC_GRACE", default_value_t = DEFAULT_GC_GRACE_SECS)]
+    pub grace_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: DEFAULT_GC_INTERVAL_SECS,
+            grace_secs: DEFAULT_GC_GRACE_SECS,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -71,6 +97,9 @@ pub struct Config {
         default_value_t = 0
     )]
     pub retention_interval_secs: u64,
+    #[command(flatten)]
+    /// Garbage collection.
+    pub gc: GcConfig,
 }
 
 impl Config {
@@ -89,6 +118,7 @@ impl Config {
             no_cache: false,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             retention_interval_secs: 0,
+            gc: GcConfig::default(),
         }
     }
 

@@ -64,6 +64,9 @@ pub async fn serve(
         .public_url
         .get_or_insert_with(|| format!("http://{addr}"));
     let registry = open_registry(&config).await?;
+    if let Err(e) = registry.sweep_staging().await {
+        tracing::warn!(error = %e, "sweeping dead staged uploads failed");
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
     health
@@ -138,6 +141,16 @@ pub async fn serve(
         let every = std::time::Duration::from_secs(config.retention_interval_secs);
         tokio::spawn(async move { registry.run_retention_every(every).await })
     });
+    let gc = (config.gc.interval_secs > 0).then(|| {
+        let registry = registry.clone();
+        let (every, grace) = (config.gc.interval_secs, config.gc.grace_secs);
+        tokio::spawn(async move {
+            let grace = std::time::Duration::from_secs(grace);
+            registry
+                .collect_garbage_every(std::time::Duration::from_secs(every), grace)
+                .await
+        })
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(signal);
     let grace = config.shutdown_grace();
     let served = tokio::select! {
@@ -156,6 +169,9 @@ pub async fn serve(
     follower.abort();
     if let Some(retention) = retention {
         retention.abort();
+    }
+    if let Some(gc) = gc {
+        gc.abort();
     }
     registry.close().await;
     tracing::info!("stopped");

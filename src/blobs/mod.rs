@@ -2,7 +2,9 @@
 //! for tests). Uploads stream: the sha256 is computed while the bytes are written to a
 //! temporary object, checked against what the client declared, made durable, and only then
 //! renamed to its digest path, so a half-written or wrong blob is never visible. A blob is
-//! stored once however often it is uploaded.
+//! stored once however often it is uploaded. Temporary objects live in a directory of the
+//! process that writes them (`staging/dead.rs` removes those of processes that are gone);
+//! `gc.rs` lists, hashes and removes stored blobs for GC, fsck and backups.
 
 use std::{ops::Range, path::PathBuf, pin::Pin, sync::Arc};
 
@@ -17,7 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::domain::{Digest, Error, ErrorCode, Result};
 
+mod gc;
 mod staging;
+
+pub use gc::{BlobFile, BlobGuard, Checked};
+pub use staging::Leftover;
 
 /// How many bytes a multipart part holds; two parts in flight bound an upload's memory.
 const PART_SIZE: usize = 4 * 1024 * 1024;
@@ -67,6 +73,8 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// Set for the local filesystem: used to fsync and to read files directly.
     root: Option<PathBuf>,
+    /// This process's directory of temporary uploads (`staging/dead.rs`).
+    instance: Arc<staging::Instance>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Error {
@@ -84,6 +92,7 @@ impl BlobStore {
         Ok(Self {
             store: Arc::new(store),
             root: Some(root),
+            instance: Arc::default(),
         })
     }
 
@@ -92,6 +101,7 @@ impl BlobStore {
         Self {
             store: Arc::new(InMemory::new()),
             root: None,
+            instance: Arc::default(),
         }
     }
 
@@ -117,7 +127,7 @@ impl BlobStore {
         expected: Expected,
         max_size: u64,
     ) -> Result<Stored> {
-        let tmp = Path::from(format!("uploads/{}", uuid::Uuid::new_v4()));
+        let tmp = Path::from(format!("{}/{}", self.upload_dir()?, uuid::Uuid::new_v4()));
         let upload = self.store.put_multipart(&tmp).await.map_err(unavailable)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut hasher = Sha256::new();
@@ -345,8 +355,16 @@ mod tests {
     async fn local_store_round_trips_and_leaves_no_temporaries() {
         let dir = tempfile::tempdir().unwrap();
         check_store(BlobStore::local(dir.path()).unwrap()).await;
-        let uploads = dir.path().join("uploads");
-        let leftovers = std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0);
+        // This process's upload directory (beside its lock file) holds nothing.
+        let store = BlobStore::local(dir.path()).unwrap();
+        let own = dir.path().join(store.upload_dir().unwrap());
+        let leftovers = std::fs::read_dir(dir.path().join("uploads"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .map(|p| std::fs::read_dir(p).unwrap().count())
+            .sum::<usize>();
+        assert!(own.parent().unwrap().exists());
         assert_eq!(leftovers, 0, "temporary uploads left behind");
     }
 }

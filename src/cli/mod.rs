@@ -7,9 +7,12 @@
 //! - `repo.rs`: repos and packages; `version.rs`: package versions; `push.rs`: `push`;
 //! - `release.rs`: releases and channels; `admin.rs`: audit and tokens;
 //! - `pull.rs`: `pull`; `sync.rs`: `sync`, `sync status`, `sync rollback` (the device side);
+//! - `fsck.rs`: `fsck` and `gc`; `backup.rs`: `backup` and `restore` (offline, on storage);
 //! - `output.rs`: text and JSON answers, errors.
 
 mod admin;
+mod backup;
+mod fsck;
 mod login;
 mod output;
 mod probe;
@@ -88,6 +91,14 @@ pub enum Command {
     Token(admin::TokenCommand),
     /// Exits 0 when a health URL answers 200, 1 otherwise (container health checks).
     Probe(probe::ProbeArgs),
+    /// Checks stored blobs against the database (offline; storage flags as `serve`).
+    Fsck(fsck::FsckArgs),
+    /// Runs one blob garbage collection and staged-upload sweep (offline).
+    Gc(fsck::GcArgs),
+    /// Backs the database and blobs up into a directory (offline, online-safe).
+    Backup(backup::BackupArgs),
+    /// Restores a backup into an empty data location (offline).
+    Restore(backup::RestoreArgs),
     /// Prints shell completions.
     Completions {
         /// The shell.
@@ -107,6 +118,10 @@ impl Cli {
             Command::Token(admin::TokenCommand::Bootstrap(args)) => {
                 return serve::bootstrap(args).await;
             }
+            Command::Fsck(args) => return fsck::fsck(args, &out).await,
+            Command::Gc(args) => return fsck::gc(args, &out).await,
+            Command::Backup(args) => return backup::backup(args, &out).await,
+            Command::Restore(args) => return backup::restore(args, &out).await,
             Command::Completions { shell } => {
                 let mut script = Vec::new();
                 clap_complete::generate(shell, &mut Cli::command(), "relreg", &mut script);

@@ -115,6 +115,10 @@ impl Registry {
             &blob.digest,
             details,
         );
+        // Under the GC guard, the file is still there (a blob stored before may have been
+        // collected since) and the row commits before any sweep can delete the file.
+        let _guard = self.blobs.upload_guard().await?;
+        self.gc_check_stored(&stored).await?;
         self.store
             .add_blob(repo, &blob, now_micros(), &record)
             .await

@@ -8,6 +8,7 @@ mod audit;
 mod blobs;
 mod cache;
 mod follow;
+mod gc;
 mod github;
 mod latest;
 mod manifest;
@@ -27,6 +28,7 @@ use std::{
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
 pub use follow::FOLLOW_EVERY;
+pub use gc::GcReport;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
 pub use latest::{Decision, LatestQuery};
 pub use manifest::ManifestView;

@@ -6,7 +6,8 @@
 //! visible to the repo atomically with the same `blob.uploaded` audit event as a streamed
 //! upload. Every call needs the publisher role on the repo; a session is visible only
 //! through the repo it was opened for. Sessions nobody wrote to for `SESSION_TTL` are removed
-//! with their bytes by a sweep that runs whenever a session is opened.
+//! with their bytes by a sweep that runs whenever a session is opened, at startup and with
+//! every garbage collection (`gc.rs`).
 
 use std::{ops::RangeInclusive, time::Duration};
 

@@ -5,8 +5,9 @@
 //!
 //! This file owns the contract: `Store` (a connection: `ping`, `close`) over one trait per
 //! area, `RepoStore`, `VersionStore`, `ReleaseStore`, `TokenStore` and `AuditStore`, with the
-//! types their methods take. `sql/` holds the queries, one file per area; `sqlite.rs` and
-//! `postgres.rs` connect, migrate and instantiate them.
+//! types their methods take; `GcStore` (blob garbage collection) lives in `gc.rs`, and the
+//! SQLite online backup in `backup.rs`. `sql/` holds the queries, one file per area;
+//! `sqlite.rs` and `postgres.rs` connect, migrate and instantiate them.
 
 use async_trait::async_trait;
 
@@ -16,10 +17,14 @@ use crate::domain::{
     VersionStep,
 };
 
+mod backup;
+mod gc;
 mod postgres;
 mod retention;
 mod sql;
 mod sqlite;
+
+pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
 pub use postgres::PgStore;
 pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore};
@@ -138,6 +143,7 @@ pub trait Store:
     + TokenStore
     + AuditStore
     + RetentionStore
+    + GcStore
     + Send
     + Sync
     + 'static

@@ -258,12 +258,17 @@ async fn bad_uploads_leave_nothing(backend: Backend) {
         0,
         "no blob stored"
     );
+    // Temporaries live in `uploads/<process>/`, beside the process's lock file.
     let uploads = server.config.storage.blob_dir.join("uploads");
-    assert_eq!(
-        std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0),
-        0,
-        "no temporaries left"
-    );
+    let temporaries: usize = std::fs::read_dir(&uploads)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| std::fs::read_dir(e.path()).map(|d| d.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(temporaries, 0, "no temporaries left");
     assert!(
         !crate::common::audit_actions(&server)
             .await

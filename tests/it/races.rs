@@ -204,12 +204,17 @@ async fn parallel_uploads_store_once(backend: Backend) {
         .join(&hex[..2]);
     let stored: Vec<_> = std::fs::read_dir(&blobs).unwrap().collect();
     assert_eq!(stored.len(), 1, "one stored object");
+    // Temporaries live in `uploads/<process>/`, beside the process's lock file.
     let uploads = server.config.storage.blob_dir.join("uploads");
-    assert_eq!(
-        std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(0),
-        0,
-        "no temporary objects left"
-    );
+    let temporaries: usize = std::fs::read_dir(&uploads)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| std::fs::read_dir(e.path()).map(|d| d.count()).unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0);
+    assert_eq!(temporaries, 0, "no temporary objects left");
     let audit = crate::common::audit_actions(&server).await;
     assert_eq!(
         audit.iter().filter(|a| *a == "blob.uploaded").count(),

@@ -24,7 +24,12 @@ use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
 use super::{BlobStore, ByteStream, Expected, Stored, unavailable};
+
+mod dead;
+
 use crate::domain::{Digest, Error, ErrorCode, Result};
+pub(crate) use dead::Instance;
+pub use dead::Leftover;
 
 /// The directory of sessions, under the blob directory.
 const SESSIONS: &str = "sessions";

@@ -26,6 +26,7 @@ use crate::domain::AuditRecord;
 
 pub(super) mod audit;
 mod db;
+mod gc;
 mod offers;
 pub(super) mod releases;
 pub(super) mod repos;

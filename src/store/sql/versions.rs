@@ -214,6 +214,24 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         let Some(seq) = tx.claim_version(&guard, Some(new_etag), at).await? else {
             return Ok(Outcome::GuardFailed);
         };
+        if let DraftEdit::PutFile(f) = edit {
+            // The repo must still hold the blob; clearing its GC stamp takes the blob's row
+            // lock, so a concurrent sweep either sees this attach or deletes first (store/gc.rs).
+            let held = tx
+                .execute(
+                    sql(
+                        "UPDATE blobs SET unreferenced_since = NULL WHERE digest = $1 AND EXISTS \
+                         (SELECT 1 FROM repo_blobs rb WHERE rb.repo = $2 AND rb.digest = $1)",
+                    )
+                    .bind(&f.digest)
+                    .bind(&guard.key.repo),
+                )
+                .await?;
+            if held == 0 {
+                tx.rollback().await?;
+                return Ok(Outcome::Missing);
+            }
+        }
         let stmt = match edit {
             DraftEdit::PutFile(f) => sql(
                 "INSERT INTO version_files (version_seq, path, digest, size, media_type) \
@@ -316,7 +334,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         tx.execute(
             sql(
                 "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (digest) DO NOTHING",
+                 ON CONFLICT (digest) DO UPDATE SET unreferenced_since = NULL",
             )
             .bind(&blob.digest)
             .bind(blob.size)

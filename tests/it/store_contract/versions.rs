@@ -29,6 +29,27 @@ fn file(path: &str, size: i64) -> VersionFile {
     }
 }
 
+/// Seeds the repo and uploads the blobs `file` names: a file binds only a blob its repo holds.
+async fn seed_with_blobs(store: &Arc<dyn Store>) {
+    seed(store).await;
+    for n in 1..=16 {
+        let blob = relreg::domain::BlobInfo {
+            digest: format!("sha256:{n}"),
+            size: 3,
+            media_type: "application/octet-stream".into(),
+        };
+        store
+            .add_blob(
+                "acme",
+                &blob,
+                T0,
+                &audit("blob.uploaded", "acme", &blob.digest),
+            )
+            .await
+            .unwrap();
+    }
+}
+
 fn draft_guard<'a>(key: &'a VersionKey, etag: Option<&'a str>) -> Guard<'a> {
     Guard {
         key,
@@ -99,7 +120,7 @@ async fn create_version_makes_a_draft_once(store: Arc<dyn Store>) {
 }
 
 async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
-    seed(&store).await;
+    seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
         .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
@@ -207,7 +228,7 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
 }
 
 async fn deleting_a_missing_file_rolls_back(store: Arc<dyn Store>) {
-    seed(&store).await;
+    seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
         .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
@@ -260,7 +281,7 @@ async fn deleting_a_missing_file_rolls_back(store: Arc<dyn Store>) {
 }
 
 async fn files_come_back_ordered_by_path(store: Arc<dyn Store>) {
-    seed(&store).await;
+    seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
         .create_version(&k, "etag-0", T0, &audit("version.created", "acme", "1.0.0"))
@@ -293,7 +314,7 @@ async fn files_come_back_ordered_by_path(store: Arc<dyn Store>) {
 }
 
 async fn delete_version_removes_a_draft_only(store: Arc<dyn Store>) {
-    seed(&store).await;
+    seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
         .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
