@@ -15,6 +15,7 @@ use crate::domain::{
     ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord, VersionState,
 };
 
+mod health;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -136,6 +137,8 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// Closes the connection pool.
     async fn close(&self);
+    /// Returns the connection pool's state, for `/metrics`.
+    fn pool_stats(&self) -> crate::metrics::PoolStats;
 }
 
 /// Repos, their policy, and the packages in them.
