@@ -18,6 +18,7 @@ mod json_bridge;
 mod lifecycle;
 mod metrics;
 mod offers;
+mod outage;
 mod pull;
 mod races;
 mod releases;
