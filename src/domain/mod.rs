@@ -8,6 +8,7 @@ mod offer;
 mod policy;
 mod records;
 mod release;
+mod text;
 mod version;
 
 pub use error::{Error, ErrorCode, Result, Violation};
@@ -23,6 +24,7 @@ pub use release::{
     Artifact, AttachedVersion, Compatibility, Finding, ReleaseRecord, ReleaseState, Severity,
     parse_app_version, sort_key, validate_release,
 };
+pub use text::check_text;
 pub use version::{
     Manifest, VersionFile, VersionKey, VersionRecord, VersionState, canonical_json, content_digest,
     diff_files, parse_manifest, parse_requirement, parse_semver,

@@ -12,6 +12,7 @@ mod cli_push;
 mod client_support;
 mod github;
 mod grpc_web_browser;
+mod hostile_input;
 mod http_blobs;
 mod http_uploads;
 mod json_bridge;
