@@ -94,6 +94,9 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_alpha)
         .into_axum_router()
+        .layer(axum::middleware::from_fn(
+            crate::api::text_guard::refuse_nul,
+        ))
         .layer(axum::middleware::from_fn(limits::enforce));
     let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
     let json_bridge = gateway::router(grpc.clone(), &pool, registry.clone());

@@ -7,11 +7,13 @@ use relreg::pb;
 use tonic::Code;
 
 use crate::common::{
-    Backend, TestServer, assert_error, audit_actions, authed, backend_tests, draft, fixture,
+    Backend, Rel, TestServer, assert_error, audit_actions, authed, backend_tests, create, digest,
+    draft, fixture, publish, released,
 };
 
 backend_tests!(
     nul_in_filters_and_page_tokens_is_refused_naming_the_field,
+    nul_in_stored_text_is_refused_naming_the_field,
     a_json_manifest_nested_too_deep_is_refused_naming_the_field
 );
 
@@ -225,6 +227,161 @@ async fn a_json_manifest_nested_too_deep_is_refused_naming_the_field(backend: Ba
         depth(&stored["version"]["manifest"]),
         depth(&expected),
         "{stored}"
+    );
+    server.stop().await;
+}
+
+async fn nul_in_stored_text_is_refused_naming_the_field(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    let v = draft(&server, "1.0.0", &[("a.txt", b"a")]).await;
+    let mut admin = server.admin_client().await;
+    let t = &server.admin;
+    let before = audit_actions(&server).await;
+    let mut failures = Vec::new();
+    let mut check = |what: &str, result: Result<(), tonic::Status>, want: &str| match result {
+        Err(s) if s.code() == Code::InvalidArgument && field(&s) == want => {}
+        other => failures.push(format!("{what}: {other:?}")),
+    };
+    let repo = pb::CreateRepoRequest {
+        repo: "nul".into(),
+        public: true,
+        display_name: "a\0b".into(),
+    };
+    check(
+        "CreateRepo",
+        admin.create_repo(authed(repo, t)).await.map(drop),
+        "display_name",
+    );
+    let token = pb::CreateTokenRequest {
+        name: "a\0b".into(),
+        repo: String::new(),
+        role: pb::Role::Reader.into(),
+        expire_time: None,
+    };
+    check(
+        "CreateToken",
+        admin.create_token(authed(token, t)).await.map(drop),
+        "name",
+    );
+    let file = |media_type: &str, etag: &str| pb::PutVersionFileRequest {
+        repo: "acme".into(),
+        package: "app".into(),
+        version: "1.0.0".into(),
+        path: "a.txt".into(),
+        digest: digest(b"a"),
+        media_type: media_type.into(),
+        etag: etag.into(),
+    };
+    check(
+        "PutVersionFile media_type",
+        admin
+            .put_version_file(authed(file("text/\0", &v.etag), t))
+            .await
+            .map(drop),
+        "media_type",
+    );
+    check(
+        "PutVersionFile etag",
+        admin
+            .put_version_file(authed(file("", "\"\0\""), t))
+            .await
+            .map(drop),
+        "etag",
+    );
+    let release = create(&server, Rel::default()).await;
+    let notes = pb::CreateReleaseRequest {
+        repo: "acme".into(),
+        channel: "beta".into(),
+        version: "1.0.0".into(),
+        min_app_version: "1.0".into(),
+        notes: "a\0b".into(),
+        ..Default::default()
+    };
+    check(
+        "CreateRelease notes",
+        admin.create_release(authed(notes, t)).await.map(drop),
+        "notes",
+    );
+    drop(release);
+    publish(&server, "1.0.0").await;
+    let yank = pb::YankVersionRequest {
+        repo: "acme".into(),
+        package: "app".into(),
+        version: "1.0.0".into(),
+        reason: "a\0b".into(),
+    };
+    check(
+        "YankVersion",
+        admin.yank_version(authed(yank, t)).await.map(drop),
+        "reason",
+    );
+    let deprecate = pb::DeprecateVersionRequest {
+        repo: "acme".into(),
+        package: "app".into(),
+        version: "1.0.0".into(),
+        reason: "a\0b".into(),
+        replacement: String::new(),
+    };
+    check(
+        "DeprecateVersion",
+        admin
+            .deprecate_version(authed(deprecate, t))
+            .await
+            .map(drop),
+        "reason",
+    );
+    let published = released(
+        &server,
+        Rel {
+            channel: "rc",
+            ..Rel::default()
+        },
+    )
+    .await;
+    let deprecate = pb::DeprecateReleaseRequest {
+        release_id: published.id.clone(),
+        reason: "a\0b".into(),
+        replacement: String::new(),
+    };
+    check(
+        "DeprecateRelease",
+        admin
+            .deprecate_release(authed(deprecate, t))
+            .await
+            .map(drop),
+        "reason",
+    );
+    assert!(
+        failures.is_empty(),
+        "not refused as bad input:\n{}",
+        failures.join("\n")
+    );
+    // Over the JSON bridge alike (JSON's \u0000 is a NUL).
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(server.url("/v1/repos"))
+        .bearer_auth(t)
+        .header("content-type", "application/json")
+        .body(r#"{"repo":"nul","public":true,"displayName":"a\u0000b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_bad_field(answer, "display_name", "POST /v1/repos").await;
+    let answer = http
+        .post(server.url(&format!("/v1/releases/{}:deprecate", published.id)))
+        .bearer_auth(t)
+        .header("content-type", "application/json")
+        .body(r#"{"reason":"\u0000"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_bad_field(answer, "reason", "deprecate a release").await;
+    let after = audit_actions(&server).await;
+    assert_eq!(
+        after.len(),
+        before.len() + 5,
+        "only the set-up wrote (a draft release, a publish, a release and its attach and publish): {after:?}"
     );
     server.stop().await;
 }
