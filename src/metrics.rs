@@ -18,7 +18,7 @@
 //! - `process_resident_memory_bytes`, `process_virtual_memory_bytes`,
 //!   `process_cpu_seconds_total`, `process_open_fds`, `process_max_fds`, `process_threads`.
 
-use std::{fmt::Write as _, net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{borrow::Cow, fmt::Write as _, net::SocketAddr, sync::OnceLock, time::Duration};
 
 use metrics::{
     Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram,
@@ -34,7 +34,12 @@ const BUCKETS: [f64; 12] = [
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct MetricsConfig {
     /// Serve `/metrics` on this address instead of the main port (e.g. 127.0.0.1:9090).
-    #[arg(long = "metrics-listen", env = "RELREG_METRICS_LISTEN")]
+    #[arg(
+        id = "metrics_listen",
+        long = "metrics-listen",
+        value_name = "ADDR",
+        env = "RELREG_METRICS_LISTEN"
+    )]
     pub listen: Option<SocketAddr>,
 }
 
@@ -125,17 +130,16 @@ fn describe() {
 /// succeeded).
 pub fn record_request(
     protocol: &'static str,
-    route: &str,
+    route: Cow<'static, str>,
     code: &str,
     client_fault: Option<bool>,
     elapsed: Duration,
 ) {
-    let route = route.to_owned();
     counter!(
         "relreg_requests_total",
         "protocol" => protocol,
         "route" => route.clone(),
-        "code" => code.to_owned()
+        "code" => static_code(code)
     )
     .increment(1);
     if let Some(client) = client_fault {
@@ -154,6 +158,20 @@ pub fn record_request(
         "route" => route
     )
     .record(elapsed.as_secs_f64());
+}
+
+/// Returns a result code as a static label value when it is a common one (no allocation on
+/// the hot path), else as owned text.
+fn static_code(code: &str) -> Cow<'static, str> {
+    const CODES: [&str; 36] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+        "200", "201", "204", "206", "304", "400", "401", "403", "404", "405", "409", "412", "413",
+        "416", "429", "500", "502", "503", "504",
+    ];
+    match CODES.iter().find(|c| **c == code) {
+        Some(c) => Cow::Borrowed(c),
+        None => Cow::Owned(code.to_owned()),
+    }
 }
 
 /// Records a publish of a version or a release (`kind`).

@@ -133,12 +133,12 @@ impl Counted {
 
 fn record(
     protocol: &'static str,
-    route: &str,
+    route: &'static str,
     code: &str,
     message: Option<&str>,
     elapsed: Duration,
 ) {
-    crate::metrics::record_request(protocol, route, code, fault(code, message), elapsed);
+    crate::metrics::record_request(protocol, route.into(), code, fault(code, message), elapsed);
 }
 
 /// Reads `grpc-status` and `grpc-message` from a gRPC-Web trailer frame (`0x80`, length,

@@ -5,6 +5,7 @@
 //! by their real status, see `grpc_metrics`). A 503 without `Retry-After` gets one.
 
 use std::{
+    borrow::Cow,
     sync::{
         LazyLock,
         atomic::{AtomicU64, Ordering},
@@ -88,7 +89,7 @@ pub async fn track(mut request: Request, next: Next) -> Response {
             .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
     }
     let elapsed = start.elapsed();
-    let (protocol, route, code, fault): (&'static str, &str, String, Option<bool>) =
+    let (protocol, route, code, fault): (&'static str, Cow<'static, str>, String, Option<bool>) =
         match (grpc, &path, response.extensions().get::<BridgedRpc>()) {
             (Some(protocol), Some(path), _) => {
                 let route = grpc_metrics::route(path);
@@ -103,7 +104,7 @@ pub async fn track(mut request: Request, next: Next) -> Response {
                             // status, but whose fault it was is the status's class.
                             grpc_metrics::http_fault(status)
                         };
-                        (protocol, route, code, fault)
+                        (protocol, route.into(), code, fault)
                     }
                     None => {
                         // The status comes last: counted when it passes.
@@ -118,27 +119,29 @@ pub async fn track(mut request: Request, next: Next) -> Response {
             }
             (_, _, Some(rpc)) => (
                 "json",
-                rpc.0,
+                rpc.0.into(),
                 status.as_str().to_owned(),
                 grpc_metrics::http_fault(status),
             ),
             _ => (
                 "http",
-                matched.as_ref().map_or("unmatched", MatchedPath::as_str),
+                matched
+                    .as_ref()
+                    .map_or(Cow::Borrowed("unmatched"), |m| m.as_str().to_owned().into()),
                 status.as_str().to_owned(),
                 grpc_metrics::http_fault(status),
             ),
         };
-    crate::metrics::record_request(protocol, route, &code, fault, elapsed);
     span.in_scope(|| {
         tracing::debug!(
             protocol,
-            route,
+            route = route.as_ref(),
             code,
             micros = elapsed.as_micros() as u64,
             "answered"
         );
     });
+    crate::metrics::record_request(protocol, route, &code, fault, elapsed);
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }
