@@ -100,6 +100,9 @@ pub struct Config {
     #[command(flatten)]
     /// Garbage collection.
     pub gc: GcConfig,
+    #[command(flatten)]
+    /// Where `/metrics` is served.
+    pub metrics: crate::metrics::MetricsConfig,
 }
 
 impl Config {
@@ -119,6 +122,7 @@ impl Config {
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             retention_interval_secs: 0,
             gc: GcConfig::default(),
+            metrics: crate::metrics::MetricsConfig::default(),
         }
     }
 

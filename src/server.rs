@@ -63,6 +63,7 @@ pub async fn serve(
     config
         .public_url
         .get_or_insert_with(|| format!("http://{addr}"));
+    crate::metrics::install();
     let registry = open_registry(&config).await?;
     if let Err(e) = registry.sweep_staging().await {
         tracing::warn!(error = %e, "sweeping dead staged uploads failed");
@@ -96,14 +97,25 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_alpha)
         .into_axum_router()
+        .layer(axum::middleware::from_fn(
+            crate::api::text_guard::refuse_nul,
+        ))
         .layer(axum::middleware::from_fn(limits::enforce));
     let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
     let json_bridge = gateway::router(grpc.clone(), &pool, registry.clone());
     let mut app = grpc
         .layer(tonic_web::GrpcWebLayer::new())
         .merge(http::router(registry.clone()))
-        .merge(json_bridge)
-        .layer(axum::middleware::from_fn(crate::api::observe::track));
+        .merge(json_bridge);
+    let metrics = http::metrics_router(registry.clone());
+    let metrics_server = match config.metrics.listen {
+        None => {
+            app = app.merge(metrics);
+            None
+        }
+        Some(at) => Some(serve_metrics(at, metrics).await?),
+    };
+    let mut app = app.layer(axum::middleware::from_fn(crate::api::observe::track));
     if let Some(cors) = cors(&config.cors_origins)? {
         app = app.layer(cors);
     }
@@ -173,9 +185,28 @@ pub async fn serve(
     if let Some(gc) = gc {
         gc.abort();
     }
+    if let Some(metrics) = metrics_server {
+        metrics.abort();
+    }
     registry.close().await;
     tracing::info!("stopped");
     served
+}
+
+/// Serves `/metrics` on an address of its own (`--metrics-listen`) until aborted.
+async fn serve_metrics(
+    at: std::net::SocketAddr,
+    router: axum::Router,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let listener = TcpListener::bind(at)
+        .await
+        .with_context(|| format!("binding the metrics address {at}"))?;
+    tracing::info!(addr = %listener.local_addr()?, "metrics listening");
+    Ok(tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "metrics listener failed");
+        }
+    }))
 }
 
 /// Builds the CORS layer for the allowed origins, if any.

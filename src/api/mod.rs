@@ -9,3 +9,4 @@ mod grpc_metrics;
 pub mod http;
 pub mod limits;
 pub mod observe;
+pub mod text_guard;

@@ -2,9 +2,10 @@
 //! the HTTP routes): it gives each request an id (the client's `x-request-id`, or a new one)
 //! that the services, audit rows, logs and the response header all carry, runs the request in
 //! a tracing span, and times and counts it by protocol, route and result code (gRPC answers
-//! by their real status, see `grpc_metrics`).
+//! by their real status, see `grpc_metrics`). A 503 without `Retry-After` gets one.
 
 use std::{
+    borrow::Cow,
     sync::{
         LazyLock,
         atomic::{AtomicU64, Ordering},
@@ -15,7 +16,7 @@ use std::{
 use axum::{
     body::Body,
     extract::{MatchedPath, Request},
-    http::{HeaderName, HeaderValue, header},
+    http::{HeaderName, HeaderValue, StatusCode, header},
     middleware::Next,
     response::Response,
 };
@@ -25,6 +26,9 @@ use super::grpc_metrics;
 
 /// The header that carries a request's id, in and out.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `Retry-After` of a 503 that did not set its own, in seconds.
+const RETRY_AFTER_SECS: &str = "1";
 
 /// Set by the JSON bridge on its responses: the RPC a JSON call reached.
 #[derive(Debug, Clone, Copy)]
@@ -77,13 +81,31 @@ pub async fn track(mut request: Request, next: Next) -> Response {
     let matched = request.extensions().get::<MatchedPath>().cloned();
     let mut response = next.run(request).instrument(span.clone()).await;
     let status = response.status();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Every 503 (the database is down, the server is shedding load) tells when to retry.
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(RETRY_AFTER_SECS));
+    }
     let elapsed = start.elapsed();
-    let (protocol, route, code): (&'static str, &str, String) =
+    let (protocol, route, code, fault): (&'static str, Cow<'static, str>, String, Option<bool>) =
         match (grpc, &path, response.extensions().get::<BridgedRpc>()) {
             (Some(protocol), Some(path), _) => {
                 let route = grpc_metrics::route(path);
                 match grpc_metrics::head_status(status, response.headers()) {
-                    Some(code) => (protocol, route, code),
+                    Some(code) => {
+                        let headers = response.headers();
+                        let fault = if headers.contains_key("grpc-status") {
+                            let message = headers.get("grpc-message");
+                            grpc_metrics::fault(&code, message.and_then(|v| v.to_str().ok()))
+                        } else {
+                            // An HTTP answer (e.g. 405): its code is gRPC's reading of the
+                            // status, but whose fault it was is the status's class.
+                            grpc_metrics::http_fault(status)
+                        };
+                        (protocol, route.into(), code, fault)
+                    }
                     None => {
                         // The status comes last: counted when it passes.
                         response = response.map(|body| {
@@ -95,23 +117,31 @@ pub async fn track(mut request: Request, next: Next) -> Response {
                     }
                 }
             }
-            (_, _, Some(rpc)) => ("json", rpc.0, status.as_str().to_owned()),
+            (_, _, Some(rpc)) => (
+                "json",
+                rpc.0.into(),
+                status.as_str().to_owned(),
+                grpc_metrics::http_fault(status),
+            ),
             _ => (
                 "http",
-                matched.as_ref().map_or("unmatched", MatchedPath::as_str),
+                matched
+                    .as_ref()
+                    .map_or(Cow::Borrowed("unmatched"), |m| m.as_str().to_owned().into()),
                 status.as_str().to_owned(),
+                grpc_metrics::http_fault(status),
             ),
         };
-    crate::metrics::record_request(protocol, route, &code, elapsed);
     span.in_scope(|| {
         tracing::debug!(
             protocol,
-            route,
+            route = route.as_ref(),
             code,
             micros = elapsed.as_micros() as u64,
             "answered"
         );
     });
+    crate::metrics::record_request(protocol, route, &code, fault, elapsed);
     response.headers_mut().insert(REQUEST_ID, id);
     response
 }

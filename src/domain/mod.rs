@@ -11,6 +11,7 @@ mod policy;
 mod records;
 mod release;
 mod retention;
+mod text;
 mod version;
 
 pub use error::{Error, ErrorCode, Result, Violation};
@@ -29,6 +30,7 @@ pub use release::{
     Severity, parse_app_version, sort_key, validate_release,
 };
 pub use retention::{ReleaseAge, Retention, VersionAge, releases_to_remove, versions_to_remove};
+pub use text::check_text;
 pub use version::{
     Manifest, VersionFile, VersionKey, VersionRecord, VersionState, canonical_json, content_digest,
     diff_files, parse_manifest, parse_requirement, parse_semver,

@@ -3,8 +3,16 @@
 
 use sha2::{Digest as _, Sha256};
 
+use std::time::Duration;
+
 use super::{Registry, now_micros, store_error};
-use crate::domain::{Error, ErrorCode, Repo, Result, Role, Token};
+use crate::{
+    domain::{Error, ErrorCode, Repo, Result, Role, Token},
+    store::StoreError,
+};
+
+/// How long reads may rely on a token verified before a database outage, while it lasts.
+pub(super) const OUTAGE_TOKEN_REUSE: Duration = Duration::from_secs(300);
 
 /// What the transport knows about a request.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +106,8 @@ impl Registry {
     /// Like `authenticate`, for reads: a token verified within the last 10 s (`cache::TOKEN_REUSE`) is
     /// taken from memory, so warm catalog reads with a token need no database round trip.
     /// A revocation in this process is seen at once; one made elsewhere within that time.
+    /// While the database is down, a token verified within `OUTAGE_TOKEN_REUSE` (5 min) is
+    /// still taken, so that readers keep reading cached data through an outage.
     async fn authenticate_read(&self, caller: &Caller) -> Result<Principal> {
         self.resolve_token(caller, true).await
     }
@@ -109,16 +119,21 @@ impl Registry {
         let hash = hash_secret(secret);
         let token = match reuse.then(|| self.cache.token(&hash)).flatten() {
             Some(token) => token,
-            None => {
-                let token = self
-                    .store
-                    .token_by_hash(&hash)
-                    .await
-                    .map_err(store_error)?
-                    .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "invalid token"))?;
-                self.cache.put_token(hash, &token);
-                token
-            }
+            None => match self.store.token_by_hash(&hash).await {
+                Ok(token) => {
+                    let token = token
+                        .ok_or_else(|| Error::new(ErrorCode::Unauthenticated, "invalid token"))?;
+                    self.cache.put_token(hash, &token);
+                    token
+                }
+                // While the database is down, reads may rely on a token verified before the
+                // outage, for a bounded time, so cached catalog data stays readable.
+                Err(e @ StoreError::Unavailable(_)) => reuse
+                    .then(|| self.cache.token_within(&hash, OUTAGE_TOKEN_REUSE))
+                    .flatten()
+                    .ok_or_else(|| store_error(e))?,
+                Err(e) => return Err(store_error(e)),
+            },
         };
         if token.revoked_at.is_some() {
             return Err(Error::new(ErrorCode::Unauthenticated, "token revoked"));

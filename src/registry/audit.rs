@@ -1,7 +1,7 @@
 //! Reading the audit log and the outbox.
 
 use super::{Caller, Listed, Page, Registry, store_error};
-use crate::domain::{AuditEvent, AuditFilter, OutboxEvent, Result};
+use crate::domain::{AuditEvent, AuditFilter, OutboxEvent, Result, check_text};
 
 impl Registry {
     /// Lists audit events oldest first; admins only, a repo-scoped admin sees its repo's.
@@ -11,6 +11,9 @@ impl Registry {
         mut filter: AuditFilter,
         page: &Page,
     ) -> Result<Listed<AuditEvent>> {
+        for (field, value) in [("action", &filter.action), ("actor", &filter.actor)] {
+            check_text(field, value.as_deref().unwrap_or_default())?;
+        }
         let principal = self.authenticate(caller).await?;
         filter.repo =
             self.admin_repo_filter(&principal, filter.repo.as_deref().unwrap_or_default())?;

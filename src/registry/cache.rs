@@ -94,9 +94,18 @@ impl Cache {
 
     /// Returns a token read from the database within `TOKEN_REUSE`.
     pub(super) fn token(&self, hash: &str) -> Option<Token> {
+        self.token_within(hash, TOKEN_REUSE)
+    }
+
+    /// Returns a token read from the database within `max_age` (a read during a database
+    /// outage may rely on an older verification than `TOKEN_REUSE`, for a bounded time).
+    pub(super) fn token_within(&self, hash: &str, max_age: Duration) -> Option<Token> {
         let tokens = self.tokens.read().ok()?;
-        let (token, read_at) = tokens.get(hash)?;
-        (self.enabled && read_at.elapsed() < TOKEN_REUSE).then(|| token.clone())
+        let found = tokens
+            .get(hash)
+            .filter(|(_, read_at)| self.enabled && read_at.elapsed() < max_age)
+            .map(|(token, _)| token.clone());
+        counted(self.enabled, "token", found)
     }
 
     pub(super) fn put_token(&self, hash: String, token: &Token) {
@@ -118,9 +127,11 @@ impl Cache {
     }
 
     pub(super) fn repo(&self, key: &str) -> Option<Repo> {
-        self.enabled
+        let found = self
+            .enabled
             .then(|| self.repos.read().ok()?.get(key).cloned())
-            .flatten()
+            .flatten();
+        counted(self.enabled, "repo", found)
     }
 
     pub(super) fn put_repo(&self, repo: &Repo) {
@@ -151,13 +162,12 @@ impl Cache {
         let channels = self.channels.read().map_err(|_| ticket())?;
         let entry = channels.by_repo.get(repo).and_then(|c| c.get(channel));
         let answers = entry.and_then(|e| e.0.read().ok());
-        answers
-            .and_then(|a| {
-                let list = a.get(platform)?;
-                let i = list.binary_search_by(|(k, _)| k.cmp_version(app)).ok()?;
-                Some(Answer::from(&list[i].1))
-            })
-            .ok_or_else(ticket)
+        let found = answers.and_then(|a| {
+            let list = a.get(platform)?;
+            let i = list.binary_search_by(|(k, _)| k.cmp_version(app)).ok()?;
+            Some(Answer::from(&list[i].1))
+        });
+        counted(true, "answer", found).ok_or_else(ticket)
     }
 
     /// Caches what a channel offered `platform` at `app`, unless a channel changed since the
@@ -246,9 +256,11 @@ impl Cache {
 
     /// Returns the record of a release an answer names.
     pub(super) fn record(&self, key: &ReleaseId) -> Option<Arc<ReleaseRecord>> {
-        self.enabled
+        let found = self
+            .enabled
             .then(|| self.records.read().ok()?.get(key).cloned())
-            .flatten()
+            .flatten();
+        counted(self.enabled, "record", found)
     }
 
     pub(super) fn put_record(&self, key: ReleaseId, record: Arc<ReleaseRecord>) {
@@ -263,9 +275,11 @@ impl Cache {
     }
 
     pub(super) fn manifest(&self, id: &ReleaseId) -> Option<Arc<ManifestView>> {
-        self.enabled
+        let found = self
+            .enabled
             .then(|| self.manifests.read().ok()?.get(id).cloned())
-            .flatten()
+            .flatten();
+        counted(self.enabled, "manifest", found)
     }
 
     pub(super) fn put_manifest(&self, manifest: Arc<ManifestView>) {
@@ -285,6 +299,14 @@ impl Cache {
             manifests.remove(id);
         }
     }
+}
+
+/// Counts a lookup of an enabled cache as a hit or a miss (`relreg_cache_*_total{kind}`).
+fn counted<T>(enabled: bool, kind: &'static str, found: Option<T>) -> Option<T> {
+    if enabled {
+        crate::metrics::record_cache(kind, found.is_some());
+    }
+    found
 }
 
 impl Channels {

@@ -3,7 +3,7 @@
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::domain::{Error, Result};
+use crate::domain::{Error, Result, check_text};
 
 /// A page request: how many rows, after which key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +29,9 @@ impl Page {
                 .decode(page_token)
                 .map_err(|_| Error::invalid("page_token", "is not a token this server issued"))?;
             let key = String::from_utf8(bytes)
-                .map_err(|_| Error::invalid("page_token", "is not a token this server issued"))?;
+                .ok()
+                .filter(|k| check_text("page_token", k).is_ok())
+                .ok_or_else(|| Error::invalid("page_token", "is not a token this server issued"))?;
             Some(key)
         };
         Ok(Self { size, after })
@@ -91,6 +93,9 @@ mod tests {
         assert_eq!(Page::parse(5000, "").unwrap().size, 1000);
         assert!(Page::parse(-1, "").is_err());
         assert!(Page::parse(10, "!!!").is_err());
+        // "AA" decodes to a NUL byte, which no issued token holds.
+        let nul = Page::parse(10, "AA").unwrap_err();
+        assert_eq!(nul.field.as_deref(), Some("page_token"));
     }
 
     #[test]

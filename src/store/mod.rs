@@ -19,6 +19,7 @@ use crate::domain::{
 
 mod backup;
 mod gc;
+mod health;
 mod postgres;
 mod retention;
 mod sql;
@@ -152,6 +153,8 @@ pub trait Store:
     async fn ping(&self) -> StoreResult<()>;
     /// Closes the connection pool.
     async fn close(&self);
+    /// Returns the connection pool's state, for `/metrics`.
+    fn pool_stats(&self) -> crate::metrics::PoolStats;
 }
 
 /// Repos, their policy, and the packages in them.

@@ -1,15 +1,20 @@
 //! The PostgreSQL store, selected by a `postgres://` URL. Races are settled by row locks taken
 //! by the conditional updates and by unique constraints.
 
-use std::time::Duration;
+use std::{str::FromStr as _, time::Duration};
 
 use sqlx::{
     Postgres,
-    postgres::{PgPoolOptions, PgQueryResult},
+    postgres::{PgConnectOptions, PgPoolOptions, PgQueryResult},
 };
+
+/// How long a call waits for a pooled connection while the database seems up (while it is
+/// down, calls fail at once: see `health.rs`).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 use super::{
     StoreError, StoreResult,
+    health::{self, Health},
     sql::{Dialect, SqlStore, classify},
 };
 
@@ -25,19 +30,24 @@ impl Dialect for Postgres {
 }
 
 impl SqlStore<Postgres> {
-    /// Connects to a `postgres://` URL and applies migrations.
+    /// Connects to a `postgres://` URL, applies migrations, and starts the health monitor
+    /// that makes calls fail fast while the database is down.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Internal(format!("bad postgres url: {e}")))?;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
             .await
             .map_err(classify)?;
         sqlx::migrate!("./migrations/postgres")
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        let store = Self { pool };
+        let health = Health::new();
+        health::monitor_postgres(options, &health);
+        let store = Self { pool, health };
         store.fill_missing_offers().await?;
         Ok(store)
     }

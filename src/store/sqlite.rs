@@ -56,7 +56,10 @@ impl SqlStore<Sqlite> {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            health: super::health::Health::new(),
+        };
         store.fill_missing_offers().await?;
         Ok(store)
     }

@@ -83,9 +83,41 @@ pub(super) fn request_message(
             );
         }
     }
+    for (key, value) in &object {
+        if json_depth(value) > MAX_JSON_DEPTH {
+            let name = field(&input, key).map_or_else(|| key.clone(), |f| f.name().to_owned());
+            return Err(Error::invalid(
+                name,
+                format!("is nested more than {MAX_JSON_DEPTH} levels deep"),
+            ));
+        }
+    }
     let options = DeserializeOptions::new();
     DynamicMessage::deserialize_with_options(input, serde_json::Value::Object(object), &options)
         .map_err(|e| Error::invalid("body", e.to_string()))
+}
+
+/// How deep a field's JSON may nest (objects and arrays). A `google.protobuf.Struct` costs
+/// three protobuf message levels per JSON object level, and the protobuf decoder stops at 100
+/// levels: past this, a request would reach the gRPC service as a message it cannot decode
+/// (an INTERNAL error), so the bridge refuses it as the bad input it is.
+const MAX_JSON_DEPTH: usize = 32;
+
+/// Returns how deep a JSON value nests: 0 for a scalar, 1 for a flat object or array.
+/// Iterative, so that no input can exhaust the stack here.
+fn json_depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((value, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &serde_json::Value>> = match value {
+            serde_json::Value::Object(map) => Box::new(map.values()),
+            serde_json::Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        stack.extend(children.map(|c| (c, depth + 1)));
+    }
+    deepest
 }
 
 fn parse_body(body: &[u8]) -> Result<serde_json::Value, Error> {
@@ -198,4 +230,16 @@ pub(super) fn response_json(output: MessageDescriptor, bytes: Bytes) -> Result<V
 /// Returns a header value, or nothing for text that cannot be one.
 pub(super) fn header_value(text: &str) -> Option<HeaderValue> {
     HeaderValue::from_str(text).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_depth_counts_objects_and_arrays() {
+        assert_eq!(json_depth(&serde_json::json!(1)), 0);
+        assert_eq!(json_depth(&serde_json::json!({})), 1);
+        assert_eq!(json_depth(&serde_json::json!({"a": [1, {"b": []}]})), 4);
+    }
 }

@@ -16,12 +16,15 @@
 //! One generic implementation rather than `sqlx::Any`: Any cannot read SQLite's BOOLEAN
 //! columns and converts every row; rather than two copies: the copies would drift.
 //! This file owns what the areas share: the store type, write transactions ([`Tx`]),
-//! mapping driver errors (`classify`), and `Store` itself (`ping`, `close`).
+//! mapping driver errors (`classify`), taking connections (failing fast while `health.rs` says
+//! the database is down), and `Store` itself (`ping`, `close`, `pool_stats`).
+
+use std::{sync::Arc, time::Instant};
 
 use async_trait::async_trait;
-use sqlx::{Pool, Transaction};
+use sqlx::{Pool, Transaction, pool::PoolConnection};
 
-use super::{Outcome, Store, StoreError, StoreResult};
+use super::{Outcome, Store, StoreError, StoreResult, health::Health};
 use crate::domain::AuditRecord;
 
 pub(super) mod audit;
@@ -75,12 +78,15 @@ pub(crate) trait Dialect: Db {
 /// relreg's store on a SQL database: `SqlStore<Sqlite>` or `SqlStore<Postgres>`.
 pub struct SqlStore<DB: sqlx::Database> {
     pub(super) pool: Pool<DB>,
+    /// Whether the database answers; calls fail fast while it does not.
+    pub(super) health: Arc<Health>,
 }
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -97,23 +103,36 @@ impl<DB: sqlx::Database> SqlStore<DB> {
 impl<DB: Dialect> SqlStore<DB> {
     /// Opens a write transaction.
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx<DB>> {
-        let tx = self
-            .pool
-            .begin_with(DB::BEGIN_WRITE)
-            .await
-            .map_err(classify)?;
+        let start = Instant::now();
+        let begin = async {
+            self.pool
+                .begin_with(DB::BEGIN_WRITE)
+                .await
+                .map_err(classify)
+        };
+        let tx = self.health.guard(begin).await?;
+        crate::metrics::record_acquire(start.elapsed());
         Ok(Tx(tx))
+    }
+
+    /// Takes a connection from the pool; fails fast while the database is down.
+    async fn acquire(&self) -> StoreResult<PoolConnection<DB>> {
+        let start = Instant::now();
+        let acquire = async { self.pool.acquire().await.map_err(classify) };
+        let conn = self.health.guard(acquire).await?;
+        crate::metrics::record_acquire(start.elapsed());
+        Ok(conn)
     }
 
     /// Runs a query outside a transaction and returns every row.
     pub(crate) async fn all(&self, stmt: Stmt<'_>) -> StoreResult<Vec<DB::Row>> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let mut conn = self.acquire().await?;
         DB::all(&mut conn, stmt).await
     }
 
     /// Runs a query outside a transaction and returns its first row, if any.
     pub(crate) async fn optional(&self, stmt: Stmt<'_>) -> StoreResult<Option<DB::Row>> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let mut conn = self.acquire().await?;
         DB::optional(&mut conn, stmt).await
     }
 
@@ -183,5 +202,14 @@ impl<DB: Dialect> Store for SqlStore<DB> {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn pool_stats(&self) -> crate::metrics::PoolStats {
+        crate::metrics::PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+            up: self.health.is_up(),
+        }
     }
 }
