@@ -11,9 +11,11 @@
 # Each block starts with comment lines that say what it is:
 #   # runbook: ID         a block that runs (extra assertions below may follow it, by ID);
 #   # backend: sqlite     runs on that backend only (sqlite or postgres);
-#   # pending: FEATURE    a feature being built: the block is skipped with a loud message.
-# A block with neither `runbook:` nor `pending:` fails the check, so no command in the runbook
-# goes unrun by accident.
+#   # pending: FEATURE    a feature being built: the block is skipped with a loud message;
+#   # test: NAME          a block this script cannot stage (e.g. a database outage): the test
+#                         function NAME under tests/ runs it; the check fails if it is missing.
+# A block with none of `runbook:`, `pending:` or `test:` fails the check, so no command in the
+# runbook goes unrun by accident.
 #
 # Needs: jq, curl, python3, sqlite3 (SQLite) or psql + pg_dump + pg_restore (PostgreSQL).
 set -euo pipefail
@@ -138,13 +140,14 @@ for n, line in enumerate(lines, 1):
             if not l.startswith("# "):
                 break
             key, _, value = l[2:].partition(":")
-            if key in ("runbook", "pending", "backend"):
+            if key in ("runbook", "pending", "backend", "test"):
                 meta[key] = value.strip()
         body = "\n".join(block).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
-        kind = "pending" if "pending" in meta else "run" if "runbook" in meta else "unmarked"
+        kind = ("pending" if "pending" in meta else "test" if "test" in meta
+                else "run" if "runbook" in meta else "unmarked")
         if kind == "run" and meta.get("backend", backend) != backend:
             kind = "other-backend"
-        print("\t".join([kind, str(start), meta.get("runbook") or meta.get("pending") or "-", body]))
+        print("\t".join([kind, str(start), meta.get("runbook") or meta.get("pending") or meta.get("test") or "-", body]))
     elif inside:
         block.append(line)
 if inside:
@@ -155,7 +158,7 @@ PY
   echo 'set -euo pipefail'
   echo 'trap '\''echo "runbook-check: FAILED in block $BLOCK (docs/runbook.md:$LINE), command: $BASH_COMMAND" >&2'\'' ERR'
 } >"$SCRIPT"
-RAN=0 PENDING=0 OTHER=0
+RAN=0 PENDING=0 OTHER=0 TESTED=0
 PENDING_LIST=()
 while IFS=$'\t' read -r kind line id body; do
   case $kind in
@@ -169,6 +172,13 @@ while IFS=$'\t' read -r kind line id body; do
       ;;
     other-backend)
       OTHER=$((OTHER + 1))
+      ;;
+    test)
+      if ! grep -rqE "fn $id\(" "$ROOT/tests"; then
+        echo "runbook-check: the sh block at docs/runbook.md:$line names test $id, which is not under tests/" >&2
+        exit 1
+      fi
+      TESTED=$((TESTED + 1))
       ;;
     run)
       RAN=$((RAN + 1))
@@ -195,4 +205,4 @@ if ((PENDING > 0)); then
   echo "!!! When a feature lands, replace its '# pending:' line by '# runbook: ID'."
   echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
 fi
-echo "runbook-check: $RAN block(s) ran on $BACKEND, $PENDING pending, $OTHER for the other backend"
+echo "runbook-check: $RAN block(s) ran on $BACKEND, $TESTED run by tests, $PENDING pending, $OTHER for the other backend"
