@@ -18,6 +18,9 @@ pub enum VersionStep {
     Deprecate,
     /// Withdraws a published or deprecated version.
     Yank,
+    /// Retention: drops an expired or withdrawn version's files and manifest, leaving a
+    /// tombstone (the row's `removed_at`; it reads as `Removed`).
+    Remove,
 }
 
 /// A row of a state machine's table.
@@ -32,7 +35,7 @@ pub struct Step<K: 'static, S: 'static> {
 }
 
 /// The version state machine.
-pub const VERSION_STEPS: [Step<VersionStep, VersionState>; 5] = {
+pub const VERSION_STEPS: [Step<VersionStep, VersionState>; 6] = {
     use VersionState::*;
     [
         Step {
@@ -59,6 +62,11 @@ pub const VERSION_STEPS: [Step<VersionStep, VersionState>; 5] = {
             step: VersionStep::Yank,
             from: &[Published, Deprecated],
             to: Some(Yanked),
+        },
+        Step {
+            step: VersionStep::Remove,
+            from: &[Published, Deprecated, Yanked],
+            to: Some(Removed),
         },
     ]
 };
@@ -95,10 +103,13 @@ pub enum ReleaseStep {
     Deprecate,
     /// Withdraws the published releases above a channel's rollback target.
     RollBack,
+    /// Retention: drops a deprecated release's artifacts, leaving a tombstone (the row's
+    /// `removed_at`; it reads as not found).
+    Remove,
 }
 
 /// The release state machine.
-pub const RELEASE_STEPS: [Step<ReleaseStep, ReleaseState>; 4] = {
+pub const RELEASE_STEPS: [Step<ReleaseStep, ReleaseState>; 5] = {
     use ReleaseState::*;
     [
         Step {
@@ -119,6 +130,11 @@ pub const RELEASE_STEPS: [Step<ReleaseStep, ReleaseState>; 4] = {
         Step {
             step: ReleaseStep::RollBack,
             from: &[Published],
+            to: Some(Deprecated),
+        },
+        Step {
+            step: ReleaseStep::Remove,
+            from: &[Deprecated],
             to: Some(Deprecated),
         },
     ]
@@ -192,6 +208,7 @@ mod tests {
             VersionStep::Publish,
             VersionStep::Deprecate,
             VersionStep::Yank,
+            VersionStep::Remove,
         ] {
             assert_eq!(
                 VERSION_STEPS.iter().filter(|r| r.step == step).count(),
@@ -204,6 +221,7 @@ mod tests {
             ReleaseStep::Publish,
             ReleaseStep::Deprecate,
             ReleaseStep::RollBack,
+            ReleaseStep::Remove,
         ] {
             let rows: Vec<_> = RELEASE_STEPS.iter().filter(|r| r.step == step).collect();
             assert_eq!(rows.len(), 1, "{step:?}");

@@ -55,15 +55,14 @@ pub struct VersionAge {
     pub seq: i64,
     /// When it was published (unix microseconds).
     pub published_at: i64,
-    /// Whether it is yanked or deprecated (only those may go).
-    pub withdrawn: bool,
     /// Whether a release names it (those stay).
     pub referenced: bool,
 }
 
 /// Returns the seqs of a package's versions that the retention removes at `now` (unix
-/// microseconds): yanked or deprecated, named by no release, neither among the newest
-/// `keep_versions` (by publish time) nor published within `keep_versions_for_secs`.
+/// microseconds): named by no release, neither among the newest `keep_versions` (by publish
+/// time) nor published within `keep_versions_for_secs`. Published, deprecated and yanked
+/// versions alike: a version outside both rules has expired.
 /// `versions` are the package's published versions that are not removed yet, in any order.
 pub fn versions_to_remove(rules: &Retention, versions: &[VersionAge], now: i64) -> Vec<i64> {
     if !rules.removes_versions() {
@@ -81,7 +80,7 @@ pub fn versions_to_remove(rules: &Retention, versions: &[VersionAge], now: i64) 
             let kept_by_count = rules.keep_versions > 0 && *rank < rules.keep_versions as usize;
             let kept_by_age = rules.keep_versions_for_secs > 0
                 && age_limit.is_none_or(|limit| now.saturating_sub(v.published_at) < limit);
-            v.withdrawn && !v.referenced && !kept_by_count && !kept_by_age
+            !v.referenced && !kept_by_count && !kept_by_age
         })
         .map(|(_, v)| v.seq)
         .collect();
@@ -127,18 +126,17 @@ mod tests {
 
     const DAY: i64 = 86_400 * MICROS;
 
-    fn v(seq: i64, days_ago: i64, withdrawn: bool, referenced: bool) -> VersionAge {
+    fn v(seq: i64, days_ago: i64, referenced: bool) -> VersionAge {
         VersionAge {
             seq,
             published_at: 100 * DAY - days_ago * DAY,
-            withdrawn,
             referenced,
         }
     }
 
     #[test]
     fn retention_without_rules_removes_nothing() {
-        let all = [v(1, 50, true, false), v(2, 40, true, false)];
+        let all = [v(1, 50, false), v(2, 40, false)];
         assert!(versions_to_remove(&Retention::default(), &all, 100 * DAY).is_empty());
         let r = ReleaseAge {
             seq: 1,
@@ -152,32 +150,32 @@ mod tests {
     #[test]
     fn retention_keeps_the_newest_versions_and_the_young_ones() {
         let all = [
-            v(1, 50, true, false),
-            v(2, 40, true, true),
-            v(3, 30, false, false),
-            v(4, 20, true, false),
-            v(5, 10, true, false),
-            v(6, 1, true, false),
+            v(1, 50, false),
+            v(2, 40, true),
+            v(3, 30, false),
+            v(4, 20, false),
+            v(5, 10, false),
+            v(6, 1, false),
         ];
         let now = 100 * DAY;
         let count = Retention {
             keep_versions: 2,
             ..Retention::default()
         };
-        // 1 and 4 go; 2 is named by a release, 3 is neither yanked nor deprecated.
-        assert_eq!(versions_to_remove(&count, &all, now), [1, 4]);
+        // 1, 3 and 4 go (3 still published, but expired); 2 is named by a release.
+        assert_eq!(versions_to_remove(&count, &all, now), [1, 3, 4]);
         let age = Retention {
             keep_versions_for_secs: 15 * 86_400,
             ..Retention::default()
         };
-        assert_eq!(versions_to_remove(&age, &all, now), [1, 4]);
+        assert_eq!(versions_to_remove(&age, &all, now), [1, 3, 4]);
         let either = Retention {
             keep_versions: 1,
             keep_versions_for_secs: 25 * 86_400,
             ..Retention::default()
         };
-        // Kept: 6 (newest), 5 and 4 (young).
-        assert_eq!(versions_to_remove(&either, &all, now), [1]);
+        // Kept: 6 (newest), 5 and 4 (young), 2 (named).
+        assert_eq!(versions_to_remove(&either, &all, now), [1, 3]);
         let huge = Retention {
             keep_versions_for_secs: u64::MAX,
             ..Retention::default()

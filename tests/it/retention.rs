@@ -187,7 +187,7 @@ async fn scene(server: &TestServer) -> [String; 3] {
     yank(server, "1.2.0").await; // named by nothing
     deprecate(server, "1.3.0").await.unwrap(); // named by nothing
     yank(server, "1.4.0").await; // named by the offered r3
-    // 1.5.0 stays published; 1.6.0 is the newest (and yanked).
+    // 1.5.0 stays published (but expires); 1.6.0 is the newest (and yanked).
     yank(server, "1.6.0").await;
     [r1, r2, r3]
 }
@@ -214,6 +214,7 @@ async fn retention_plan_equals_run_and_keeps_what_is_served(backend: Backend) {
         "version app@1.1.0".into(),
         "version app@1.2.0".into(),
         "version app@1.3.0".into(),
+        "version app@1.5.0".into(),
     ]
     .into();
     assert_eq!(plan, expected);
@@ -265,7 +266,7 @@ async fn retention_plan_equals_run_and_keeps_what_is_served(backend: Backend) {
     let actions = audit_actions(&server).await;
     assert_eq!(
         actions.iter().filter(|a| *a == "version.removed").count(),
-        4
+        5
     );
     assert_eq!(
         actions.iter().filter(|a| *a == "release.removed").count(),
@@ -277,7 +278,7 @@ async fn retention_plan_equals_run_and_keeps_what_is_served(backend: Backend) {
     );
 
     // Tombstones: no files, no manifest; the rest untouched.
-    for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0"] {
+    for v in ["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.5.0"] {
         let got = version(&server, v).await;
         assert_eq!(got.state(), pb::VersionState::Removed, "{v}");
         assert!(got.files.is_empty(), "{v}");
@@ -287,10 +288,6 @@ async fn retention_plan_equals_run_and_keeps_what_is_served(backend: Backend) {
         pb::VersionState::Yanked
     );
     assert_eq!(version(&server, "1.4.0").await.files.len(), 1);
-    assert_eq!(
-        version(&server, "1.5.0").await.state(),
-        pb::VersionState::Published
-    );
     assert_eq!(
         version(&server, "1.6.0").await.state(),
         pb::VersionState::Yanked
@@ -689,9 +686,9 @@ async fn removed_versions_refuse_raw_sql_changes(backend: Backend) {
         "UPDATE versions SET state = 'PUBLISHED' WHERE version = '1.2.0'",
         "UPDATE versions SET manifest = '{\"x\":1}' WHERE version = '1.2.0'",
         "DELETE FROM versions WHERE version = '1.2.0'",
-        // A live published version still keeps its manifest and files.
-        "UPDATE versions SET manifest = '{\"y\":2}' WHERE version = '1.5.0'",
-        "DELETE FROM version_files WHERE version_seq = (SELECT seq FROM versions WHERE version = '1.5.0')",
+        // A version the offered release names stays, with its manifest and files.
+        "UPDATE versions SET manifest = '{\"y\":2}' WHERE version = '1.4.0'",
+        "DELETE FROM version_files WHERE version_seq = (SELECT seq FROM versions WHERE version = '1.4.0')",
     ];
     macro_rules! check {
         ($store:expr) => {{
@@ -721,5 +718,5 @@ async fn removed_versions_refuse_raw_sql_changes(backend: Backend) {
         version(&server, "1.2.0").await.state(),
         pb::VersionState::Removed
     );
-    assert_eq!(version(&server, "1.5.0").await.files.len(), 1);
+    assert_eq!(version(&server, "1.4.0").await.files.len(), 1);
 }

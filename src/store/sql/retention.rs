@@ -2,17 +2,19 @@
 //! `release_artifacts` and `packages` tables. Planning reads the repo inside the write
 //! transaction and picks candidates with the pure rules of `domain::retention`; each removal
 //! is then a conditional write that re-checks, in the database, that the candidate is still
-//! removable (withdrawn, named by no release, offered by no channel), so a concurrent attach
+//! removable (in a state its `Remove` step starts from, named by no release, offered by no
+//! channel), so a concurrent attach
 //! or publish is never undercut. Removal leaves a tombstone row (`removed_at`), never a hole.
 
 use std::{collections::BTreeMap, sync::Arc};
 
 use async_trait::async_trait;
 
-use super::{Columns, Dialect, SqlStore, Tx, sql};
+use super::{Columns, Dialect, SqlStore, Tx, names, placeholders, sql};
 use crate::{
     domain::{
-        AuditRecord, ReleaseAge, Retention, VersionAge, releases_to_remove, versions_to_remove,
+        AuditRecord, ReleaseAge, ReleaseState, ReleaseStep, Retention, VersionAge, VersionState,
+        VersionStep, releases_to_remove, versions_to_remove,
     },
     store::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore, StoreResult},
 };
@@ -41,10 +43,12 @@ impl<DB: Dialect> Tx<DB> {
     ) -> StoreResult<()> {
         let text = format!(
             "SELECT seq, channel, state, sequence, CASE WHEN {OFFERED} THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END \
-             AS offered FROM releases WHERE repo = $1 AND state <> 'DRAFT' \
+             AS offered FROM releases WHERE repo = $1 AND state <> $2 \
              AND removed_at IS NULL"
         );
-        let rows = self.all(sql(&text).bind(repo)).await?;
+        let rows = self
+            .all(sql(&text).bind(repo).bind(ReleaseState::Draft.as_str()))
+            .await?;
         let mut by_channel: BTreeMap<String, Vec<ReleaseAge>> = BTreeMap::new();
         for row in &rows {
             by_channel
@@ -53,19 +57,25 @@ impl<DB: Dialect> Tx<DB> {
                 .push(ReleaseAge {
                     seq: row.int("seq")?,
                     sequence: row.opt_int("sequence")?.unwrap_or(0),
-                    deprecated: row.text("state")? == "DEPRECATED",
+                    deprecated: ReleaseStep::Remove
+                        .from()
+                        .iter()
+                        .any(|s| row.text("state").is_ok_and(|t| t == s.as_str())),
                     offered: row.int("offered")? != 0,
                 });
         }
+        let from = ReleaseStep::Remove.from();
         let remove = format!(
-            "UPDATE releases SET removed_at = $1 WHERE seq = $2 AND state = 'DEPRECATED' \
-             AND removed_at IS NULL AND NOT {OFFERED} RETURNING id, channel, version"
+            "UPDATE releases SET removed_at = $1 WHERE seq = $2 AND state IN ({}) \
+             AND removed_at IS NULL AND NOT {OFFERED} RETURNING id, channel, version",
+            placeholders(3, from.len())
         );
         for seq in by_channel
             .values()
             .flat_map(|releases| releases_to_remove(rules, releases))
         {
-            let Some(row) = self.optional(sql(&remove).bind(now).bind(seq)).await? else {
+            let stmt = sql(&remove).bind(now).bind(seq).bind_all(names(from));
+            let Some(row) = self.optional(stmt).await? else {
                 continue;
             };
             self.execute(sql("DELETE FROM release_artifacts WHERE release_seq = $1").bind(seq))
@@ -93,12 +103,13 @@ impl<DB: Dialect> Tx<DB> {
         let text = format!(
             "SELECT seq, package, state, published_at, created_at, \
              CASE WHEN {NAMED_BY_A_RELEASE} THEN CAST(1 AS BIGINT) ELSE CAST(0 AS BIGINT) END AS referenced FROM versions \
-             WHERE repo = $1 AND state <> 'DRAFT' AND removed_at IS NULL"
+             WHERE repo = $1 AND state <> $2 AND removed_at IS NULL"
         );
-        let rows = self.all(sql(&text).bind(repo)).await?;
+        let rows = self
+            .all(sql(&text).bind(repo).bind(VersionState::Draft.as_str()))
+            .await?;
         let mut by_package: BTreeMap<String, Vec<VersionAge>> = BTreeMap::new();
         for row in &rows {
-            let state = row.text("state")?;
             by_package
                 .entry(row.text("package")?)
                 .or_default()
@@ -107,14 +118,15 @@ impl<DB: Dialect> Tx<DB> {
                     published_at: row
                         .opt_int("published_at")?
                         .map_or_else(|| row.int("created_at"), Ok)?,
-                    withdrawn: state == "YANKED" || state == "DEPRECATED",
                     referenced: row.int("referenced")? != 0,
                 });
         }
+        let from = VersionStep::Remove.from();
         let remove = format!(
             "UPDATE versions SET removed_at = $1, manifest = '{{}}' WHERE seq = $2 \
-             AND removed_at IS NULL AND state IN ('YANKED', 'DEPRECATED') \
-             AND NOT {NAMED_BY_A_RELEASE} RETURNING package, version, state"
+             AND removed_at IS NULL AND state IN ({}) \
+             AND NOT {NAMED_BY_A_RELEASE} RETURNING package, version, state",
+            placeholders(3, from.len())
         );
         for seq in by_package
             .values()
@@ -133,7 +145,8 @@ impl<DB: Dialect> Tx<DB> {
             if held == 0 {
                 continue;
             }
-            let Some(row) = self.optional(sql(&remove).bind(now).bind(seq)).await? else {
+            let stmt = sql(&remove).bind(now).bind(seq).bind_all(names(from));
+            let Some(row) = self.optional(stmt).await? else {
                 continue;
             };
             self.execute(sql("DELETE FROM version_files WHERE version_seq = $1").bind(seq))
@@ -213,9 +226,10 @@ impl<DB: Dialect> RetentionStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         let drafts = tx
             .execute(
-                sql("DELETE FROM versions WHERE repo = $1 AND package = $2 AND state = 'DRAFT'")
+                sql("DELETE FROM versions WHERE repo = $1 AND package = $2 AND state = $3")
                     .bind(repo)
-                    .bind(package),
+                    .bind(package)
+                    .bind(VersionState::Draft.as_str()),
             )
             .await?;
         let deleted = tx
