@@ -63,6 +63,9 @@ pub struct Config {
         default_value_t = DEFAULT_SHUTDOWN_GRACE_SECS
     )]
     pub shutdown_grace_secs: u64,
+    #[command(flatten)]
+    /// The HTTP edge: timeouts, connection and in-flight caps, chunk limits, TLS.
+    pub edge: crate::edge::EdgeConfig,
 }
 
 impl Config {
@@ -80,6 +83,7 @@ impl Config {
             log_format: LogFormat::Text,
             no_cache: false,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
+            edge: crate::edge::EdgeConfig::default(),
         }
     }
 

@@ -6,7 +6,6 @@ use std::future::Future;
 
 use ::http::{HeaderName, HeaderValue, Method};
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -62,7 +61,10 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     config
         .public_url
-        .get_or_insert_with(|| format!("http://{addr}"));
+        .get_or_insert_with(|| {
+            let scheme = if config.edge.tls() { "https" } else { "http" };
+            format!("{scheme}://{addr}")
+        });
     let registry = open_registry(&config).await?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;
@@ -93,7 +95,10 @@ pub async fn serve(
         .add_service(reflection_v1)
         .add_service(reflection_alpha)
         .into_axum_router()
-        .layer(axum::middleware::from_fn(limits::enforce));
+        .layer(axum::middleware::from_fn_with_state(
+            limits::MaxCallDuration(config.edge.max_call_duration),
+            limits::enforce,
+        ));
     let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
     let json_bridge = gateway::router(grpc.clone(), &pool, registry.clone());
     let mut app = grpc
@@ -104,6 +109,7 @@ pub async fn serve(
     if let Some(cors) = cors(&config.cors_origins)? {
         app = app.layer(cors);
     }
+    let app = crate::edge::layers(app, &config.edge);
 
     tracing::info!(%addr, database = %redact(&config.storage.database_url), "relreg listening");
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
@@ -121,22 +127,16 @@ pub async fn serve(
             .await;
         let _ = draining_tx.send(());
     };
-    // Without TCP_NODELAY, Nagle's algorithm holds back HTTP/2 window updates until the peer
-    // ACKs, which stalls streaming uploads to a fraction of the disk's speed.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     // Other processes serving the same database change channels too.
     let follower = tokio::spawn({
         let registry = registry.clone();
         async move { registry.follow_changes(FOLLOW_EVERY).await }
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // The edge: connection cap, TLS, timeouts, TCP_NODELAY, graceful shutdown.
+    let server = crate::edge::serve(listener, app, &config.edge, signal);
     let grace = config.shutdown_grace();
     let served = tokio::select! {
-        result = server.into_future() => result.context("serving"),
+        result = server => result.context("serving"),
         () = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
