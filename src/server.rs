@@ -59,12 +59,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    config
-        .public_url
-        .get_or_insert_with(|| {
-            let scheme = if config.edge.tls() { "https" } else { "http" };
-            format!("{scheme}://{addr}")
-        });
+    config.public_url.get_or_insert_with(|| {
+        let scheme = if config.edge.tls() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    });
     let registry = open_registry(&config).await?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_service_status("", ServingStatus::Serving).await;

@@ -28,11 +28,7 @@ pub struct MaxCallDuration(pub Duration);
 
 /// Applies the shared limits around a gRPC call: the caller's deadline (for unary calls
 /// capped by the server's maximum), and one answer for an oversized message.
-pub async fn enforce(
-    State(max): State<MaxCallDuration>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub async fn enforce(State(max): State<MaxCallDuration>, request: Request, next: Next) -> Response {
     let response = within_deadline(max.0, request, next).await;
     oversized_as_resource_exhausted(response)
 }

@@ -121,14 +121,13 @@ impl http_body::Body for Logged {
         if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
                 self.entry.bytes += data.len() as u64;
-            } else if let Some(trailers) = frame.trailers_ref() {
-                if let Some(code) = trailers
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                {
-                    self.entry.grpc_status = Some(code);
-                }
+            } else if let Some(code) = frame
+                .trailers_ref()
+                .and_then(|t| t.get("grpc-status"))
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())
+            {
+                self.entry.grpc_status = Some(code);
             }
         }
         polled

@@ -37,7 +37,11 @@ impl ChunkLimit {
 }
 
 /// Applies the chunk limit to HTTP upload chunks and hands it to the gRPC services.
-pub(super) async fn limit(State(limit): State<ChunkLimit>, mut request: Request, next: Next) -> Response {
+pub(super) async fn limit(
+    State(limit): State<ChunkLimit>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     request.extensions_mut().insert(limit);
     if !is_chunk(request.method(), request.uri().path()) {
         return next.run(request).await;

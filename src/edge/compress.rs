@@ -54,12 +54,22 @@ mod tests {
 
     #[test]
     fn documents_compress_blobs_and_grpc_do_not() {
-        let ok = |h: &HeaderMap| compressible(StatusCode::OK, Version::HTTP_11, h, &Extensions::new());
+        let ok =
+            |h: &HeaderMap| compressible(StatusCode::OK, Version::HTTP_11, h, &Extensions::new());
         assert!(ok(&with(&[(header::CONTENT_TYPE, "application/json")])));
-        assert!(ok(&with(&[(header::CONTENT_TYPE, "text/html; charset=utf-8")])));
-        assert!(ok(&with(&[(header::CONTENT_TYPE, "application/vnd.github+json")])));
+        assert!(ok(&with(&[(
+            header::CONTENT_TYPE,
+            "text/html; charset=utf-8"
+        )])));
+        assert!(ok(&with(&[(
+            header::CONTENT_TYPE,
+            "application/vnd.github+json"
+        )])));
         assert!(!ok(&with(&[(header::CONTENT_TYPE, "application/grpc")])));
-        assert!(!ok(&with(&[(header::CONTENT_TYPE, "application/octet-stream")])));
+        assert!(!ok(&with(&[(
+            header::CONTENT_TYPE,
+            "application/octet-stream"
+        )])));
         assert!(!ok(&with(&[
             (header::CONTENT_TYPE, "application/json"),
             (header::ACCEPT_RANGES, "bytes"),

@@ -128,7 +128,10 @@ struct Refusals {
 impl Refusals {
     fn note(&mut self, cap: usize) {
         self.since_log += 1;
-        if self.logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        if self
+            .logged
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
             tracing::warn!(
                 max_connections = cap,
                 refused = self.since_log,
@@ -150,8 +153,12 @@ fn per_connection(e: &std::io::Error) -> bool {
 }
 
 /// Serves one connection until it ends, is idle too long, or the server shuts down.
-async fn connection<I>(io: I, app: axum::Router, limits: Arc<Limits>, mut close: watch::Receiver<bool>)
-where
+async fn connection<I>(
+    io: I,
+    app: axum::Router,
+    limits: Arc<Limits>,
+    mut close: watch::Receiver<bool>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());

@@ -6,8 +6,8 @@
 mod access_log;
 mod chunks;
 mod compress;
-pub mod rpcs;
 mod conn;
+pub mod rpcs;
 mod shed;
 mod tls;
 

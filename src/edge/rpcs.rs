@@ -20,8 +20,14 @@ static RPCS: LazyLock<HashMap<String, bool>> = LazyLock::new(|| {
     for (path, unary) in [
         ("/grpc.health.v1.Health/Check", true),
         ("/grpc.health.v1.Health/Watch", false),
-        ("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo", false),
-        ("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", false),
+        (
+            "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+            false,
+        ),
+        (
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            false,
+        ),
     ] {
         rpcs.insert(path.to_owned(), unary);
     }
@@ -49,7 +55,10 @@ mod tests {
         assert!(!is_unary("/relreg.v1.ReleaseAdmin/UploadBlob"));
         assert!(!is_unary("/relreg.v1.ReleaseCatalog/DownloadBlob"));
         assert!(is_unary("/grpc.health.v1.Health/Check"));
-        assert_eq!(route("/relreg.v1.ReleaseAdmin/CreateRepo"), "/relreg.v1.ReleaseAdmin/CreateRepo");
+        assert_eq!(
+            route("/relreg.v1.ReleaseAdmin/CreateRepo"),
+            "/relreg.v1.ReleaseAdmin/CreateRepo"
+        );
         assert_eq!(route("/x/y"), "unmatched");
     }
 }

@@ -59,7 +59,11 @@ enum Class {
 }
 
 /// Admits a request within its budget, or sheds it.
-pub(super) async fn admit(State(budgets): State<Budgets>, request: Request, next: Next) -> Response {
+pub(super) async fn admit(
+    State(budgets): State<Budgets>,
+    request: Request,
+    next: Next,
+) -> Response {
     let grpc = grpc_kind(&request);
     let budget = match classify(request.method(), request.uri().path(), grpc.is_some()) {
         Class::Exempt => return next.run(request).await,
@@ -69,9 +73,12 @@ pub(super) async fn admit(State(budgets): State<Budgets>, request: Request, next
     let Ok(permit) = budget.clone().try_acquire_owned() else {
         return shed(grpc);
     };
-    next.run(request)
-        .await
-        .map(|body| Body::new(Permitted { body, _permit: permit }))
+    next.run(request).await.map(|body| {
+        Body::new(Permitted {
+            body,
+            _permit: permit,
+        })
+    })
 }
 
 /// The content type of a gRPC or gRPC-Web request, `None` for HTTP and JSON.
@@ -118,7 +125,11 @@ fn classify(method: &Method, path: &str, grpc: bool) -> Class {
         | ["api", "v3", "repos", _, _, "releases", "latest"] => true,
         _ => false,
     };
-    if catalog { Class::Catalog } else { Class::General }
+    if catalog {
+        Class::Catalog
+    } else {
+        Class::General
+    }
 }
 
 /// The answer of a shed request.
@@ -195,7 +206,10 @@ mod tests {
             assert_eq!(classify(get, path, false), Class::General, "{path}");
         }
         let post = &Method::POST;
-        assert_eq!(classify(post, "/v1/releases/rel_1:publish", false), Class::General);
+        assert_eq!(
+            classify(post, "/v1/releases/rel_1:publish", false),
+            Class::General
+        );
         assert_eq!(
             classify(post, "/relreg.v1.ReleaseCatalog/GetLatestRelease", true),
             Class::Catalog
@@ -208,7 +222,10 @@ mod tests {
             classify(post, "/relreg.v1.ReleaseAdmin/CreateRepo", true),
             Class::General
         );
-        assert_eq!(classify(post, "/grpc.health.v1.Health/Check", true), Class::Exempt);
+        assert_eq!(
+            classify(post, "/grpc.health.v1.Health/Check", true),
+            Class::Exempt
+        );
         assert_eq!(classify(get, "/healthz", false), Class::Exempt);
     }
 }

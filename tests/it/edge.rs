@@ -57,7 +57,11 @@ async fn edge_slowloris_headers_are_cut_off_within_the_header_timeout() {
     let writer = tokio::spawn(async move {
         for i in 0..100 {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            if write.write_all(format!("x-slow-{i}: y\r\n").as_bytes()).await.is_err() {
+            if write
+                .write_all(format!("x-slow-{i}: y\r\n").as_bytes())
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -77,7 +81,9 @@ async fn edge_slowloris_headers_are_cut_off_within_the_header_timeout() {
     // A connection that sends nothing at all is closed too.
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     assert!(
-        closed_within(&mut silent, Duration::from_secs(8)).await.is_ok(),
+        closed_within(&mut silent, Duration::from_secs(8))
+            .await
+            .is_ok(),
         "a silent connection stayed open"
     );
     // Prompt clients are served.
@@ -102,7 +108,10 @@ async fn edge_idle_keep_alive_connections_are_closed_http1_and_http2() {
         .await
         .expect("an idle HTTP/1.1 connection was still open after 8 s");
     let seen = String::from_utf8_lossy(&seen);
-    assert!(seen.starts_with("HTTP/1.1 200") && seen.ends_with("ok\n"), "{seen}");
+    assert!(
+        seen.starts_with("HTTP/1.1 200") && seen.ends_with("ok\n"),
+        "{seen}"
+    );
 
     // HTTP/2 (prior knowledge, as gRPC): one request, then nothing.
     let tcp = TcpStream::connect(server.addr).await.unwrap();
@@ -121,7 +130,10 @@ async fn edge_idle_keep_alive_connections_are_closed_http1_and_http2() {
     }
     drop(body);
     let ended = tokio::time::timeout(Duration::from_secs(8), connection).await;
-    assert!(ended.is_ok(), "an idle HTTP/2 connection was still open after 8 s");
+    assert!(
+        ended.is_ok(),
+        "an idle HTTP/2 connection was still open after 8 s"
+    );
     drop(client);
     server.stop().await;
 }
@@ -232,7 +244,11 @@ async fn edge_tls_serves_grpc_and_https_json_on_one_port() {
             .await
             .expect("HTTPS request");
         assert_eq!(answer.status(), 200);
-        let expected = if http2 { http::Version::HTTP_2 } else { http::Version::HTTP_11 };
+        let expected = if http2 {
+            http::Version::HTTP_2
+        } else {
+            http::Version::HTTP_11
+        };
         assert_eq!(answer.version(), expected);
         let body: serde_json::Value = answer.json().await.unwrap();
         assert_eq!(body["repo"]["key"], "acme", "{body}");

@@ -36,19 +36,33 @@ async fn edge_shedding_refuses_writes_while_catalog_reads_keep_answering(backend
     let http = Client::new();
     // Two uploads whose chunks never finish hold the whole write budget.
     let mut stalled = Vec::new();
-    for _ in 0..2 {
+    while stalled.len() < 2 {
         let r = open(&server, &http).await;
         assert_eq!(r.status(), StatusCode::ACCEPTED);
         let location = r.headers()["location"].to_str().unwrap().to_owned();
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(1);
-        tx.send(Ok(bytes::Bytes::from_static(b"abc"))).await.unwrap();
+        tx.send(Ok(bytes::Bytes::from_static(b"abc")))
+            .await
+            .unwrap();
         let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
         let request = http
             .patch(server.url(&location))
             .bearer_auth(&server.admin)
             .body(body)
             .send();
-        stalled.push((tx, tokio::spawn(request)));
+        let request = tokio::spawn(request);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if request.is_finished() {
+            // The slot of the request before had not been given back yet: shed, try again.
+            let answer = request.await.unwrap().unwrap();
+            assert_eq!(
+                answer.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{answer:?}"
+            );
+            continue;
+        }
+        stalled.push((tx, request));
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     let shed = loop {
@@ -57,12 +71,7 @@ async fn edge_shedding_refuses_writes_while_catalog_reads_keep_answering(backend
             break r;
         }
         assert_eq!(r.status(), StatusCode::ACCEPTED);
-        if Instant::now() > deadline {
-            for (_, request) in stalled {
-                eprintln!("stalled finished: {:?}", request.await);
-            }
-            panic!("writes were never shed");
-        }
+        assert!(Instant::now() < deadline, "writes were never shed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(shed.headers()["retry-after"], "1");
@@ -135,8 +144,13 @@ async fn edge_unary_calls_are_capped_by_the_max_call_duration() {
     .await;
     // Another writer holds SQLite's write lock: writes wait for it (up to the store's 10 s
     // busy timeout), unless the server's maximum stops them first.
-    let mut lock = sqlx::SqliteConnection::connect(&server.db.url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut lock).await.unwrap();
+    let mut lock = sqlx::SqliteConnection::connect(&server.db.url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
     let create = |repo: &str| {
         authed(
             pb::CreateRepoRequest {
@@ -156,8 +170,15 @@ async fn edge_unary_calls_are_capped_by_the_max_call_duration() {
         let started = Instant::now();
         let refused = admin.create_repo(request).await.expect_err("capped");
         assert_eq!(refused.code(), Code::DeadlineExceeded, "{refused:?}");
-        assert!(refused.message().contains("maximum call duration"), "{refused:?}");
-        assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+        assert!(
+            refused.message().contains("maximum call duration"),
+            "{refused:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
     }
     // The JSON bridge answers 504.
     let answer = Client::new()
@@ -170,7 +191,10 @@ async fn edge_unary_calls_are_capped_by_the_max_call_duration() {
     assert_eq!(answer.status(), StatusCode::GATEWAY_TIMEOUT);
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
     drop(lock);
-    admin.create_repo(create("acme")).await.expect("created once the lock is gone");
+    admin
+        .create_repo(create("acme"))
+        .await
+        .expect("created once the lock is gone");
     server.stop().await;
 }
 
@@ -203,7 +227,10 @@ async fn edge_oversized_upload_chunks_are_refused_and_change_nothing() {
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["details"][0]["reason"], "MESSAGE_TOO_LARGE", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("1024 bytes"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("1024 bytes"),
+        "{body}"
+    );
     assert_eq!(status().await, "0");
     // Chunks within the limit go through; an oversized completing PUT changes nothing either.
     let r = http
@@ -216,7 +243,11 @@ async fn edge_oversized_upload_chunks_are_refused_and_change_nothing() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(offset(&r), "1000");
     let r = http
-        .put(format!("{}?digest={}", server.url(&location), digest(&data)))
+        .put(format!(
+            "{}?digest={}",
+            server.url(&location),
+            digest(&data)
+        ))
         .bearer_auth(&server.admin)
         .body(data[1000..].to_vec())
         .send()
@@ -233,7 +264,11 @@ async fn edge_oversized_upload_chunks_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let r = http
-        .put(format!("{}?digest={}", server.url(&location), digest(&data)))
+        .put(format!(
+            "{}?digest={}",
+            server.url(&location),
+            digest(&data)
+        ))
         .bearer_auth(&server.admin)
         .body(data[2000..].to_vec())
         .send()
@@ -281,17 +316,33 @@ async fn edge_405_answers_carry_allow_with_the_paths_methods() {
     let digest = digest(b"x");
     let cases: &[(&str, String, &[&str])] = &[
         // JSON bridge routes.
-        ("DELETE", "/v1/repos/acme/channels/stable/latest".into(), &["GET", "HEAD"]),
+        (
+            "DELETE",
+            "/v1/repos/acme/channels/stable/latest".into(),
+            &["GET", "HEAD"],
+        ),
         ("GET", "/v1/repos".into(), &["POST"]),
         ("PATCH", "/v1/repos/acme".into(), &["GET", "HEAD"]),
         ("DELETE", "/v1/tokens".into(), &["GET", "HEAD", "POST"]),
-        ("POST", "/v1/repos/acme/packages/app/versions/1.0.0/files/a/b".into(), &["PUT", "DELETE"]),
+        (
+            "POST",
+            "/v1/repos/acme/packages/app/versions/1.0.0/files/a/b".into(),
+            &["PUT", "DELETE"],
+        ),
         // HTTP routes.
         ("PATCH", UPLOADS.into(), &["PUT", "POST"]),
         ("POST", "/healthz".into(), &["GET", "HEAD"]),
-        ("DELETE", format!("/v1/repos/acme/blobs/{digest}"), &["GET", "HEAD"]),
+        (
+            "DELETE",
+            format!("/v1/repos/acme/blobs/{digest}"),
+            &["GET", "HEAD"],
+        ),
         ("POST", "/ui/acme".into(), &["GET", "HEAD"]),
-        ("DELETE", "/repos/acme/app/releases/latest".into(), &["GET", "HEAD"]),
+        (
+            "DELETE",
+            "/repos/acme/app/releases/latest".into(),
+            &["GET", "HEAD"],
+        ),
         ("PUT", "/openapi.json".into(), &["GET", "HEAD"]),
     ];
     for (method, path, expected) in cases {
@@ -300,7 +351,11 @@ async fn edge_405_answers_carry_allow_with_the_paths_methods() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert_eq!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
         let allow = r
             .headers()
             .get("allow")
@@ -322,7 +377,10 @@ async fn edge_access_log_writes_one_json_line_per_request() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_relreg"))
         .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
         .arg("--database-url")
-        .arg(format!("sqlite://{}", dir.path().join("relreg.db").display()))
+        .arg(format!(
+            "sqlite://{}",
+            dir.path().join("relreg.db").display()
+        ))
         .arg("--blob-dir")
         .arg(dir.path().join("blobs"))
         .env("RUST_LOG", "info")
@@ -350,11 +408,15 @@ async fn edge_access_log_writes_one_json_line_per_request() {
             return line;
         }
     };
-    let listening = next("listening", &|l| l["fields"]["message"] == "relreg listening");
+    let listening = next("listening", &|l| {
+        l["fields"]["message"] == "relreg listening"
+    });
     let addr = listening["fields"]["addr"].as_str().unwrap().to_owned();
     let http = Client::new();
     let access = |route: &'static str| {
-        move |l: &serde_json::Value| l["target"] == "relreg::access" && l["fields"]["route"] == route
+        move |l: &serde_json::Value| {
+            l["target"] == "relreg::access" && l["fields"]["route"] == route
+        }
     };
 
     let r = http
@@ -371,7 +433,10 @@ async fn edge_access_log_writes_one_json_line_per_request() {
     assert_eq!(f["status"], 200);
     assert_eq!(f["request_id"], "edge-log-1");
     assert_eq!(f["bytes"], 3);
-    assert!(f["duration_ms"].as_f64().is_some_and(|d| d >= 0.0), "{line}");
+    assert!(
+        f["duration_ms"].as_f64().is_some_and(|d| d >= 0.0),
+        "{line}"
+    );
 
     // A bridged call logs its RPC, a path template its template, never the raw path.
     let r = http
@@ -381,7 +446,9 @@ async fn edge_access_log_writes_one_json_line_per_request() {
         .unwrap();
     assert_eq!(r.status(), 404);
     let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-    let line = next("bridged", &|l| l["target"] == "relreg::access" && l["fields"]["status"] == 404);
+    let line = next("bridged", &|l| {
+        l["target"] == "relreg::access" && l["fields"]["status"] == 404
+    });
     let f = &line["fields"];
     assert_eq!(f["request_id"], id.as_str());
     assert!(f["route"].as_str().unwrap().ends_with("GetRepo"), "{line}");
@@ -406,8 +473,12 @@ async fn edge_access_log_writes_one_json_line_per_request() {
 fn decode(encoding: &str, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     match encoding {
-        "gzip" => flate2::read::GzDecoder::new(body).read_to_end(&mut out).unwrap(),
-        "br" => brotli::Decompressor::new(body, 4096).read_to_end(&mut out).unwrap(),
+        "gzip" => flate2::read::GzDecoder::new(body)
+            .read_to_end(&mut out)
+            .unwrap(),
+        "br" => brotli::Decompressor::new(body, 4096)
+            .read_to_end(&mut out)
+            .unwrap(),
         other => panic!("unexpected encoding {other}"),
     };
     out
@@ -439,7 +510,12 @@ async fn edge_compresses_documents_on_request_but_never_blobs() {
         assert_eq!(packed.headers()["content-encoding"], encoding, "{path}");
         let packed = packed.bytes().await.unwrap();
         if plain.len() > 1000 {
-            assert!(packed.len() < plain.len(), "{path}: {} vs {}", packed.len(), plain.len());
+            assert!(
+                packed.len() < plain.len(),
+                "{path}: {} vs {}",
+                packed.len(),
+                plain.len()
+            );
         }
         assert_eq!(decode(encoding, &packed), plain, "{path}");
     }

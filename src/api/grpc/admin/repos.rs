@@ -88,7 +88,9 @@ pub(super) async fn upload_blob(
         .extensions()
         .get::<crate::edge::ChunkLimit>()
         .copied()
-        .unwrap_or(crate::edge::ChunkLimit(crate::edge::DEFAULT_MAX_UPLOAD_CHUNK));
+        .unwrap_or(crate::edge::ChunkLimit(
+            crate::edge::DEFAULT_MAX_UPLOAD_CHUNK,
+        ));
     let mut stream = request.into_inner();
     let header = match stream.message().await? {
         Some(pb::UploadBlobRequest {
