@@ -103,6 +103,9 @@ pub struct Config {
     #[command(flatten)]
     /// Where `/metrics` is served.
     pub metrics: crate::metrics::MetricsConfig,
+    #[command(flatten)]
+    /// The HTTP edge: timeouts, connection and in-flight caps, chunk limits, TLS.
+    pub edge: crate::edge::EdgeConfig,
 }
 
 impl Config {
@@ -123,6 +126,7 @@ impl Config {
             retention_interval_secs: 0,
             gc: GcConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
+            edge: crate::edge::EdgeConfig::default(),
         }
     }
 

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod domain;
+pub mod edge;
 pub mod metrics;
 pub mod pb;
 pub mod registry;

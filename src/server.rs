@@ -6,7 +6,6 @@ use std::future::Future;
 
 use ::http::{HeaderName, HeaderValue, Method};
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -60,9 +59,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
-    config
-        .public_url
-        .get_or_insert_with(|| format!("http://{addr}"));
+    config.public_url.get_or_insert_with(|| {
+        let scheme = if config.edge.tls() { "https" } else { "http" };
+        format!("{scheme}://{addr}")
+    });
     crate::metrics::install();
     let registry = open_registry(&config).await?;
     if let Err(e) = registry.sweep_staging().await {
@@ -100,7 +100,10 @@ pub async fn serve(
         .layer(axum::middleware::from_fn(
             crate::api::text_guard::refuse_nul,
         ))
-        .layer(axum::middleware::from_fn(limits::enforce));
+        .layer(axum::middleware::from_fn_with_state(
+            limits::MaxCallDuration(config.edge.max_call_duration),
+            limits::enforce,
+        ));
     let pool = prost_reflect::DescriptorPool::decode(pb::FILE_DESCRIPTOR_SET)?;
     let json_bridge = gateway::router(grpc.clone(), &pool, registry.clone());
     let mut app = grpc
@@ -119,6 +122,7 @@ pub async fn serve(
     if let Some(cors) = cors(&config.cors_origins)? {
         app = app.layer(cors);
     }
+    let app = crate::edge::layers(app, &config.edge);
 
     tracing::info!(%addr, database = %redact(&config.storage.database_url), "relreg listening");
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
@@ -136,13 +140,6 @@ pub async fn serve(
             .await;
         let _ = draining_tx.send(());
     };
-    // Without TCP_NODELAY, Nagle's algorithm holds back HTTP/2 window updates until the peer
-    // ACKs, which stalls streaming uploads to a fraction of the disk's speed.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
     // Other processes serving the same database change channels too.
     let follower = tokio::spawn({
         let registry = registry.clone();
@@ -163,10 +160,11 @@ pub async fn serve(
                 .await
         })
     });
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // The edge: connection cap, TLS, timeouts, TCP_NODELAY, graceful shutdown.
+    let server = crate::edge::serve(listener, app, &config.edge, signal);
     let grace = config.shutdown_grace();
     let served = tokio::select! {
-        result = server.into_future() => result.context("serving"),
+        result = server => result.context("serving"),
         () = async move {
             if draining_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;

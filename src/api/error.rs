@@ -33,6 +33,7 @@ pub fn codes(code: ErrorCode) -> (tonic::Code, StatusCode) {
         ErrorCode::Unauthenticated => (G::Unauthenticated, StatusCode::UNAUTHORIZED),
         ErrorCode::PermissionDenied => (G::PermissionDenied, StatusCode::FORBIDDEN),
         ErrorCode::Unavailable => (G::Unavailable, StatusCode::SERVICE_UNAVAILABLE),
+        ErrorCode::Overloaded => (G::ResourceExhausted, StatusCode::SERVICE_UNAVAILABLE),
         ErrorCode::Internal => (G::Internal, StatusCode::INTERNAL_SERVER_ERROR),
     }
 }

@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use axum::{extract::Request, middleware::Next, response::Response};
+use axum::{
+    extract::{Request, State},
+    middleware::Next,
+    response::Response,
+};
 use http::HeaderName;
 
 use crate::{
@@ -18,29 +22,37 @@ pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The header of a caller's deadline (gRPC's; the JSON bridge forwards it too).
 pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
-/// Applies the shared limits around a gRPC call: the caller's deadline, and one answer for an
-/// oversized message.
-pub async fn enforce(request: Request, next: Next) -> Response {
-    let response = within_deadline(request, next).await;
+/// The longest a unary call may run, whatever deadline its caller sent (`--max-call-duration`).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxCallDuration(pub Duration);
+
+/// Applies the shared limits around a gRPC call: the caller's deadline (for unary calls
+/// capped by the server's maximum), and one answer for an oversized message.
+pub async fn enforce(State(max): State<MaxCallDuration>, request: Request, next: Next) -> Response {
+    let response = within_deadline(max.0, request, next).await;
     oversized_as_resource_exhausted(response)
 }
 
-/// Runs a call within the deadline its caller sent in `grpc-timeout`; past it the call is
-/// dropped (an open transaction rolls back) and answers DEADLINE_EXCEEDED. A zero deadline
-/// has passed already: the call does not start.
-async fn within_deadline(request: Request, next: Next) -> Response {
-    let Some(timeout) = request
+/// Runs a call within the deadline its caller sent in `grpc-timeout`, a unary call within
+/// the server's maximum too; past it the call is dropped (an open transaction rolls back)
+/// and answers DEADLINE_EXCEEDED. A zero deadline has passed already: the call does not start.
+async fn within_deadline(max: Duration, request: Request, next: Next) -> Response {
+    let asked = request
         .headers()
         .get(&GRPC_TIMEOUT)
         .and_then(|v| v.to_str().ok())
-        .and_then(parse_grpc_timeout)
-    else {
-        return next.run(request).await;
+        .and_then(parse_grpc_timeout);
+    let cap = crate::edge::rpcs::is_unary(request.uri().path()).then_some(max);
+    let (timeout, whose) = match (asked, cap) {
+        (Some(asked), Some(cap)) if cap < asked => (cap, "the server's maximum call duration"),
+        (Some(asked), _) => (asked, "its deadline"),
+        (None, Some(cap)) => (cap, "the server's maximum call duration"),
+        (None, None) => return next.run(request).await,
     };
     let expired = || {
         answer(Error::new(
             ErrorCode::DeadlineExceeded,
-            format!("the call did not finish within its deadline ({timeout:?})"),
+            format!("the call did not finish within {whose} ({timeout:?})"),
         ))
     };
     if timeout.is_zero() {

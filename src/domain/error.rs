@@ -38,13 +38,15 @@ pub enum ErrorCode {
     PermissionDenied,
     /// A dependency (database, blob store) is not answering.
     Unavailable,
+    /// The server sheds load: too many requests in flight; try again shortly.
+    Overloaded,
     /// A bug or an unexpected failure; details are logged, never returned.
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for lookups by reason.
-    pub const ALL: [Self; 17] = [
+    pub const ALL: [Self; 18] = [
         Self::InvalidArgument,
         Self::NotFound,
         Self::AlreadyExists,
@@ -61,6 +63,7 @@ impl ErrorCode {
         Self::Unauthenticated,
         Self::PermissionDenied,
         Self::Unavailable,
+        Self::Overloaded,
         Self::Internal,
     ];
 
@@ -88,6 +91,7 @@ impl ErrorCode {
             Self::Unauthenticated => "UNAUTHENTICATED",
             Self::PermissionDenied => "PERMISSION_DENIED",
             Self::Unavailable => "UNAVAILABLE",
+            Self::Overloaded => "OVERLOADED",
             Self::Internal => "INTERNAL",
         }
     }

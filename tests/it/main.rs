@@ -3,6 +3,9 @@
 
 mod common;
 
+mod edge;
+mod edge_requests;
+
 mod auth;
 mod bad_input;
 mod browse;

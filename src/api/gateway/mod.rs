@@ -88,12 +88,12 @@ async fn handle(
         Err(e) => return HttpError(e).into_response(),
     };
     let path = uri.path();
-    let mut path_known = false;
+    let mut allowed: Vec<Method> = Vec::new();
     for rule in &gateway.rules {
         let Some(bound) = rule.template.matches(path) else {
             continue;
         };
-        path_known = true;
+        allowed.push(rule.method.clone());
         if rule.method != method && !(method == Method::HEAD && rule.method == Method::GET) {
             continue;
         }
@@ -104,18 +104,30 @@ async fn handle(
         response.extensions_mut().insert(BridgedRpc(rule.rpc_name));
         return response;
     }
-    let error = if path_known {
+    let error = if !allowed.is_empty() {
         let mut response = HttpError(Error::new(
             ErrorCode::InvalidArgument,
             format!("method {method} is not allowed on {path}"),
         ))
         .into_response();
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        response.headers_mut().insert(header::ALLOW, allow(allowed));
         return response;
     } else {
         Error::new(ErrorCode::NotFound, format!("no route for {method} {path}"))
     };
     HttpError(error).into_response()
+}
+
+/// The `Allow` header of a path (RFC 9110): its rules' methods, and HEAD wherever GET is.
+fn allow(mut methods: Vec<Method>) -> http::HeaderValue {
+    if methods.contains(&Method::GET) {
+        methods.push(Method::HEAD);
+    }
+    let mut names: Vec<&str> = methods.iter().map(Method::as_str).collect();
+    names.sort_unstable();
+    names.dedup();
+    http::HeaderValue::from_str(&names.join(", ")).expect("method names are header-safe")
 }
 
 /// Reads a request body of at most `MAX_MESSAGE_BYTES`, the limit gRPC messages have too.

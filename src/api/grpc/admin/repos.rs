@@ -90,6 +90,13 @@ pub(super) async fn upload_blob(
 ) -> Answer<pb::UploadBlobResponse> {
     use pb::upload_blob_request::Payload;
     let c = caller(&request);
+    let limit = request
+        .extensions()
+        .get::<crate::edge::ChunkLimit>()
+        .copied()
+        .unwrap_or(crate::edge::ChunkLimit(
+            crate::edge::DEFAULT_MAX_UPLOAD_CHUNK,
+        ));
     let mut stream = request.into_inner();
     let header = match stream.message().await? {
         Some(pb::UploadBlobRequest {
@@ -102,7 +109,10 @@ pub(super) async fn upload_blob(
             )));
         }
     };
-    let chunks = stream.map(|message| match message {
+    let chunks = stream.map(move |message| match message {
+        Ok(pb::UploadBlobRequest {
+            payload: Some(Payload::Chunk(bytes)),
+        }) if bytes.len() as u64 > limit.0 => Err(limit.refusal(Some(bytes.len() as u64))),
         Ok(pb::UploadBlobRequest {
             payload: Some(Payload::Chunk(bytes)),
         }) => Ok(bytes),
