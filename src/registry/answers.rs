@@ -115,7 +115,10 @@ mod tests {
             "2097152.0.0",
             "2097152.0.0+x",
         ];
-        let versions: Vec<Version> = versions.iter().map(|v| Version::parse(v).unwrap()).collect();
+        let versions: Vec<Version> = versions
+            .iter()
+            .map(|v| Version::parse(v).unwrap())
+            .collect();
         for a in &versions {
             let key = AppKey::of(a);
             let packed = a.pre.is_empty() && a.build.is_empty() && a.major < 1 << 21;

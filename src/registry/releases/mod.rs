@@ -242,7 +242,7 @@ impl Registry {
         });
         let (edit, action, details) = match (target, &attached) {
             (Some((package, version)), Some(key)) => {
-                match self.store.get_version(&key).await.map_err(store_error)? {
+                match self.store.get_version(key).await.map_err(store_error)? {
                     None => return Err(Error::not_found(format!("version {key}"))),
                     Some(v) if v.state == VersionState::Removed => return Err(removed(key)),
                     Some(_) => {}
