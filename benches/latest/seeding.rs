@@ -50,9 +50,19 @@ impl Channels {
         format!("{}{k}", self.prefix)
     }
 
-    /// The id of release `j` (oldest first) of channel `k`.
+    /// Four hex digits that tell the group's release ids apart from other groups'.
+    pub(crate) fn tag(&self) -> String {
+        let hash = self
+            .prefix
+            .bytes()
+            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        format!("{:04x}", hash & 0xffff)
+    }
+
+    /// The id of release `j` (oldest first) of channel `k`: `rel_`, the group's tag and the
+    /// release's number in 12 hex digits, as relreg's own ids look.
     pub(crate) fn release_id(&self, k: u64, j: u64) -> String {
-        format!("rel_{}{}", self.prefix, j * self.channels + k)
+        format!("rel_{}{:012x}", self.tag(), j * self.channels + k)
     }
 
     /// The version of release `j`, which `app_for(j)` is the lowest app version to admit.
@@ -73,7 +83,7 @@ impl Channels {
 const SQLITE_RELEASES: &str = "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM g WHERE n + 1 < $1) \
      INSERT INTO releases (id, repo, channel, version, sort_key, state, etag, min_app_version, \
        max_app_version, platforms, notes, mandatory, sequence, created_at, updated_at, published_at) \
-     SELECT 'rel_' || $3 || n, $4, $3 || (n % $2), (n / $2 + 1) || '.0.0', \
+     SELECT 'rel_' || $6 || printf('%012x', n), $4, $3 || (n % $2), (n / $2 + 1) || '.0.0', \
        printf('%020d.%020d.%020d~', n / $2 + 1, 0, 0), 'PUBLISHED', '', (n / $2 + 1) || '.0', \
        '', '', '', FALSE, n / $2 + 1, $5 + n, $5 + n, $5 + n \
      FROM g";
@@ -84,7 +94,7 @@ const SQLITE_CHANNELS: &str = "WITH RECURSIVE c(k) AS (SELECT 0 UNION ALL SELECT
 const PG_RELEASES: &str = "INSERT INTO releases (id, repo, channel, version, sort_key, state, etag, \
        min_app_version, max_app_version, platforms, notes, mandatory, sequence, created_at, \
        updated_at, published_at) \
-     SELECT 'rel_' || $3 || g, $4, $3 || (g % $2), (g / $2 + 1)::text || '.0.0', \
+     SELECT 'rel_' || $6 || lpad(to_hex(g), 12, '0'), $4, $3 || (g % $2), (g / $2 + 1)::text || '.0.0', \
        lpad((g / $2 + 1)::text, 20, '0') || '.' || lpad('0', 20, '0') || '.' || lpad('0', 20, '0') || '~', \
        'PUBLISHED', '', (g / $2 + 1)::text || '.0', '', '', '', FALSE, g / $2 + 1, $5 + g, $5 + g, $5 + g \
      FROM generate_series(0::bigint, $1 - 1) AS g";
@@ -175,6 +185,7 @@ impl Pool {
                     .bind(&group.prefix)
                     .bind(REPO)
                     .bind(EPOCH_MICROS)
+                    .bind(group.tag())
                     .execute(&mut *tx)
                     .await
                     .context("inserting releases")?;
