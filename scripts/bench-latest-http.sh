@@ -45,6 +45,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# Like nginx below (`access_log off`), relreg runs without its access log unless RUST_LOG
+# says otherwise: RUST_LOG=info scripts/bench-latest-http.sh measures it with the log on.
+export RUST_LOG=${RUST_LOG:-info,relreg::access=off}
+say "relreg log filter: RUST_LOG=$RUST_LOG"
 start_relreg "$DIR"
 seed_latest
 
