@@ -52,10 +52,9 @@ impl Channels {
 
     /// Four hex digits that tell the group's release ids apart from other groups'.
     pub(crate) fn tag(&self) -> String {
-        let hash = self
-            .prefix
-            .bytes()
-            .fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+        let hash = self.prefix.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
         format!("{:04x}", hash & 0xffff)
     }
 
