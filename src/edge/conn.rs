@@ -7,17 +7,13 @@
 use std::{
     convert::Infallible,
     future::Future,
-    pin::Pin,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
-    task::{Context, Poll},
     time::{Duration, Instant},
 };
 
-use axum::body::Body;
-use http_body::Frame;
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -169,7 +165,7 @@ async fn connection<I>(
             let app = app.clone();
             async move {
                 let response = app.oneshot(request).await?;
-                Ok::<_, Infallible>(response.map(|body| Body::new(Tracked { body, _busy: busy })))
+                Ok::<_, Infallible>(response.map(|body| super::held::hold(body, busy)))
             }
         }
     });
@@ -269,31 +265,5 @@ impl Drop for Busy {
         }
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
         self.0.changed.notify_one();
-    }
-}
-
-/// A response body that keeps its request counted as in flight until it is done.
-struct Tracked {
-    body: Body,
-    _busy: Busy,
-}
-
-impl http_body::Body for Tracked {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
     }
 }

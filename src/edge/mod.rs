@@ -7,6 +7,7 @@ mod access_log;
 mod chunks;
 mod compress;
 mod conn;
+mod held;
 pub mod rpcs;
 mod shed;
 mod tls;

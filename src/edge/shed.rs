@@ -5,11 +5,7 @@
 //! own, larger than that of everything else (writes, uploads, downloads, admin reads), so
 //! those are shed first; health and metrics probes are never shed.
 
-use std::{
-    pin::Pin,
-    sync::Arc,
-    task::{Context, Poll},
-};
+use std::sync::Arc;
 
 use axum::{
     body::Body,
@@ -18,8 +14,7 @@ use axum::{
     response::{IntoResponse as _, Response},
 };
 use http::{HeaderName, HeaderValue, Method, header};
-use http_body::Frame;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::{
     api::error::{HttpError, status},
@@ -73,12 +68,9 @@ pub(super) async fn admit(
     let Ok(permit) = budget.clone().try_acquire_owned() else {
         return shed(grpc);
     };
-    next.run(request).await.map(|body| {
-        Body::new(Permitted {
-            body,
-            _permit: permit,
-        })
-    })
+    next.run(request)
+        .await
+        .map(|body| super::held::hold(body, permit))
 }
 
 /// The content type of a gRPC or gRPC-Web request, `None` for HTTP and JSON.
@@ -153,32 +145,6 @@ fn shed(grpc: Option<HeaderValue>) -> Response {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     response
-}
-
-/// A response body that holds its budget slot until it is done.
-struct Permitted {
-    body: Body,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl http_body::Body for Permitted {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
 }
 
 #[cfg(test)]
