@@ -118,11 +118,14 @@ pub async fn serve(
         }
         Some(at) => Some(serve_metrics(at, metrics).await?),
     };
-    let mut app = app.layer(axum::middleware::from_fn(crate::api::observe::track));
+    let mut app = app;
     if let Some(cors) = cors(&config.cors_origins)? {
         app = app.layer(cors);
     }
-    let app = crate::edge::layers(app, &config.edge);
+    // Outermost, so answers the edge gives by itself (shed, oversized chunks) are counted and
+    // carry a request id too.
+    let app = crate::edge::layers(app, &config.edge)
+        .layer(axum::middleware::from_fn(crate::api::observe::track));
 
     tracing::info!(%addr, database = %redact(&config.storage.database_url), "relreg listening");
     let (draining_tx, draining_rx) = tokio::sync::oneshot::channel::<()>();
