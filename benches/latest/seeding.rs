@@ -83,7 +83,7 @@ const SQLITE_RELEASES: &str = "WITH RECURSIVE g(n) AS (SELECT 0 UNION ALL SELECT
      INSERT INTO releases (id, repo, channel, version, sort_key, state, etag, min_app_version, \
        max_app_version, platforms, notes, mandatory, sequence, created_at, updated_at, published_at) \
      SELECT 'rel_' || $6 || printf('%012x', n), $4, $3 || (n % $2), (n / $2 + 1) || '.0.0', \
-       printf('%020d.%020d.%020d~', n / $2 + 1, 0, 0), 'PUBLISHED', '', (n / $2 + 1) || '.0', \
+       printf('%020d.%020d.%020d~', n / $2 + 1, 0, 0), 'PUBLISHED', 'seeded', (n / $2 + 1) || '.0', \
        '', '', '', FALSE, n / $2 + 1, $5 + n, $5 + n, $5 + n \
      FROM g";
 
@@ -95,7 +95,7 @@ const PG_RELEASES: &str = "INSERT INTO releases (id, repo, channel, version, sor
        updated_at, published_at) \
      SELECT 'rel_' || $6 || lpad(to_hex(g), 12, '0'), $4, $3 || (g % $2), (g / $2 + 1)::text || '.0.0', \
        lpad((g / $2 + 1)::text, 20, '0') || '.' || lpad('0', 20, '0') || '.' || lpad('0', 20, '0') || '~', \
-       'PUBLISHED', '', (g / $2 + 1)::text || '.0', '', '', '', FALSE, g / $2 + 1, $5 + g, $5 + g, $5 + g \
+       'PUBLISHED', 'seeded', (g / $2 + 1)::text || '.0', '', '', '', FALSE, g / $2 + 1, $5 + g, $5 + g, $5 + g \
      FROM generate_series(0::bigint, $1 - 1) AS g";
 
 const PG_CHANNELS: &str = "INSERT INTO channels (repo, channel, last_sequence) \
