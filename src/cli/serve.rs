@@ -103,16 +103,21 @@ async fn create_offline(args: BootstrapArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many log lines may wait for the writer thread (a few MiB at most).
+const LOG_LINES_BUFFERED: usize = 8_192;
+
 /// Installs the log subscriber (`RUST_LOG` filters; default `info`) and returns the guard
 /// that flushes it when dropped. Lines go through a channel to a writer thread that writes to
 /// stderr in batches: with an access line per request, a write syscall (and the stderr lock)
-/// on every request cost the hot path about a third of its throughput. Nothing is dropped:
-/// a full channel makes the logging thread wait.
+/// on every request cost the hot path about a third of its throughput. Nothing is dropped: a
+/// full channel (`LOG_LINES_BUFFERED`) makes the logging thread wait, so a slow log sink
+/// slows requests down instead of growing memory.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
+        .buffered_lines_limit(LOG_LINES_BUFFERED)
         .thread_name("relreg-log")
         .finish(std::io::BufWriter::new(std::io::stderr()));
     let builder = tracing_subscriber::fmt()
