@@ -17,7 +17,7 @@ use std::{
 
 use sha2::{Digest as _, Sha256};
 
-use super::{BlobStore, unavailable};
+use super::{BlobStore, blocking, unavailable};
 use crate::domain::{Digest, Result};
 
 /// The lock file of the guard, under the blob directory.
@@ -51,15 +51,6 @@ pub enum Checked {
     Missing,
     /// The file's digest and length.
     Found(Digest, u64),
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)
 }
 
 impl BlobStore {

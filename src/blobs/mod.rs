@@ -77,6 +77,16 @@ pub struct BlobStore {
     instance: Arc<staging::Instance>,
 }
 
+/// Runs file-system work off the async threads; its failures read as UNAVAILABLE.
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(unavailable)?
+        .map_err(unavailable)
+}
+
 fn unavailable(e: impl std::fmt::Display) -> Error {
     tracing::error!(error = %e, "blob store failure");
     Error::new(ErrorCode::Unavailable, "blob store unavailable")

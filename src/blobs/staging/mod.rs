@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
-use super::{BlobStore, ByteStream, Expected, Stored, unavailable};
+use super::{BlobStore, ByteStream, Expected, Stored, blocking, unavailable};
 
 mod dead;
 
@@ -71,15 +71,6 @@ fn not_found(id: &str) -> Error {
 /// Session ids are 32 lowercase hex digits; anything else names no session (and no path).
 fn valid_id(id: &str) -> bool {
     id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(unavailable)?
-        .map_err(unavailable)
 }
 
 impl BlobStore {
