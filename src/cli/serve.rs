@@ -75,7 +75,13 @@ async fn create_offline(args: BootstrapArgs) -> anyhow::Result<()> {
     let registry = server::open_registry_with(&config, crate::blobs::BlobStore::memory()).await?;
     let new = NewToken {
         name: args.name,
-        scope: args.repo.map_or(TokenScope::AllRepos, TokenScope::Repo),
+        scope: match args.repo {
+            None => TokenScope::AllRepos,
+            Some(repo) => TokenScope::Repo(
+                crate::domain::Name::parse_owned("repo", repo)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+        },
         role,
         expires_at: None,
     };

@@ -104,8 +104,8 @@ mod tests {
         paths
             .iter()
             .map(|p| VersionFile {
-                path: (*p).into(),
-                digest: String::new(),
+                path: crate::domain::FilePath::parse("path", p).unwrap(),
+                digest: crate::domain::Digest::from_bytes([0; 32]),
                 size: 1,
                 media_type: String::new(),
             })

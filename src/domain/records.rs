@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use super::{
     error::{Error, Result},
+    names::{Digest, Name},
     policy::Policy,
 };
 
@@ -12,7 +13,7 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repo {
     /// The repo's name, unique on the server, used in every path.
-    pub key: String,
+    pub key: Name,
     /// Whether anonymous callers may read the repo's published data.
     pub public: bool,
     /// The title the browse pages show; `None` means the key is shown.
@@ -27,9 +28,9 @@ pub struct Repo {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Package {
     /// The key of the repo that owns the package.
-    pub repo: String,
+    pub repo: Name,
     /// The package's name, unique in its repo.
-    pub name: String,
+    pub name: Name,
     /// The validator family of its versions (e.g. `generic`), fixed at creation.
     pub kind: String,
     /// Free text for people; may be empty.
@@ -41,10 +42,10 @@ pub struct Package {
 /// A blob as one repo sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BlobInfo {
-    /// `sha256:<hex>` of the bytes.
-    pub digest: String,
+    /// The digest of the bytes.
+    pub digest: Digest,
     /// The blob's length in bytes.
-    pub size: i64,
+    pub size: u64,
     /// The media type the repo uploaded it with; empty means unknown.
     pub media_type: String,
 }
@@ -148,7 +149,7 @@ pub enum TokenScope {
     /// Every repo on the server, including ones created later.
     AllRepos,
     /// Only the repo with this key.
-    Repo(String),
+    Repo(Name),
 }
 
 impl TokenScope {
@@ -164,7 +165,7 @@ impl TokenScope {
     pub fn repo(&self) -> Option<&str> {
         match self {
             Self::AllRepos => None,
-            Self::Repo(r) => Some(r),
+            Self::Repo(r) => Some(r.as_str()),
         }
     }
 }

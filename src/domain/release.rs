@@ -247,8 +247,6 @@ pub struct AttachedVersion {
     pub artifact: Artifact,
     /// `None` when the version does not exist (any more).
     pub state: Option<VersionState>,
-    /// `(path, digest, size)` of each file.
-    pub files: Vec<(String, String, i64)>,
 }
 
 /// Validates a release against its channel's required roles and its attached versions.
@@ -314,16 +312,6 @@ pub fn validate_release(
                 format!("{name} is deprecated"),
             ),
             Some(VersionState::Published) => {}
-        }
-        for (path, digest, size) in &a.files {
-            if !digest.starts_with("sha256:") || digest.len() != 71 || *size < 0 {
-                push(
-                    Severity::Error,
-                    "file_checksum",
-                    format!("{field}.files[{path}]"),
-                    format!("{name}: file {path} lacks a checksum or size"),
-                );
-            }
         }
     }
     let c = &release.compatibility;
@@ -456,11 +444,7 @@ mod tests {
         }
     }
 
-    fn attached(
-        role: &str,
-        state: Option<VersionState>,
-        files: &[(&str, &str, i64)],
-    ) -> AttachedVersion {
+    fn attached(role: &str, state: Option<VersionState>) -> AttachedVersion {
         AttachedVersion {
             artifact: Artifact {
                 role: name(role),
@@ -468,10 +452,6 @@ mod tests {
                 version: v("1.0.0"),
             },
             state,
-            files: files
-                .iter()
-                .map(|(p, d, s)| ((*p).into(), (*d).into(), *s))
-                .collect(),
         }
     }
 
@@ -481,8 +461,7 @@ mod tests {
 
     #[test]
     fn each_rule_fails_and_passes() {
-        let digest = format!("sha256:{}", "a".repeat(64));
-        let good = attached("text", Some(VersionState::Published), &[("f", &digest, 3)]);
+        let good = attached("text", Some(VersionState::Published));
         let roles = vec!["text".to_owned()];
         // Everything in order: no finding at all.
         assert!(
@@ -515,24 +494,10 @@ mod tests {
             let f = validate_release(
                 &draft(&["text"], "1.0", ""),
                 &roles,
-                &[attached("text", state, &[])],
+                &[attached("text", state)],
             );
             assert_eq!(rules(&f), [want], "{state:?}");
         }
-        // file_checksum
-        let bad_files = attached(
-            "text",
-            Some(VersionState::Published),
-            &[("a", "", 1), ("b", &digest, -1)],
-        );
-        let f = validate_release(&draft(&["text"], "1.0", ""), &roles, &[bad_files]);
-        assert_eq!(
-            rules(&f),
-            [
-                (Severity::Error, "file_checksum"),
-                (Severity::Error, "file_checksum")
-            ]
-        );
         // app_version_bounds: inverted (unparsable bounds never get this far)
         for (min, max) in [("2.0", "1.0"), ("3", "2.9.9")] {
             let f = validate_release(

@@ -8,6 +8,7 @@ use sha2::{Digest as _, Sha256};
 use super::{
     error::{Error, Result},
     ids::Etag,
+    names::{Digest, FilePath, Name},
 };
 
 /// The lifecycle state of a package version.
@@ -98,7 +99,7 @@ pub fn parse_manifest(field: &str, text: &str) -> Result<Manifest> {
 
 /// Returns `sha256:<hex>` over the canonical listing of files (sorted by path: path, digest,
 /// size) and the canonical manifest text. Equal content gives equal digests on every backend.
-pub fn content_digest(files: &[VersionFile], manifest: &Manifest) -> String {
+pub fn content_digest(files: &[VersionFile], manifest: &Manifest) -> Digest {
     let mut sorted: Vec<&VersionFile> = files.iter().collect();
     sorted.sort_by(|a, b| a.path.cmp(&b.path));
     let mut hasher = Sha256::new();
@@ -107,7 +108,7 @@ pub fn content_digest(files: &[VersionFile], manifest: &Manifest) -> String {
         hasher.update(format!("file\t{}\t{}\t{}\n", f.path, f.digest, f.size).as_bytes());
     }
     hasher.update(format!("manifest\t{}\n", canonical_json(manifest)).as_bytes());
-    format!("sha256:{}", hex::encode(hasher.finalize()))
+    Digest::from_bytes(hasher.finalize().into())
 }
 
 /// Returns a manifest's canonical text: keys sorted at every level, no whitespace.
@@ -139,10 +140,9 @@ pub struct FileDiff<'a> {
 
 /// Compares two file listings by path; `changed` pairs are `(base, new)`.
 pub fn diff_files<'a>(base: &'a [VersionFile], new: &'a [VersionFile]) -> FileDiff<'a> {
-    let base_by_path: BTreeMap<&str, &VersionFile> =
-        base.iter().map(|f| (f.path.as_str(), f)).collect();
-    let new_by_path: BTreeMap<&str, &VersionFile> =
-        new.iter().map(|f| (f.path.as_str(), f)).collect();
+    let base_by_path: BTreeMap<&FilePath, &VersionFile> =
+        base.iter().map(|f| (&f.path, f)).collect();
+    let new_by_path: BTreeMap<&FilePath, &VersionFile> = new.iter().map(|f| (&f.path, f)).collect();
     let mut diff = FileDiff::default();
     for (path, file) in &new_by_path {
         match base_by_path.get(path) {
@@ -165,11 +165,32 @@ pub fn diff_files<'a>(base: &'a [VersionFile], new: &'a [VersionFile]) -> FileDi
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VersionKey {
     /// The key of the repo that owns the package.
-    pub repo: String,
+    pub repo: Name,
     /// The package's name.
-    pub package: String,
-    /// The semver version text.
-    pub version: String,
+    pub package: Name,
+    /// The version (its text is what is stored and shown).
+    pub version: semver::Version,
+}
+
+impl VersionKey {
+    /// Parses the three parts of a version's identity as a request names them, reporting
+    /// failures against the fields `repo`, `package` and `version`.
+    pub fn parse(repo: &str, package: &str, version: &str) -> Result<Self> {
+        Ok(Self {
+            repo: Name::parse("repo", repo)?,
+            package: Name::parse("package", package)?,
+            version: parse_semver("version", version)?,
+        })
+    }
+
+    /// The same package at another version.
+    pub fn at(&self, version: semver::Version) -> Self {
+        Self {
+            repo: self.repo.clone(),
+            package: self.package.clone(),
+            version,
+        }
+    }
 }
 
 impl fmt::Display for VersionKey {
@@ -182,12 +203,12 @@ impl fmt::Display for VersionKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionFile {
     /// The file's path inside the version, `/`-separated, relative.
-    pub path: String,
-    /// `sha256:<hex>` of the blob the path is bound to.
-    pub digest: String,
+    pub path: FilePath,
+    /// The digest of the blob the path is bound to.
+    pub digest: Digest,
     /// The blob's length in bytes.
-    pub size: i64,
-    /// The media type it is served with; empty means unknown.
+    pub size: u64,
+    /// The media type it is served with.
     pub media_type: String,
 }
 
@@ -203,7 +224,7 @@ pub struct VersionRecord {
     /// Changes on every write; callers send it back to guard edits.
     pub etag: Etag,
     /// Set when published; drafts compute theirs on demand.
-    pub content_digest: Option<String>,
+    pub content_digest: Option<Digest>,
     /// Canonical JSON object text.
     pub manifest: String,
     /// The files of the version, sorted by path.
@@ -211,7 +232,7 @@ pub struct VersionRecord {
     /// Why it was deprecated; `None` unless deprecated.
     pub deprecation_reason: Option<String>,
     /// The version readers should move to instead, if one was named.
-    pub replacement: Option<String>,
+    pub replacement: Option<semver::Version>,
     /// Why it was yanked; `None` unless yanked with a reason.
     pub yank_reason: Option<String>,
     /// When it was created, in unix microseconds.
@@ -226,10 +247,14 @@ pub struct VersionRecord {
 mod tests {
     use super::*;
 
-    fn file(path: &str, digest_byte: char, size: i64) -> VersionFile {
+    fn file(path: &str, digest_byte: char, size: u64) -> VersionFile {
         VersionFile {
-            path: path.into(),
-            digest: format!("sha256:{}", digest_byte.to_string().repeat(64)),
+            path: FilePath::parse("path", path).unwrap(),
+            digest: Digest::parse(
+                "digest",
+                &format!("sha256:{}", digest_byte.to_string().repeat(64)),
+            )
+            .unwrap(),
             size,
             media_type: String::new(),
         }
@@ -247,7 +272,7 @@ mod tests {
         assert_ne!(content_digest(&a, &m1), content_digest(&a[..1], &m1));
         // Pinned so that a change of the canonical form is noticed.
         assert_eq!(
-            content_digest(&[], &Manifest::new()),
+            content_digest(&[], &Manifest::new()).to_string(),
             format!(
                 "sha256:{}",
                 hex::encode(Sha256::digest(b"relreg-content-v1\nmanifest\t{}\n"))
@@ -280,7 +305,7 @@ mod tests {
             ["gone"]
         );
         assert_eq!(d.changed.len(), 1);
-        assert_eq!(d.changed[0].1.path, "edit");
+        assert_eq!(d.changed[0].1.path.as_str(), "edit");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{Registry, now_micros, store_error};
 use crate::{
-    domain::{Error, ErrorCode, Repo, Result, Role, Token},
+    domain::{Error, ErrorCode, Name, Repo, Result, Role, Token},
     store::StoreError,
 };
 
@@ -145,7 +145,7 @@ impl Registry {
     }
 
     /// Loads a repo or answers NOT_FOUND; reads take it from memory when they can.
-    pub(super) async fn repo(&self, key: &str) -> Result<Repo> {
+    pub(super) async fn repo(&self, key: &Name) -> Result<Repo> {
         match self.cache.repo(key) {
             Some(repo) => Ok(repo),
             None => self.current_repo(key).await,
@@ -154,7 +154,7 @@ impl Registry {
 
     /// Loads a repo from the database (and refreshes the cached copy): writes, and the
     /// validation that gates a publish, follow a policy another process changed at once.
-    pub(super) async fn current_repo(&self, key: &str) -> Result<Repo> {
+    pub(super) async fn current_repo(&self, key: &Name) -> Result<Repo> {
         let repo = self
             .store
             .get_repo(key)
@@ -169,7 +169,7 @@ impl Registry {
     pub(super) async fn readable_repo(
         &self,
         caller: &Caller,
-        key: &str,
+        key: &Name,
     ) -> Result<(Principal, Repo)> {
         let principal = self.authenticate_read(caller).await?;
         let repo = self.repo(key).await?;
@@ -186,7 +186,7 @@ impl Registry {
     pub(super) async fn writable_repo(
         &self,
         caller: &Caller,
-        key: &str,
+        key: &Name,
         role: Role,
     ) -> Result<(Principal, Repo)> {
         let principal = self.authenticate(caller).await?;

@@ -6,18 +6,18 @@ use serde_json::json;
 use super::{Caller, Principal, Registry, audit, now_micros, store_error};
 use crate::{
     blobs::{ByteStream, Expected, Stored},
-    domain::{BlobInfo, Digest, Error, ErrorCode, Result, Role, parse_name},
+    domain::{BlobInfo, Digest, Error, ErrorCode, Name, Result, Role},
 };
 
 /// The header of an upload.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct UploadHeader {
     /// The repo the blob is uploaded into.
-    pub repo: String,
-    /// The `sha256:<hex>` the client announces; empty means the server computes it.
-    pub expected_digest: String,
+    pub repo: Name,
+    /// The digest the client announces; `None` means the server computes it.
+    pub expected_digest: Option<Digest>,
     /// The byte count the client announces; `None` means unknown.
-    pub expected_size: Option<i64>,
+    pub expected_size: Option<u64>,
     /// The media type to record; empty means unknown.
     pub media_type: String,
 }
@@ -40,29 +40,16 @@ impl Registry {
         header: UploadHeader,
         chunks: ByteStream,
     ) -> Result<BlobInfo> {
-        parse_name("header.repo", &header.repo)?;
-        let digest = match header.expected_digest.as_str() {
-            "" => None,
-            d => Some(Digest::parse("header.expected_digest", d)?),
-        };
-        let size = match header.expected_size {
-            Some(s) if s < 0 => {
-                return Err(Error::invalid(
-                    "header.expected_size",
-                    "must not be negative",
-                ));
-            }
-            Some(s) if s as u64 > self.settings.max_blob_size => {
-                return Err(Error::new(
-                    ErrorCode::BlobTooLarge,
-                    format!(
-                        "blob exceeds the limit of {} bytes",
-                        self.settings.max_blob_size
-                    ),
-                ));
-            }
-            s => s.map(|s| s as u64),
-        };
+        let (digest, size) = (header.expected_digest, header.expected_size);
+        if size.is_some_and(|s| s > self.settings.max_blob_size) {
+            return Err(Error::new(
+                ErrorCode::BlobTooLarge,
+                format!(
+                    "blob exceeds the limit of {} bytes",
+                    self.settings.max_blob_size
+                ),
+            ));
+        }
         let (principal, repo) = self
             .writable_repo(caller, &header.repo, Role::Publisher)
             .await?;
@@ -92,15 +79,15 @@ impl Registry {
         &self,
         principal: &Principal,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         stored: Stored,
         media_type: String,
         mut details: serde_json::Value,
     ) -> Result<BlobInfo> {
         crate::metrics::record_uploaded(stored.size);
         let blob = BlobInfo {
-            digest: stored.digest.to_string(),
-            size: stored.size as i64,
+            digest: stored.digest,
+            size: stored.size,
             media_type,
         };
         if let Some(map) = details.as_object_mut() {
@@ -112,7 +99,7 @@ impl Registry {
             caller,
             "blob.uploaded",
             repo,
-            &blob.digest,
+            blob.digest.to_string(),
             details,
         );
         // Under the GC guard, the file is still there (a blob stored before may have been
@@ -127,12 +114,15 @@ impl Registry {
     }
 
     /// Returns a blob visible to a repo the caller may read.
-    pub async fn blob_info(&self, caller: &Caller, repo: &str, digest: &str) -> Result<BlobInfo> {
-        parse_name("repo", repo)?;
-        let digest = Digest::parse("digest", digest)?.to_string();
+    pub async fn blob_info(
+        &self,
+        caller: &Caller,
+        repo: &Name,
+        digest: &Digest,
+    ) -> Result<BlobInfo> {
         self.readable_repo(caller, repo).await?;
         self.store
-            .get_blob(repo, &digest)
+            .get_blob(repo, digest)
             .await
             .map_err(store_error)?
             .ok_or_else(|| Error::not_found(format!("blob {digest} in repo {repo}")))
@@ -142,8 +132,8 @@ impl Registry {
     pub async fn download_blob(
         &self,
         caller: &Caller,
-        repo: &str,
-        digest: &str,
+        repo: &Name,
+        digest: &Digest,
         start: u64,
         end: Option<u64>,
     ) -> Result<BlobDownload> {
@@ -158,7 +148,7 @@ impl Registry {
         start: u64,
         end: Option<u64>,
     ) -> Result<BlobDownload> {
-        let size = blob.size as u64;
+        let size = blob.size;
         let end = end.unwrap_or(size).min(size);
         if start > size || start > end {
             return Err(Error::new(
@@ -166,10 +156,9 @@ impl Registry {
                 format!("offset {start} is outside blob of {size} bytes"),
             ));
         }
-        let digest = Digest::parse("digest", &blob.digest)?;
         let bytes = self
             .blobs
-            .read(&digest, start..end)
+            .read(&blob.digest, start..end)
             .await?
             .inspect(|chunk| {
                 if let Ok(chunk) = chunk {

@@ -24,7 +24,7 @@ use super::{
     answers::{Answer, AppKey, StoredAnswer},
     manifest::ManifestView,
 };
-use crate::domain::{ReleaseId, ReleaseRecord, Repo, Token};
+use crate::domain::{Name, ReleaseId, ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.
 const TOKEN_REUSE: Duration = Duration::from_secs(10);
@@ -44,7 +44,7 @@ const LOAD_STRIPES: usize = 64;
 /// The in-memory cache of published data; every method is a no-op when disabled.
 pub(super) struct Cache {
     enabled: bool,
-    repos: RwLock<HashMap<String, Repo>>,
+    repos: RwLock<HashMap<Name, Repo>>,
     channels: RwLock<Channels>,
     /// Counts channel changes anywhere; changed only under the `channels` write lock.
     epoch: AtomicU64,

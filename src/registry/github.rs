@@ -18,8 +18,8 @@
 
 use super::{Caller, Registry, store_error};
 use crate::domain::{
-    BlobInfo, Error, ErrorCode, Package, Repo, Result, VersionFile, VersionKey, VersionRecord,
-    VersionState, newest_offered, parse_name,
+    BlobInfo, Error, ErrorCode, Name, Package, Repo, Result, VersionFile, VersionKey,
+    VersionRecord, VersionState, newest_offered,
 };
 
 /// How many bits of an asset id number the file within its version.
@@ -94,8 +94,8 @@ impl Registry {
     pub async fn github_repository(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
     ) -> Result<GithubRepository> {
         let (repo, package) = self.github_package(caller, repo, package).await?;
         Ok(GithubRepository {
@@ -111,7 +111,7 @@ impl Registry {
     pub async fn github_releases(
         &self,
         caller: &Caller,
-        (repo, package): (&str, &str),
+        (repo, package): (&Name, &Name),
         page: Option<usize>,
         per_page: Option<usize>,
     ) -> Result<GithubReleasePage> {
@@ -140,8 +140,8 @@ impl Registry {
     pub async fn github_latest_release(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
     ) -> Result<GithubRelease> {
         let listed = self.listed_versions(caller, repo, package).await?;
         let key = newest_offered(listed, |(s, v)| {
@@ -156,8 +156,8 @@ impl Registry {
     pub async fn github_release_by_tag(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
         tag: &str,
     ) -> Result<GithubRelease> {
         let wanted = parse_tag(tag)
@@ -176,8 +176,8 @@ impl Registry {
     pub async fn github_release_by_id(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
         id: i64,
     ) -> Result<GithubRelease> {
         let key = self
@@ -194,8 +194,8 @@ impl Registry {
     pub async fn github_asset(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
         asset_id: i64,
     ) -> Result<(GithubRelease, GithubAsset)> {
         let not_found = || Error::not_found(format!("asset {asset_id} of {repo}/{package}"));
@@ -226,7 +226,7 @@ impl Registry {
     pub async fn github_download(
         &self,
         caller: &Caller,
-        (repo, package): (&str, &str),
+        (repo, package): (&Name, &Name),
         version: Option<&str>,
         path: &str,
     ) -> Result<GithubDownload> {
@@ -241,9 +241,9 @@ impl Registry {
                 let missing = || Error::not_found(format!("release {tag} of {repo}/{package}"));
                 let wanted = parse_tag(tag).ok_or_else(missing)?;
                 let key = VersionKey {
-                    repo: repo.into(),
-                    package: package.into(),
-                    version: wanted.to_string(),
+                    repo: repo.clone(),
+                    package: package.clone(),
+                    version: wanted,
                 };
                 self.store
                     .get_version(&key)
@@ -256,7 +256,7 @@ impl Registry {
         let file = version
             .files
             .iter()
-            .find(|f| f.path == path)
+            .find(|f| f.path.as_str() == path)
             .ok_or_else(|| {
                 Error::not_found(format!(
                     "asset {path:?} of release {} of {repo}/{package}",
@@ -264,7 +264,7 @@ impl Registry {
                 ))
             })?;
         let blob = BlobInfo {
-            digest: file.digest.clone(),
+            digest: file.digest,
             size: file.size,
             media_type: file.media_type.clone(),
         };
@@ -275,11 +275,9 @@ impl Registry {
     async fn github_package(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
     ) -> Result<(Repo, Package)> {
-        parse_name("repo", repo)?;
-        parse_name("package", package)?;
         let (_, repo) = self.readable_repo(caller, repo).await?;
         let package = self.package(&repo.key, package).await?;
         Ok((repo, package))
@@ -290,8 +288,8 @@ impl Registry {
     async fn listed_versions(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
     ) -> Result<Vec<(semver::Version, VersionRecord)>> {
         self.github_package(caller, repo, package).await?;
         let released = self
@@ -314,7 +312,7 @@ fn newest_first(versions: Vec<VersionRecord>) -> Vec<(semver::Version, VersionRe
     let mut listed: Vec<_> = versions
         .into_iter()
         .filter(|v| matches!(v.state, VersionState::Published | VersionState::Deprecated))
-        .filter_map(|v| semver::Version::parse(&v.key.version).ok().map(|s| (s, v)))
+        .map(|v| (v.key.version.clone(), v))
         .collect();
     listed.sort_by(|(a, va), (b, vb)| b.cmp_precedence(a).then(vb.seq.cmp(&va.seq)));
     listed
@@ -333,7 +331,7 @@ fn as_release(mut version: VersionRecord) -> GithubRelease {
             file: f.clone(),
         })
         .collect();
-    let prerelease = semver::Version::parse(&version.key.version).is_ok_and(|s| !s.pre.is_empty());
+    let prerelease = !version.key.version.pre.is_empty();
     GithubRelease {
         version,
         prerelease,
@@ -363,11 +361,7 @@ mod tests {
 
     fn version(v: &str, seq: i64, state: VersionState) -> VersionRecord {
         VersionRecord {
-            key: VersionKey {
-                repo: "acme".into(),
-                package: "app".into(),
-                version: v.into(),
-            },
+            key: VersionKey::parse("acme", "app", v).unwrap(),
             seq,
             state,
             etag: crate::domain::Etag::random(),
@@ -393,7 +387,10 @@ mod tests {
             version("3.0.0", 5, VersionState::Yanked),
             version("4.0.0", 6, VersionState::Draft),
         ]);
-        let order: Vec<_> = listed.iter().map(|(_, v)| v.key.version.as_str()).collect();
+        let order: Vec<_> = listed
+            .iter()
+            .map(|(_, v)| v.key.version.to_string())
+            .collect();
         assert_eq!(order, ["2.0.0-rc.1", "1.11.0", "1.10.0", "1.9.0"]);
     }
 
@@ -410,8 +407,8 @@ mod tests {
         let mut v = version("1.0.0", 7, VersionState::Published);
         for path in ["b.bin", "a.txt"] {
             v.files.push(VersionFile {
-                path: path.into(),
-                digest: String::new(),
+                path: crate::domain::FilePath::parse("path", path).unwrap(),
+                digest: crate::domain::Digest::from_bytes([0; 32]),
                 size: 0,
                 media_type: String::new(),
             });

@@ -36,9 +36,9 @@ impl Registry {
         for a in &release.artifacts {
             let package = self.package(&release.repo, &a.package).await?;
             let key = VersionKey {
-                repo: release.repo.to_string(),
-                package: a.package.to_string(),
-                version: a.version.to_string(),
+                repo: release.repo.clone(),
+                package: a.package.clone(),
+                version: a.version.clone(),
             };
             let version = self.version(&key).await?;
             artifacts.push((a.clone(), package, version));

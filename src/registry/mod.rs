@@ -36,7 +36,7 @@ pub use paging::{Listed, Page};
 pub use releases::{ArtifactEdit, NewRelease, Published, ReleaseDeprecation, Rollback, RolledBack};
 pub use tokens::NewToken;
 pub(crate) use uploads::Chunk;
-pub use versions::{DiffResult, Edit};
+pub use versions::{DiffResult, Edit, VersionDeprecation};
 
 use cache::Cache;
 
@@ -104,11 +104,6 @@ pub(crate) fn now_micros() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
-}
-
-/// Returns a fresh random etag for a draft.
-fn new_etag() -> String {
-    format!("\"{}\"", &uuid::Uuid::new_v4().simple().to_string()[..16])
 }
 
 /// Maps a store failure the registry did not expect to a domain error.

@@ -3,7 +3,7 @@
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 
-use crate::domain::{Error, Result, check_text};
+use crate::domain::{Error, Name, Result, check_text};
 
 /// A page request: how many rows, after which key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +43,17 @@ impl Page {
             .as_deref()
             .map(|a| {
                 a.parse()
+                    .map_err(|_| Error::invalid("page_token", "is not a token this server issued"))
+            })
+            .transpose()
+    }
+
+    /// Returns the `after` key as a name, for pages keyed by repo or package names.
+    pub fn after_name(&self) -> Result<Option<Name>> {
+        self.after
+            .as_deref()
+            .map(|a| {
+                Name::parse("page_token", a)
                     .map_err(|_| Error::invalid("page_token", "is not a token this server issued"))
             })
             .transpose()

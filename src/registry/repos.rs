@@ -4,7 +4,9 @@ use serde_json::json;
 
 use super::{Caller, Listed, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
-    domain::{Error, ErrorCode, Package, Policy, Repo, Result, Role, parse_name, validator_for},
+    domain::{
+        Error, ErrorCode, Name, Package, Policy, Repo, Result, Role, TokenScope, validator_for,
+    },
     store::StoreError,
 };
 
@@ -13,15 +15,14 @@ impl Registry {
     pub async fn create_repo(
         &self,
         caller: &Caller,
-        key: &str,
+        key: Name,
         public: bool,
         display_name: Option<String>,
     ) -> Result<Repo> {
-        let key = parse_name("repo", key)?;
         let principal = self.authenticate(caller).await?;
         principal.require(None, Role::Admin)?;
         let repo = Repo {
-            key: key.to_string(),
+            key,
             public,
             display_name,
             created_at: now_micros(),
@@ -39,7 +40,7 @@ impl Registry {
             Ok(()) => Ok(repo),
             Err(StoreError::Conflict) => Err(Error::new(
                 ErrorCode::AlreadyExists,
-                format!("repo {key} already exists"),
+                format!("repo {} already exists", repo.key),
             )),
             Err(e) => Err(store_error(e)),
         }
@@ -52,19 +53,26 @@ impl Registry {
         let (all, also) = match &principal {
             Principal::Local => (true, None),
             Principal::Anonymous => (false, None),
-            Principal::Token(t) => (t.scope.repo().is_none(), t.scope.repo().map(str::to_owned)),
+            Principal::Token(t) => match &t.scope {
+                TokenScope::AllRepos => (true, None),
+                TokenScope::Repo(repo) => (false, Some(repo.clone())),
+            },
         };
         let rows = self
             .store
-            .list_repos(all, also.as_deref(), page.after.as_deref(), page.limit())
+            .list_repos(
+                all,
+                also.as_ref(),
+                page.after_name()?.as_ref(),
+                page.limit(),
+            )
             .await
             .map_err(store_error)?;
-        Ok(page.listed(rows, |r| r.key.clone()))
+        Ok(page.listed(rows, |r| r.key.to_string()))
     }
 
     /// Returns a repo the caller may read.
-    pub async fn get_repo(&self, caller: &Caller, key: &str) -> Result<Repo> {
-        parse_name("repo", key)?;
+    pub async fn get_repo(&self, caller: &Caller, key: &Name) -> Result<Repo> {
         Ok(self.readable_repo(caller, key).await?.1)
     }
 
@@ -72,19 +80,17 @@ impl Registry {
     pub async fn create_package(
         &self,
         caller: &Caller,
-        repo: &str,
-        name: &str,
+        repo: &Name,
+        name: Name,
         kind: &str,
         description: &str,
     ) -> Result<Package> {
-        parse_name("repo", repo)?;
-        let name = parse_name("package", name)?;
         let kind = if kind.is_empty() { "generic" } else { kind };
         validator_for(kind)?;
         let (principal, repo) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let package = Package {
             repo: repo.key.clone(),
-            name: name.to_string(),
+            name,
             kind: kind.to_owned(),
             description: description.to_owned(),
             created_at: now_micros(),
@@ -101,22 +107,23 @@ impl Registry {
             Ok(()) => Ok(package),
             Err(StoreError::Conflict) => Err(Error::new(
                 ErrorCode::AlreadyExists,
-                format!("package {name} already exists in repo {}", repo.key),
+                format!(
+                    "package {} already exists in repo {}",
+                    package.name, repo.key
+                ),
             )),
             Err(e) => Err(store_error(e)),
         }
     }
 
     /// Returns a package of a repo the caller may read.
-    pub async fn get_package(&self, caller: &Caller, repo: &str, name: &str) -> Result<Package> {
-        parse_name("repo", repo)?;
-        parse_name("package", name)?;
+    pub async fn get_package(&self, caller: &Caller, repo: &Name, name: &Name) -> Result<Package> {
         self.readable_repo(caller, repo).await?;
         self.package(repo, name).await
     }
 
     /// Loads a package or answers NOT_FOUND.
-    pub(super) async fn package(&self, repo: &str, name: &str) -> Result<Package> {
+    pub(super) async fn package(&self, repo: &Name, name: &Name) -> Result<Package> {
         self.store
             .get_package(repo, name)
             .await
@@ -128,16 +135,15 @@ impl Registry {
     pub async fn list_packages(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         page: &Page,
     ) -> Result<Listed<Package>> {
-        parse_name("repo", repo)?;
         self.readable_repo(caller, repo).await?;
         let rows = self
             .store
-            .list_packages(repo, page.after.as_deref(), page.limit())
+            .list_packages(repo, page.after_name()?.as_ref(), page.limit())
             .await
             .map_err(store_error)?;
-        Ok(page.listed(rows, |p| p.name.clone()))
+        Ok(page.listed(rows, |p| p.name.to_string()))
     }
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Caller, Principal, Registry, audit, now_micros, store_error};
 use crate::{
-    domain::{Error, ErrorCode, ReleaseId, Repo, Result, Role, parse_name},
+    domain::{Error, ErrorCode, Name, ReleaseId, Repo, Result, Role},
     store::{PackageDeletion, Removal},
 };
 
@@ -22,10 +22,9 @@ impl Registry {
     pub async fn run_retention(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         dry_run: bool,
     ) -> Result<Vec<Removal>> {
-        parse_name("repo", repo)?;
         let (principal, repo) = self.writable_repo(caller, repo, Role::Admin).await?;
         self.retain(&principal, caller, &repo, dry_run).await
     }
@@ -107,12 +106,12 @@ impl Registry {
             request_id: "retention-runner".into(),
             ..Caller::default()
         };
-        let mut after: Option<String> = None;
+        let mut after: Option<Name> = None;
         let mut removed = 0;
         loop {
             let repos = self
                 .store
-                .list_repos(true, None, after.as_deref(), REPO_PAGE)
+                .list_repos(true, None, after.as_ref(), REPO_PAGE)
                 .await
                 .map_err(store_error)?;
             for repo in &repos {
@@ -147,9 +146,12 @@ impl Registry {
 
     /// Deletes a package with its drafts (publisher); FAILED_PRECONDITION when a version of it
     /// was ever published. Returns how many drafts went with it.
-    pub async fn delete_package(&self, caller: &Caller, repo: &str, package: &str) -> Result<u64> {
-        parse_name("repo", repo)?;
-        parse_name("package", package)?;
+    pub async fn delete_package(
+        &self,
+        caller: &Caller,
+        repo: &Name,
+        package: &Name,
+    ) -> Result<u64> {
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let record = audit(
             &principal,

@@ -37,9 +37,6 @@ impl Registry {
         caller: &Caller,
         new: NewToken,
     ) -> Result<(Token, String)> {
-        if let TokenScope::Repo(repo) = &new.scope {
-            parse_name("repo", repo)?;
-        }
         if new.expires_at.is_some_and(|at| at <= now_micros()) {
             return Err(Error::invalid("expire_time", "must be in the future"));
         }

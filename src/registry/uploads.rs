@@ -16,7 +16,7 @@ use serde_json::json;
 use super::{Caller, Registry, now_micros};
 use crate::{
     blobs::{ByteStream, Expected},
-    domain::{BlobInfo, Digest, Error, Result, Role, parse_name},
+    domain::{BlobInfo, Digest, Error, Name, Result, Role},
 };
 
 /// How long a session may go without a write before the sweep removes it.
@@ -42,8 +42,7 @@ pub(crate) struct UploadSession {
 
 impl Registry {
     /// Opens an upload session in a repo, sweeping expired sessions first.
-    pub(crate) async fn start_upload(&self, caller: &Caller, repo: &str) -> Result<UploadSession> {
-        parse_name("repo", repo)?;
+    pub(crate) async fn start_upload(&self, caller: &Caller, repo: &Name) -> Result<UploadSession> {
         let (_, repo) = self.writable_repo(caller, repo, Role::Publisher).await?;
         match self.blobs.sweep_sessions(SESSION_TTL).await {
             Ok(0) => {}
@@ -62,10 +61,9 @@ impl Registry {
     pub(crate) async fn upload_status(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         session: &str,
     ) -> Result<UploadSession> {
-        parse_name("repo", repo)?;
         self.writable_repo(caller, repo, Role::Publisher).await?;
         self.session_of(repo, session).await
     }
@@ -74,11 +72,10 @@ impl Registry {
     pub(crate) async fn append_upload(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         session: &str,
         Chunk { range, bytes }: Chunk,
     ) -> Result<UploadSession> {
-        parse_name("repo", repo)?;
         self.writable_repo(caller, repo, Role::Publisher).await?;
         let mut found = self.session_of(repo, session).await?;
         found.offset = self
@@ -94,14 +91,12 @@ impl Registry {
     pub(crate) async fn complete_upload(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         session: &str,
-        digest: &str,
+        digest: Digest,
         media_type: String,
         Chunk { range, bytes }: Chunk,
     ) -> Result<BlobInfo> {
-        parse_name("repo", repo)?;
-        let digest = Digest::parse("digest", digest)?;
         let (principal, repo) = self.writable_repo(caller, repo, Role::Publisher).await?;
         self.session_of(&repo.key, session).await?;
         let stored = self
@@ -125,10 +120,9 @@ impl Registry {
     pub(crate) async fn cancel_upload(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         session: &str,
     ) -> Result<()> {
-        parse_name("repo", repo)?;
         self.writable_repo(caller, repo, Role::Publisher).await?;
         self.session_of(repo, session).await?;
         if self.blobs.remove_session(session).await? {

@@ -12,9 +12,9 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Etag, Name, Offer, OutboxEvent,
-    Package, Policy, ReleaseId, ReleaseRecord, Repo, Token, VersionFile, VersionKey, VersionRecord,
-    VersionStep,
+    Artifact, AuditEvent, AuditFilter, AuditRecord, BlobInfo, Digest, Etag, FilePath, Name, Offer,
+    OutboxEvent, Package, Policy, ReleaseId, ReleaseRecord, Repo, Token, VersionFile, VersionKey,
+    VersionRecord, VersionStep,
 };
 
 mod backup;
@@ -58,7 +58,7 @@ pub enum DraftEdit {
     /// Binds a path to a blob, replacing any previous binding.
     PutFile(VersionFile),
     /// Removes the file with this path.
-    DeleteFile(String),
+    DeleteFile(FilePath),
     /// Replaces the manifest with this canonical JSON text.
     SetManifest(String),
 }
@@ -72,7 +72,7 @@ pub struct Guard<'a> {
     /// (`domain::VERSION_STEPS`), and a transition moves it to the step's `to` state.
     pub step: VersionStep,
     /// When set, the version's etag must equal it.
-    pub etag: Option<&'a str>,
+    pub etag: Option<&'a Etag>,
 }
 
 /// What a conditional write did.
@@ -91,14 +91,30 @@ pub enum Outcome {
 pub struct Transition {
     /// When it moves, in unix microseconds.
     pub at: i64,
-    /// Set on publish.
-    pub content_digest: Option<String>,
-    /// Set on deprecate: why.
-    pub deprecation_reason: Option<String>,
-    /// Set on deprecate: what to move to instead.
-    pub replacement: Option<String>,
-    /// Set on yank: why.
-    pub yank_reason: Option<String>,
+    /// What the step writes besides the state.
+    pub records: Recorded,
+}
+
+/// The fields a version's state change writes, one variant per step that changes state.
+#[derive(Debug, Clone)]
+pub enum Recorded {
+    /// Publish: the content digest the version is frozen with.
+    Publish {
+        /// The digest over its files and manifest.
+        content_digest: Digest,
+    },
+    /// Deprecate: why, and what to move to instead (clearing an earlier replacement).
+    Deprecate {
+        /// Why it is deprecated.
+        reason: String,
+        /// The version readers should move to, if one is named.
+        replacement: Option<semver::Version>,
+    },
+    /// Yank: why.
+    Yank {
+        /// Why it is withdrawn; may be empty.
+        reason: String,
+    },
 }
 
 /// A change to a draft release.
@@ -163,20 +179,20 @@ pub trait RepoStore: Send + Sync {
     /// Inserts a repo; `Conflict` when the key is taken.
     async fn create_repo(&self, repo: &Repo, audit: &AuditRecord) -> StoreResult<()>;
     /// Returns a repo.
-    async fn get_repo(&self, key: &str) -> StoreResult<Option<Repo>>;
+    async fn get_repo(&self, key: &Name) -> StoreResult<Option<Repo>>;
     /// Lists repos by key after `after`: every repo when `all`, otherwise the public ones and
     /// `also` (a private repo the caller may read).
     async fn list_repos(
         &self,
         all: bool,
-        also: Option<&str>,
-        after: Option<&str>,
+        also: Option<&Name>,
+        after: Option<&Name>,
         limit: i64,
     ) -> StoreResult<Vec<Repo>>;
     /// Replaces a repo's policy; `NotFound` without the repo.
     async fn set_repo_policy(
         &self,
-        repo: &str,
+        repo: &Name,
         policy: &Policy,
         audit: &AuditRecord,
     ) -> StoreResult<()>;
@@ -184,12 +200,12 @@ pub trait RepoStore: Send + Sync {
     /// Inserts a package; `Conflict` when the name is taken in the repo, `NotFound` without repo.
     async fn create_package(&self, package: &Package, audit: &AuditRecord) -> StoreResult<()>;
     /// Returns a package.
-    async fn get_package(&self, repo: &str, name: &str) -> StoreResult<Option<Package>>;
+    async fn get_package(&self, repo: &Name, name: &Name) -> StoreResult<Option<Package>>;
     /// Lists packages by name, after `after`.
     async fn list_packages(
         &self,
-        repo: &str,
-        after: Option<&str>,
+        repo: &Name,
+        after: Option<&Name>,
         limit: i64,
     ) -> StoreResult<Vec<Package>>;
 }
@@ -201,7 +217,7 @@ pub trait VersionStore: Send + Sync {
     async fn create_version(
         &self,
         key: &VersionKey,
-        etag: &str,
+        etag: &Etag,
         at: i64,
         audit: &AuditRecord,
     ) -> StoreResult<VersionRecord>;
@@ -210,20 +226,23 @@ pub trait VersionStore: Send + Sync {
     /// Lists versions (without files) in insertion order after `after_seq`.
     async fn list_versions(
         &self,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
         after_seq: Option<i64>,
         limit: i64,
         include_drafts: bool,
     ) -> StoreResult<Vec<VersionRecord>>;
     /// Lists every version of a package that was ever published (without files).
-    async fn released_versions(&self, repo: &str, package: &str)
-    -> StoreResult<Vec<VersionRecord>>;
+    async fn released_versions(
+        &self,
+        repo: &Name,
+        package: &Name,
+    ) -> StoreResult<Vec<VersionRecord>>;
     /// Applies an edit to a draft and sets its new etag, if the guard holds.
     async fn edit_draft(
         &self,
         guard: Guard<'_>,
-        new_etag: &str,
+        new_etag: &Etag,
         at: i64,
         edit: &DraftEdit,
         audit: &AuditRecord,
@@ -243,13 +262,13 @@ pub trait VersionStore: Send + Sync {
     /// record is written only then).
     async fn add_blob(
         &self,
-        repo: &str,
+        repo: &Name,
         blob: &BlobInfo,
         at: i64,
         audit: &AuditRecord,
     ) -> StoreResult<bool>;
     /// Returns a blob if it is visible to the repo.
-    async fn get_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<BlobInfo>>;
+    async fn get_blob(&self, repo: &Name, digest: &Digest) -> StoreResult<Option<BlobInfo>>;
 }
 
 /// Releases, the channels they are published to, and the candidates for "latest".

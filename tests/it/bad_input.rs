@@ -5,7 +5,7 @@ use relreg::pb::{self, upload_blob_request::Payload};
 use tonic::Code;
 
 use crate::common::{
-    Backend, TestServer, assert_error, authed, backend_tests, digest, draft, fixture, upload,
+    Backend, TestServer, assert_error, authed, backend_tests, dg, digest, draft, fixture, n, upload,
 };
 
 backend_tests!(
@@ -248,7 +248,7 @@ async fn bad_uploads_leave_nothing(backend: Backend) {
     // Nothing became visible, nothing was left on disk, nothing was recorded.
     let visible = server
         .store
-        .get_blob("acme", &digest(b"payload"))
+        .get_blob(&n("acme"), &dg(&digest(b"payload")))
         .await
         .unwrap();
     assert!(visible.is_none());

@@ -274,6 +274,16 @@ pub(crate) fn digest(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(data)))
 }
 
+/// Returns a name, which must be valid (for calls straight to the store).
+pub(crate) fn n(text: &str) -> relreg::domain::Name {
+    relreg::domain::Name::parse("name", text).expect("a valid name")
+}
+
+/// Parses a `sha256:<hex>` digest, which must be valid (for calls straight to the store).
+pub(crate) fn dg(text: &str) -> relreg::domain::Digest {
+    relreg::domain::Digest::parse("digest", text).expect("a valid digest")
+}
+
 /// Uploads bytes to a repo in chunks; returns the digest.
 pub(crate) async fn upload(
     server: &TestServer,

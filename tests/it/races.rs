@@ -3,7 +3,9 @@
 
 use relreg::pb::{self, VersionState};
 
-use crate::common::{Backend, TestServer, authed, backend_tests, digest, draft, fixture, upload};
+use crate::common::{
+    Backend, TestServer, authed, backend_tests, digest, draft, fixture, n, upload,
+};
 
 backend_tests!(
     concurrent_publishers_make_one_change,
@@ -173,7 +175,7 @@ async fn concurrent_creates_make_one_row(backend: Backend) {
     assert_eq!(etags.len(), 1, "all got the same draft");
     let versions = server
         .store
-        .list_versions("acme", "app", None, 100, true)
+        .list_versions(&n("acme"), &n("app"), None, 100, true)
         .await
         .unwrap();
     assert_eq!(versions.len(), 1);

@@ -9,7 +9,7 @@ use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::common::{Backend, TestServer, authed, backend_tests, digest, fixture, frame};
+use crate::common::{Backend, TestServer, authed, backend_tests, dg, digest, fixture, frame, n};
 
 backend_tests!(
     shutdown_drains_in_flight_calls,
@@ -120,7 +120,7 @@ async fn shutdown_drains_in_flight_calls(backend: Backend) {
     assert!(
         server
             .store
-            .get_blob("acme", &blob.digest)
+            .get_blob(&n("acme"), &dg(&blob.digest))
             .await
             .unwrap()
             .is_some()
@@ -265,6 +265,6 @@ async fn grpc_web_over_http1_with_cors() {
         grpc_status.as_deref() == Some("16") || in_body,
         "UNAUTHENTICATED expected"
     );
-    assert!(server.store.get_repo("x").await.unwrap().is_none());
+    assert!(server.store.get_repo(&n("x")).await.unwrap().is_none());
     server.stop().await;
 }

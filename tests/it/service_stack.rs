@@ -13,7 +13,9 @@ use reqwest::Client;
 use serde_json::{Value, json};
 use tonic::Code;
 
-use crate::common::{Backend, TestServer, authed, backend_tests, digest, fixture, frame, reason};
+use crate::common::{
+    Backend, TestServer, authed, backend_tests, dg, digest, fixture, frame, n, reason,
+};
 
 backend_tests!(
     request_ids_reach_responses_and_audit_rows,
@@ -159,7 +161,7 @@ async fn deadlines_hold_for_grpc_and_json(backend: Backend) {
     assert!(
         server
             .store
-            .get_package("acme", "late")
+            .get_package(&n("acme"), &n("late"))
             .await
             .unwrap()
             .is_none()
@@ -171,7 +173,7 @@ async fn deadlines_hold_for_grpc_and_json(backend: Backend) {
     assert!(
         server
             .store
-            .get_package("acme", "ontime")
+            .get_package(&n("acme"), &n("ontime"))
             .await
             .unwrap()
             .is_some()
@@ -206,7 +208,7 @@ async fn deadlines_hold_for_grpc_and_json(backend: Backend) {
     assert!(
         server
             .store
-            .get_blob("acme", &partial)
+            .get_blob(&n("acme"), &dg(&partial))
             .await
             .unwrap()
             .is_none()
@@ -235,7 +237,7 @@ async fn oversized_messages_are_refused_alike(backend: Backend) {
     assert!(
         server
             .store
-            .get_package("acme", "huge")
+            .get_package(&n("acme"), &n("huge"))
             .await
             .unwrap()
             .is_none()

@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use super::{caller, commands::release_id};
 use crate::{
     api::error::status,
-    domain::Error,
+    domain::{Digest, Error, Name, VersionKey, parse_requirement},
     pb::{self, release_catalog_server::ReleaseCatalog},
     registry::{Decision, LatestQuery, Listed, Page, Registry},
 };
@@ -40,9 +40,11 @@ impl ReleaseCatalog for CatalogService {
     ) -> Answer<pb::GetPackageResponse> {
         let c = caller(&request);
         let r = request.into_inner();
+        let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+        let name = Name::parse_owned("package", r.package).map_err(status)?;
         let package = self
             .registry
-            .get_package(&c, &r.repo, &r.package)
+            .get_package(&c, &repo, &name)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::GetPackageResponse {
@@ -57,12 +59,14 @@ impl ReleaseCatalog for CatalogService {
         let c = caller(&request);
         let r = request.into_inner();
         let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+        let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+        let package = Name::parse_owned("package", r.package).map_err(status)?;
         let Listed {
             items: versions,
             next_page_token,
         } = self
             .registry
-            .list_versions(&c, &r.repo, &r.package, &page)
+            .list_versions(&c, &repo, &package, &page)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ListVersionsResponse {
@@ -77,11 +81,8 @@ impl ReleaseCatalog for CatalogService {
     ) -> Answer<pb::GetVersionResponse> {
         let c = caller(&request);
         let r = request.into_inner();
-        let v = self
-            .registry
-            .get_version(&c, &r.repo, &r.package, &r.version)
-            .await
-            .map_err(status)?;
+        let key = VersionKey::parse(&r.repo, &r.package, &r.version).map_err(status)?;
+        let v = self.registry.get_version(&c, &key).await.map_err(status)?;
         Ok(Response::new(pb::GetVersionResponse {
             version: Some(v.into()),
         }))
@@ -93,9 +94,12 @@ impl ReleaseCatalog for CatalogService {
     ) -> Answer<pb::ResolveVersionResponse> {
         let c = caller(&request);
         let r = request.into_inner();
+        let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+        let package = Name::parse_owned("package", r.package).map_err(status)?;
+        let req = parse_requirement("requirement", &r.requirement).map_err(status)?;
         let v = self
             .registry
-            .resolve_version(&c, &r.repo, &r.package, &r.requirement)
+            .resolve_version(&c, &repo, &package, &req)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ResolveVersionResponse {
@@ -113,12 +117,14 @@ impl ReleaseCatalog for CatalogService {
         let r = request.into_inner();
         let offset = u64::try_from(r.offset)
             .map_err(|_| status(Error::invalid("offset", "must not be negative")))?;
+        let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+        let digest = Digest::parse("digest", &r.digest).map_err(status)?;
         let download = self
             .registry
-            .download_blob(&c, &r.repo, &r.digest, offset, None)
+            .download_blob(&c, &repo, &digest, offset, None)
             .await
             .map_err(status)?;
-        let size = download.blob.size;
+        let size = download.blob.size as i64;
         let stream = download.bytes.scan(offset as i64, move |position, chunk| {
             let item = chunk.map_err(status).map(|chunk| {
                 let at = *position;

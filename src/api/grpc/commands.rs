@@ -5,12 +5,60 @@
 
 use crate::{
     domain::{
-        AppVersion, Compatibility, Error, Etag, Name, ReleaseId, Result, parse_app_version,
-        parse_semver,
+        AppVersion, Compatibility, Digest, Error, Etag, Name, ReleaseId, Result, VersionKey,
+        parse_app_version, parse_semver,
     },
     pb,
-    registry::{ArtifactEdit, LatestQuery, NewRelease, ReleaseDeprecation, Rollback},
+    registry::{
+        ArtifactEdit, LatestQuery, NewRelease, ReleaseDeprecation, Rollback, UploadHeader,
+        VersionDeprecation,
+    },
 };
+
+impl TryFrom<pb::DeprecateVersionRequest> for VersionDeprecation {
+    type Error = Error;
+
+    fn try_from(r: pb::DeprecateVersionRequest) -> Result<Self> {
+        let key = VersionKey::parse(&r.repo, &r.package, &r.version)?;
+        if r.reason.trim().is_empty() {
+            return Err(Error::invalid("reason", "is required"));
+        }
+        let replacement = match r.replacement.as_str() {
+            "" => None,
+            text => Some(parse_semver("replacement", text)?),
+        };
+        Ok(Self {
+            key,
+            reason: r.reason,
+            replacement,
+        })
+    }
+}
+
+impl TryFrom<pb::UploadBlobHeader> for UploadHeader {
+    type Error = Error;
+
+    fn try_from(h: pb::UploadBlobHeader) -> Result<Self> {
+        let repo = Name::parse_owned("header.repo", h.repo)?;
+        let expected_digest = match h.expected_digest.as_str() {
+            "" => None,
+            d => Some(Digest::parse("header.expected_digest", d)?),
+        };
+        let expected_size = h
+            .expected_size
+            .map(|s| {
+                u64::try_from(s)
+                    .map_err(|_| Error::invalid("header.expected_size", "must not be negative"))
+            })
+            .transpose()?;
+        Ok(Self {
+            repo,
+            expected_digest,
+            expected_size,
+            media_type: h.media_type,
+        })
+    }
+}
 
 impl TryFrom<pb::CreateReleaseRequest> for NewRelease {
     type Error = Error;

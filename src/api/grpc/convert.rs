@@ -110,7 +110,7 @@ fn state_to_pb(state: VersionState) -> pb::VersionState {
 impl From<Repo> for pb::Repo {
     fn from(r: Repo) -> Self {
         Self {
-            key: r.key,
+            key: r.key.into_string(),
             public: r.public,
             display_name: r.display_name.unwrap_or_default(),
             create_time: Some(timestamp(r.created_at)),
@@ -121,8 +121,8 @@ impl From<Repo> for pb::Repo {
 impl From<Package> for pb::Package {
     fn from(p: Package) -> Self {
         Self {
-            repo: p.repo,
-            name: p.name,
+            repo: p.repo.into_string(),
+            name: p.name.into_string(),
             kind: p.kind,
             description: p.description,
             create_time: Some(timestamp(p.created_at)),
@@ -133,9 +133,9 @@ impl From<Package> for pb::Package {
 impl From<VersionFile> for pb::VersionFile {
     fn from(f: VersionFile) -> Self {
         Self {
-            path: f.path,
-            digest: f.digest,
-            size: f.size,
+            path: f.path.to_string(),
+            digest: f.digest.to_string(),
+            size: f.size as i64,
             media_type: f.media_type,
         }
     }
@@ -145,16 +145,16 @@ impl From<VersionRecord> for pb::Version {
     fn from(v: VersionRecord) -> Self {
         let manifest = parse_manifest("manifest", &v.manifest).unwrap_or_default();
         Self {
-            repo: v.key.repo,
-            package: v.key.package,
-            version: v.key.version,
+            repo: v.key.repo.into_string(),
+            package: v.key.package.into_string(),
+            version: v.key.version.to_string(),
             state: state_to_pb(v.state).into(),
             etag: v.etag.into_string(),
-            content_digest: v.content_digest.unwrap_or_default(),
+            content_digest: v.content_digest.map(|d| d.to_string()).unwrap_or_default(),
             files: v.files.into_iter().map(Into::into).collect(),
             manifest: Some(json_to_struct(&manifest)),
             deprecation_reason: v.deprecation_reason.unwrap_or_default(),
-            replacement: v.replacement.unwrap_or_default(),
+            replacement: v.replacement.map(|r| r.to_string()).unwrap_or_default(),
             yank_reason: v.yank_reason.unwrap_or_default(),
             create_time: Some(timestamp(v.created_at)),
             update_time: Some(timestamp(v.updated_at)),
@@ -263,20 +263,23 @@ impl From<&ManifestView> for pb::ReleaseManifest {
             .iter()
             .map(|(artifact, package, version)| pb::ManifestArtifact {
                 role: artifact.role.to_string(),
-                package: package.name.clone(),
-                version: version.key.version.clone(),
+                package: package.name.to_string(),
+                version: version.key.version.to_string(),
                 kind: package.kind.clone(),
                 manifest: Some(json_to_struct(
                     &parse_manifest("manifest", &version.manifest).unwrap_or_default(),
                 )),
-                content_digest: version.content_digest.clone().unwrap_or_default(),
+                content_digest: version
+                    .content_digest
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
                 files: version
                     .files
                     .iter()
                     .map(|f| pb::ManifestFile {
-                        path: f.path.clone(),
-                        size: f.size,
-                        sha256: f.digest.trim_start_matches("sha256:").to_owned(),
+                        path: f.path.to_string(),
+                        size: f.size as i64,
+                        sha256: f.digest.hex(),
                         url: format!("{}/v1/repos/{}/blobs/{}", m.public_url, r.repo, f.digest),
                         media_type: f.media_type.clone(),
                     })

@@ -10,7 +10,7 @@ use axum::{
 
 use crate::{
     api::{caller::from_headers, error::HttpError},
-    domain::{BlobInfo, Error, ErrorCode},
+    domain::{BlobInfo, Digest, Error, ErrorCode, Name},
     registry::Registry,
 };
 
@@ -22,6 +22,8 @@ pub(super) async fn download(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let caller = from_headers(&headers);
+    let repo = Name::parse_owned("repo", repo)?;
+    let digest = Digest::parse("digest", &digest)?;
     let blob = registry.blob_info(&caller, &repo, &digest).await?;
     send_blob(&registry, blob, IMMUTABLE, &method, &headers).await
 }
@@ -40,7 +42,7 @@ pub(super) async fn send_blob(
 ) -> Result<Response, HttpError> {
     let get = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
     let etag = format!("\"{}\"", blob.digest);
-    let size = blob.size as u64;
+    let size = blob.size;
     let mut response = Response::builder()
         .header(header::ETAG, &etag)
         .header(header::CACHE_CONTROL, cache_control)

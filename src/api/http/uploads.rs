@@ -38,7 +38,7 @@ use serde::Deserialize;
 use crate::{
     api::{caller::from_headers as caller, error::HttpError},
     blobs::ByteStream,
-    domain::{BlobInfo, Digest, Error, ErrorCode, parse_name},
+    domain::{BlobInfo, Digest, Error, ErrorCode, Name},
     registry::{Caller, Chunk, Registry, UploadHeader},
 };
 
@@ -70,12 +70,13 @@ struct DigestQuery {
 fn digest_query(
     query: Result<Query<DigestQuery>, QueryRejection>,
     headers: &HeaderMap,
-) -> Result<(String, String), HttpError> {
+) -> Result<(Digest, String), HttpError> {
     let Query(query) = query.map_err(|e| Error::invalid("query", e.body_text()))?;
     let digest = query
         .digest
         .filter(|d| !d.is_empty())
         .ok_or_else(|| Error::invalid("digest", "is required (sha256:<hex>)"))?;
+    let digest = Digest::parse("digest", &digest)?;
     let media_type = query.media_type.unwrap_or_else(|| {
         headers
             .get(header::CONTENT_TYPE)
@@ -156,7 +157,7 @@ fn session_response(status: StatusCode, repo: &str, session: &str, offset: u64) 
 async fn session_error(
     registry: &Registry,
     caller: &Caller,
-    repo: &str,
+    repo: &Name,
     session: &str,
     error: Error,
 ) -> Response {
@@ -169,7 +170,7 @@ async fn session_error(
 }
 
 /// Answers a finished upload: 201, where to download it, and `{"digest", "size"}`.
-fn created(repo: &str, blob: &BlobInfo) -> Response {
+fn created(repo: &Name, blob: &BlobInfo) -> Response {
     let body = serde_json::json!({ "digest": blob.digest, "size": blob.size.to_string() });
     let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
     let headers = response.headers_mut();
@@ -178,7 +179,7 @@ fn created(repo: &str, blob: &BlobInfo) -> Response {
             header::LOCATION,
             format!("/v1/repos/{repo}/blobs/{}", blob.digest),
         ),
-        (CONTENT_DIGEST, blob.digest.clone()),
+        (CONTENT_DIGEST, blob.digest.to_string()),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -196,16 +197,15 @@ async fn upload_whole(
     body: Body,
 ) -> Result<Response, HttpError> {
     let caller = caller(&headers);
-    parse_name("repo", &repo)?;
+    let repo = Name::parse_owned("repo", repo)?;
     let (digest, media_type) = digest_query(query, &headers)?;
-    let digest = Digest::parse("digest", &digest)?;
     let expected_size = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok());
+        .and_then(|v| v.parse::<u64>().ok());
     let header = UploadHeader {
         repo: repo.clone(),
-        expected_digest: digest.to_string(),
+        expected_digest: Some(digest),
         expected_size,
         media_type,
     };
@@ -221,6 +221,7 @@ async fn start(
     Path(repo): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let repo = Name::parse_owned("repo", repo)?;
     let session = registry.start_upload(&caller(&headers), &repo).await?;
     Ok(session_response(
         StatusCode::ACCEPTED,
@@ -236,6 +237,7 @@ async fn status(
     Path((repo, session)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let repo = Name::parse_owned("repo", repo)?;
     let s = registry
         .upload_status(&caller(&headers), &repo, &session)
         .await?;
@@ -258,6 +260,10 @@ async fn append(
     let range = match content_range(&headers) {
         Ok(range) => range,
         Err(e) => return e.into_response(),
+    };
+    let repo = match Name::parse_owned("repo", repo) {
+        Ok(repo) => repo,
+        Err(e) => return HttpError(e).into_response(),
     };
     match registry
         .append_upload(
@@ -290,13 +296,17 @@ async fn complete(
         Ok(parsed) => parsed,
         Err(e) => return e.into_response(),
     };
+    let repo = match Name::parse_owned("repo", repo) {
+        Ok(repo) => repo,
+        Err(e) => return HttpError(e).into_response(),
+    };
     let bytes = body_stream(body);
     match registry
         .complete_upload(
             &caller,
             &repo,
             &session,
-            &digest,
+            digest,
             media_type,
             Chunk { range, bytes },
         )
@@ -313,6 +323,7 @@ async fn cancel(
     Path((repo, session)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<StatusCode, HttpError> {
+    let repo = Name::parse_owned("repo", repo)?;
     registry
         .cancel_upload(&caller(&headers), &repo, &session)
         .await?;

@@ -24,22 +24,14 @@ impl Registry {
         let mut attached = Vec::with_capacity(release.artifacts.len());
         for a in &release.artifacts {
             let key = VersionKey {
-                repo: release.repo.to_string(),
-                package: a.package.to_string(),
-                version: a.version.to_string(),
+                repo: release.repo.clone(),
+                package: a.package.clone(),
+                version: a.version.clone(),
             };
             let v = self.store.get_version(&key).await.map_err(store_error)?;
             attached.push(AttachedVersion {
                 artifact: a.clone(),
-                state: v.as_ref().map(|v| v.state),
-                files: v
-                    .map(|v| {
-                        v.files
-                            .into_iter()
-                            .map(|f| (f.path, f.digest, f.size))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                state: v.map(|v| v.state),
             });
         }
         Ok(validate_release(
@@ -210,8 +202,8 @@ impl Registry {
             channel,
             target: target_id,
         } = rollback;
+        let (principal, _) = self.writable_repo(caller, &repo, Role::Publisher).await?;
         let (repo, channel, target_id) = (repo.as_str(), channel.as_str(), &target_id);
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
         let target = self.release(target_id).await?;
         if target.repo != repo || target.channel != channel {
             return Err(Error::invalid(

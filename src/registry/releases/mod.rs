@@ -10,7 +10,7 @@ use crate::{
     domain::{
         Artifact, Compatibility, Error, ErrorCode, Etag, Finding, Name, Policy, ReleaseId,
         ReleaseRecord, ReleaseState, Result, Retention, Role, Severity, VersionKey, VersionState,
-        Violation, parse_name,
+        Violation,
     },
     store::{NewEvent, Outcome, ReleaseEdit, StoreError},
 };
@@ -124,11 +124,10 @@ impl Registry {
     pub async fn update_repo_policy(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         channels: Vec<(String, Vec<String>)>,
         retention: Retention,
     ) -> Result<Vec<(String, Vec<String>)>> {
-        parse_name("repo", repo)?;
         let mut policy = Policy::from_channels(&channels)?;
         policy.retention = retention;
         let (principal, _) = self.writable_repo(caller, repo, Role::Admin).await?;
@@ -236,9 +235,9 @@ impl Registry {
             .writable_repo(caller, &release.repo, Role::Publisher)
             .await?;
         let attached = target.as_ref().map(|(package, version)| VersionKey {
-            repo: release.repo.to_string(),
-            package: package.to_string(),
-            version: version.to_string(),
+            repo: release.repo.clone(),
+            package: package.clone(),
+            version: version.clone(),
         });
         let (edit, action, details) = match (target, &attached) {
             (Some((package, version)), Some(key)) => {

@@ -1,17 +1,17 @@
 //! Comparing versions: the file and manifest difference between two versions of a package,
 //! and semver resolution of a requirement to the best published version.
 
-use super::{canonical, version_key, with_digest};
+use super::{canonical, with_digest};
 use crate::{
     domain::{
-        Error, Result, VersionFile, VersionKey, VersionRecord, VersionState, diff_files,
-        parse_name, parse_requirement, parse_semver,
+        Digest, Error, Name, Result, VersionFile, VersionKey, VersionRecord, VersionState,
+        diff_files,
     },
     registry::{Caller, Registry, store_error},
 };
 
 /// What `diff_version` found.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DiffResult {
     /// Files only the new version has.
     pub added: Vec<VersionFile>,
@@ -22,9 +22,9 @@ pub struct DiffResult {
     /// Whether the canonical manifests differ.
     pub manifest_changed: bool,
     /// The content digest of the base version.
-    pub base_content_digest: String,
+    pub base_content_digest: Digest,
     /// The content digest of the new version.
-    pub content_digest: String,
+    pub content_digest: Digest,
 }
 
 impl Registry {
@@ -32,17 +32,12 @@ impl Registry {
     pub async fn diff_version(
         &self,
         caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
-        base_version: &str,
+        key: &VersionKey,
+        base_version: semver::Version,
     ) -> Result<DiffResult> {
-        let key = version_key(repo, package, version)?;
-        parse_semver("base_version", base_version)?;
-        let base_key = VersionKey {
-            version: base_version.into(),
-            ..key.clone()
-        };
-        let (principal, _) = self.readable_repo(caller, repo).await?;
-        let new = self.visible_version(&principal, &key).await?;
+        let base_key = key.at(base_version);
+        let (principal, _) = self.readable_repo(caller, &key.repo).await?;
+        let new = self.visible_version(&principal, key).await?;
         let base = self.visible_version(&principal, &base_key).await?;
         let diff = diff_files(&base.files, &new.files);
         Ok(DiffResult {
@@ -54,8 +49,8 @@ impl Registry {
                 .map(|(a, b)| (a.clone(), b.clone()))
                 .collect(),
             manifest_changed: canonical(&base.manifest)? != canonical(&new.manifest)?,
-            base_content_digest: base.content_digest.unwrap_or_default(),
-            content_digest: new.content_digest.unwrap_or_default(),
+            base_content_digest: drafted_digest(&base)?,
+            content_digest: drafted_digest(&new)?,
         })
     }
 
@@ -64,13 +59,10 @@ impl Registry {
     pub async fn resolve_version(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
-        requirement: &str,
+        repo: &Name,
+        package: &Name,
+        req: &semver::VersionReq,
     ) -> Result<VersionRecord> {
-        parse_name("repo", repo)?;
-        parse_name("package", package)?;
-        let req = parse_requirement("requirement", requirement)?;
         self.readable_repo(caller, repo).await?;
         self.package(repo, package).await?;
         let released = self
@@ -81,19 +73,24 @@ impl Registry {
         let best = |state: VersionState| {
             released
                 .iter()
-                .filter(|v| v.state == state)
-                .filter_map(|v| semver::Version::parse(&v.key.version).ok().map(|s| (s, v)))
-                .filter(|(s, _)| req.matches(s))
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .map(|(_, v)| v.key.clone())
+                .filter(|v| v.state == state && req.matches(&v.key.version))
+                .max_by(|a, b| a.key.version.cmp(&b.key.version))
+                .map(|v| v.key.clone())
         };
         let key = best(VersionState::Published)
             .or_else(|| best(VersionState::Deprecated))
             .ok_or_else(|| {
                 Error::not_found(format!(
-                    "version of {repo}/{package} matching {requirement:?}"
+                    "version of {repo}/{package} matching {:?}",
+                    req.to_string()
                 ))
             })?;
         with_digest(self.version(&key).await?)
     }
+}
+
+/// The content digest of a version as `with_digest` filled it in.
+fn drafted_digest(v: &VersionRecord) -> Result<Digest> {
+    v.content_digest
+        .ok_or_else(|| Error::internal(format!("version {} has no content digest", v.key)))
 }

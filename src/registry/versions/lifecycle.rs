@@ -3,14 +3,14 @@
 
 use serde_json::json;
 
-use super::{target, version_event, version_key, with_digest};
+use super::{target, version_event, with_digest};
 use crate::{
     domain::{
         Error, ErrorCode, Etag, Manifest, Result, Role, VersionKey, VersionRecord, VersionState,
-        VersionStep, content_digest, parse_manifest, parse_semver, validator_for,
+        VersionStep, content_digest, parse_manifest, validator_for,
     },
     registry::{Caller, Principal, Registry, audit, now_micros, store_error},
-    store::{Guard, Outcome, Transition},
+    store::{Guard, Outcome, Recorded, Transition},
 };
 
 /// A step of a released version as `transition` takes it: what it records and writes.
@@ -25,6 +25,17 @@ struct Step {
     details: serde_json::Value,
 }
 
+/// A deprecation of a version, as requested.
+#[derive(Debug, Clone)]
+pub struct VersionDeprecation {
+    /// The version to deprecate.
+    pub key: VersionKey,
+    /// Why; never blank.
+    pub reason: String,
+    /// The version readers should move to instead.
+    pub replacement: Option<semver::Version>,
+}
+
 impl Registry {
     /// Publishes a draft: every file's blob must be in the repo and the manifest must pass its
     /// kind; the state flips in one transaction with its audit record and one outbox event.
@@ -32,14 +43,14 @@ impl Registry {
     pub async fn publish_version(
         &self,
         caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
+        key: &VersionKey,
         etag: Option<&Etag>,
     ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
+        let repo = &key.repo;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        let pkg = self.package(repo, package).await?;
+        let pkg = self.package(repo, &key.package).await?;
         for _ in 0..crate::registry::PUBLISH_ATTEMPTS {
-            let v = self.version(&key).await?;
+            let v = self.version(key).await?;
             if v.state.is_released() {
                 return with_digest(v);
             }
@@ -52,31 +63,30 @@ impl Registry {
             let manifest = parse_manifest("manifest", &v.manifest).map_err(Error::internal)?;
             self.check_publishable(&pkg.kind, &v, &manifest).await?;
             let digest = content_digest(&v.files, &manifest);
+            let details = json!({ "content_digest": digest.to_string(), "files": v.files.len() });
             let change = Transition {
                 at: now_micros(),
-                content_digest: Some(digest.clone()),
-                deprecation_reason: None,
-                replacement: None,
-                yank_reason: None,
+                records: Recorded::Publish {
+                    content_digest: digest,
+                },
             };
-            let details = json!({ "content_digest": digest, "files": v.files.len() });
             let record = audit(
                 &principal,
                 caller,
                 "version.published",
                 repo,
-                target(&key),
+                target(key),
                 details,
             );
             let event = version_event(
                 "version.published",
-                &key,
-                json!({ "content_digest": digest }),
+                key,
+                json!({ "content_digest": digest.to_string() }),
             );
             let guard = Guard {
-                key: &key,
+                key,
                 step: VersionStep::Publish,
-                etag: Some(v.etag.as_str()),
+                etag: Some(&v.etag),
             };
             match self
                 .store
@@ -85,7 +95,7 @@ impl Registry {
             {
                 Ok(Outcome::Applied) => {
                     crate::metrics::record_publish("version");
-                    return with_digest(self.version(&key).await?);
+                    return with_digest(self.version(key).await?);
                 }
                 // Published by a concurrent caller, or edited since it was read: look again.
                 Ok(_) => continue,
@@ -141,28 +151,22 @@ impl Registry {
     pub async fn deprecate_version(
         &self,
         caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
-        reason: &str,
-        replacement: Option<&str>,
+        deprecation: VersionDeprecation,
     ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
-        if reason.trim().is_empty() {
-            return Err(Error::invalid("reason", "is required"));
-        }
-        if let Some(replacement) = replacement {
-            parse_semver("replacement", replacement)?;
-        }
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        if let Some(replacement) = replacement {
-            let other = self
-                .version(&VersionKey {
-                    version: replacement.into(),
-                    ..key.clone()
-                })
-                .await?;
+        let VersionDeprecation {
+            key,
+            reason,
+            replacement,
+        } = deprecation;
+        let key = &key;
+        let (principal, _) = self
+            .writable_repo(caller, &key.repo, Role::Publisher)
+            .await?;
+        if let Some(replacement) = &replacement {
+            let other = self.version(&key.at(replacement.clone())).await?;
             if !other.state.is_released()
                 || other.state == VersionState::Removed
-                || replacement == version
+                || *replacement == key.version
             {
                 return Err(Error::invalid(
                     "replacement",
@@ -170,37 +174,41 @@ impl Registry {
                 ));
             }
         }
+        let details = json!({
+            "reason": reason,
+            "replacement": replacement.as_ref().map(ToString::to_string).unwrap_or_default(),
+        });
         let change = Transition {
             at: now_micros(),
-            content_digest: None,
-            deprecation_reason: Some(reason.into()),
-            replacement: Some(replacement.unwrap_or_default().into()),
-            yank_reason: None,
+            records: Recorded::Deprecate {
+                reason,
+                replacement,
+            },
         };
         let step = Step {
             action: "version.deprecated",
             step: VersionStep::Deprecate,
             change,
-            details: json!({ "reason": reason, "replacement": replacement.unwrap_or_default() }),
+            details,
         };
-        self.transition(&principal, caller, &key, step).await
+        self.transition(&principal, caller, key, step).await
     }
 
     /// Yanks a published or deprecated version: it no longer resolves for new consumers.
     pub async fn yank_version(
         &self,
         caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
+        key: &VersionKey,
         reason: &str,
     ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
+        let (principal, _) = self
+            .writable_repo(caller, &key.repo, Role::Publisher)
+            .await?;
         let change = Transition {
             at: now_micros(),
-            content_digest: None,
-            deprecation_reason: None,
-            replacement: None,
-            yank_reason: Some(reason.into()),
+            records: Recorded::Yank {
+                reason: reason.into(),
+            },
         };
         let step = Step {
             action: "version.yanked",
@@ -208,7 +216,7 @@ impl Registry {
             change,
             details: json!({ "reason": reason }),
         };
-        self.transition(&principal, caller, &key, step).await
+        self.transition(&principal, caller, key, step).await
     }
 
     /// Takes a step of a released version if it is in one of the step's `from` states; a

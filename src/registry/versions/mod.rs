@@ -5,15 +5,16 @@ mod diff;
 mod lifecycle;
 
 pub use diff::DiffResult;
+pub use lifecycle::VersionDeprecation;
 
 use serde_json::json;
 
-use super::{Caller, Listed, Page, Principal, Registry, audit, new_etag, now_micros, store_error};
+use super::{Caller, Listed, Page, Principal, Registry, audit, now_micros, store_error};
 use crate::{
     domain::{
-        Digest, Error, ErrorCode, Etag, FilePath, Manifest, Result, Role, VersionFile, VersionKey,
-        VersionRecord, VersionState, VersionStep, canonical_json, content_digest, parse_manifest,
-        parse_name, parse_semver, validator_for,
+        Digest, Error, ErrorCode, Etag, FilePath, Manifest, Name, Result, Role, VersionFile,
+        VersionKey, VersionRecord, VersionState, VersionStep, canonical_json, content_digest,
+        parse_manifest, validator_for,
     },
     store::{DraftEdit, Guard, NewEvent, Outcome, StoreError},
 };
@@ -24,31 +25,19 @@ pub enum Edit {
     /// Binds a path to an uploaded blob, replacing what it was bound to.
     PutFile {
         /// The file's path inside the version, relative.
-        path: String,
-        /// `sha256:<hex>` of a blob already in the repo.
-        digest: String,
-        /// The media type to serve it with; empty means unknown.
-        media_type: String,
+        path: FilePath,
+        /// A blob already in the repo.
+        digest: Digest,
+        /// The media type to serve it with; `None` takes the blob's.
+        media_type: Option<String>,
     },
     /// Removes a path from the draft.
     DeleteFile {
         /// The path to remove.
-        path: String,
+        path: FilePath,
     },
     /// Replaces the draft's manifest.
     SetManifest(Manifest),
-}
-
-/// Parses the three parts of a version's identity.
-fn version_key(repo: &str, package: &str, version: &str) -> Result<VersionKey> {
-    parse_name("repo", repo)?;
-    parse_name("package", package)?;
-    parse_semver("version", version)?;
-    Ok(VersionKey {
-        repo: repo.into(),
-        package: package.into(),
-        version: version.into(),
-    })
 }
 
 /// Fills in the content digest a draft would publish with.
@@ -62,11 +51,13 @@ fn with_digest(mut v: VersionRecord) -> Result<VersionRecord> {
 
 /// Rejects a path that would clash with an existing file on a client's filesystem: equal
 /// ignoring case, or a file where another file needs a directory.
-fn check_path_clash(files: &[VersionFile], path: &str) -> Result<()> {
-    for f in files.iter().filter(|f| f.path != path) {
-        let clash = f.path.eq_ignore_ascii_case(path)
-            || path.starts_with(&format!("{}/", f.path))
-            || f.path.starts_with(&format!("{path}/"));
+fn check_path_clash(files: &[VersionFile], path: &FilePath) -> Result<()> {
+    let path = path.as_str();
+    for f in files.iter().filter(|f| f.path.as_str() != path) {
+        let existing = f.path.as_str();
+        let clash = existing.eq_ignore_ascii_case(path)
+            || path.starts_with(&format!("{existing}/"))
+            || existing.starts_with(&format!("{path}/"));
         if clash {
             return Err(Error::invalid(
                 "path",
@@ -105,14 +96,12 @@ impl Registry {
     pub async fn create_version(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
-        version: &str,
+        key: &VersionKey,
     ) -> Result<(VersionRecord, bool)> {
-        let key = version_key(repo, package, version)?;
+        let repo = &key.repo;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        self.package(repo, package).await?;
-        if let Some(existing) = self.store.get_version(&key).await.map_err(store_error)? {
+        self.package(repo, &key.package).await?;
+        if let Some(existing) = self.store.get_version(key).await.map_err(store_error)? {
             return existing_draft(existing).map(|v| (v, false));
         }
         let record = audit(
@@ -120,33 +109,26 @@ impl Registry {
             caller,
             "version.created",
             repo,
-            target(&key),
+            target(key),
             json!({}),
         );
         match self
             .store
-            .create_version(&key, &new_etag(), now_micros(), &record)
+            .create_version(key, &Etag::random(), now_micros(), &record)
             .await
         {
             Ok(v) => Ok((with_digest(v)?, true)),
             Err(StoreError::Conflict) => {
-                existing_draft(self.version(&key).await?).map(|v| (v, false))
+                existing_draft(self.version(key).await?).map(|v| (v, false))
             }
             Err(e) => Err(store_error(e)),
         }
     }
 
     /// Returns a version; drafts only to publishers.
-    pub async fn get_version(
-        &self,
-        caller: &Caller,
-        repo: &str,
-        package: &str,
-        version: &str,
-    ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
-        let (principal, _) = self.readable_repo(caller, repo).await?;
-        self.visible_version(&principal, &key).await
+    pub async fn get_version(&self, caller: &Caller, key: &VersionKey) -> Result<VersionRecord> {
+        let (principal, _) = self.readable_repo(caller, &key.repo).await?;
+        self.visible_version(&principal, key).await
     }
 
     async fn visible_version(
@@ -165,12 +147,10 @@ impl Registry {
     pub async fn list_versions(
         &self,
         caller: &Caller,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
         page: &Page,
     ) -> Result<Listed<VersionRecord>> {
-        parse_name("repo", repo)?;
-        parse_name("package", package)?;
         let (principal, _) = self.readable_repo(caller, repo).await?;
         self.package(repo, package).await?;
         let rows = self
@@ -191,16 +171,16 @@ impl Registry {
     pub async fn edit_version(
         &self,
         caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
+        key: &VersionKey,
         etag: Option<&Etag>,
         edit: Edit,
     ) -> Result<VersionRecord> {
-        let key = version_key(repo, package, version)?;
+        let repo = &key.repo;
         let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
-        let pkg = self.package(repo, package).await?;
-        let current = self.version(&key).await?;
+        let pkg = self.package(repo, &key.package).await?;
+        let current = self.version(key).await?;
         if current.state != VersionState::Draft {
-            return Err(immutable(&key));
+            return Err(immutable(key));
         }
         let (edit, action, details) = match edit {
             Edit::PutFile {
@@ -208,9 +188,7 @@ impl Registry {
                 digest,
                 media_type,
             } => {
-                let path = FilePath::parse("path", &path)?;
-                let digest = Digest::parse("digest", &digest)?.to_string();
-                check_path_clash(&current.files, path.as_str())?;
+                check_path_clash(&current.files, &path)?;
                 let blob = self
                     .store
                     .get_blob(repo, &digest)
@@ -222,13 +200,17 @@ impl Registry {
                             format!("blob {digest} was not uploaded to repo {repo}"),
                         )
                     })?;
-                let media_type = [media_type, blob.media_type]
+                let media_type = [media_type.unwrap_or_default(), blob.media_type]
                     .into_iter()
                     .find(|m| !m.is_empty())
                     .unwrap_or_else(|| "application/octet-stream".into());
-                let details = json!({ "path": path.as_str(), "digest": digest, "size": blob.size });
+                let details = json!({
+                    "path": path.as_str(),
+                    "digest": digest.to_string(),
+                    "size": blob.size,
+                });
                 let file = VersionFile {
-                    path: path.to_string(),
+                    path,
                     digest,
                     size: blob.size,
                     media_type,
@@ -236,13 +218,8 @@ impl Registry {
                 (DraftEdit::PutFile(file), "version.file_put", details)
             }
             Edit::DeleteFile { path } => {
-                let path = FilePath::parse("path", &path)?;
                 let details = json!({ "path": path.as_str() });
-                (
-                    DraftEdit::DeleteFile(path.to_string()),
-                    "version.file_deleted",
-                    details,
-                )
+                (DraftEdit::DeleteFile(path), "version.file_deleted", details)
             }
             Edit::SetManifest(manifest) => {
                 validator_for(&pkg.kind)?.check_manifest(&manifest)?;
@@ -255,18 +232,18 @@ impl Registry {
             }
         };
         let guard = Guard {
-            key: &key,
+            key,
             step: VersionStep::Edit,
-            etag: etag.map(Etag::as_str),
+            etag,
         };
-        let record = audit(&principal, caller, action, repo, target(&key), details);
+        let record = audit(&principal, caller, action, repo, target(key), details);
         match self
             .store
-            .edit_draft(guard, &new_etag(), now_micros(), &edit, &record)
+            .edit_draft(guard, &Etag::random(), now_micros(), &edit, &record)
             .await
         {
-            Ok(Outcome::Applied) => with_digest(self.version(&key).await?),
-            Ok(Outcome::GuardFailed) => Err(self.draft_guard_failure(&key).await),
+            Ok(Outcome::Applied) => with_digest(self.version(key).await?),
+            Ok(Outcome::GuardFailed) => Err(self.draft_guard_failure(key).await),
             Ok(Outcome::Missing) => Err(Error::not_found(format!("file in version {key}"))),
             Err(e) => Err(store_error(e)),
         }
@@ -276,22 +253,23 @@ impl Registry {
     pub async fn delete_version(
         &self,
         caller: &Caller,
-        (repo, package, version): (&str, &str, &str),
+        key: &VersionKey,
         etag: Option<&Etag>,
     ) -> Result<()> {
-        let key = version_key(repo, package, version)?;
-        let (principal, _) = self.writable_repo(caller, repo, Role::Publisher).await?;
+        let (principal, _) = self
+            .writable_repo(caller, &key.repo, Role::Publisher)
+            .await?;
         let guard = Guard {
-            key: &key,
+            key,
             step: VersionStep::Delete,
-            etag: etag.map(Etag::as_str),
+            etag,
         };
         let record = audit(
             &principal,
             caller,
             "version.deleted",
-            repo,
-            target(&key),
+            &key.repo,
+            target(key),
             json!({}),
         );
         match self
@@ -301,7 +279,7 @@ impl Registry {
             .map_err(store_error)?
         {
             Outcome::Applied => Ok(()),
-            _ => Err(self.draft_guard_failure(&key).await),
+            _ => Err(self.draft_guard_failure(key).await),
         }
     }
 }
@@ -337,13 +315,17 @@ fn canonical(manifest: &str) -> Result<String> {
 }
 
 fn version_event(topic: &str, key: &VersionKey, extra: serde_json::Value) -> NewEvent {
-    let mut payload = json!({ "repo": key.repo, "package": key.package, "version": key.version });
+    let mut payload = json!({
+        "repo": key.repo,
+        "package": key.package,
+        "version": key.version.to_string(),
+    });
     if let (Some(p), serde_json::Value::Object(extra)) = (payload.as_object_mut(), extra) {
         p.extend(extra);
     }
     NewEvent {
         topic: topic.into(),
-        repo: key.repo.clone(),
+        repo: key.repo.to_string(),
         payload: payload.to_string(),
     }
 }
@@ -352,10 +334,14 @@ fn version_event(topic: &str, key: &VersionKey, extra: serde_json::Value) -> New
 mod tests {
     use super::*;
 
-    fn file(path: &str) -> VersionFile {
+    fn path(text: &str) -> FilePath {
+        FilePath::parse("path", text).unwrap()
+    }
+
+    fn file(text: &str) -> VersionFile {
         VersionFile {
-            path: path.into(),
-            digest: String::new(),
+            path: path(text),
+            digest: Digest::from_bytes([0; 32]),
             size: 0,
             media_type: String::new(),
         }
@@ -364,13 +350,13 @@ mod tests {
     #[test]
     fn path_clashes_are_refused() {
         let files = [file("data/a.txt"), file("readme")];
-        assert!(check_path_clash(&files, "data/b.txt").is_ok());
+        assert!(check_path_clash(&files, &path("data/b.txt")).is_ok());
         assert!(
-            check_path_clash(&files, "data/a.txt").is_ok(),
+            check_path_clash(&files, &path("data/a.txt")).is_ok(),
             "replacing a path is fine"
         );
-        assert!(check_path_clash(&files, "DATA/A.TXT").is_err());
-        assert!(check_path_clash(&files, "readme/x").is_err());
-        assert!(check_path_clash(&files, "data").is_err());
+        assert!(check_path_clash(&files, &path("DATA/A.TXT")).is_err());
+        assert!(check_path_clash(&files, &path("readme/x")).is_err());
+        assert!(check_path_clash(&files, &path("data")).is_err());
     }
 }

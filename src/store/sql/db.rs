@@ -12,16 +12,55 @@ use sqlx::{
 
 use super::classify;
 use crate::{
-    domain::{Etag, Name},
+    domain::{Digest, Etag, FilePath, Name},
     store::{StoreError, StoreResult},
 };
 
 /// A value bound to a `$n` placeholder.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) enum Arg<'q> {
     Int(Option<i64>),
     Text(Option<&'q str>),
+    /// Text made for the statement from a typed value (a digest, a version).
+    Owned(Option<String>),
     Bool(bool),
+}
+
+impl From<u64> for Arg<'_> {
+    /// Sizes and counts are stored as `BIGINT`; every size relreg accepts fits.
+    fn from(v: u64) -> Self {
+        Self::Int(Some(i64::try_from(v).unwrap_or(i64::MAX)))
+    }
+}
+
+impl From<&Digest> for Arg<'_> {
+    fn from(v: &Digest) -> Self {
+        Self::Owned(Some(v.to_string()))
+    }
+}
+
+impl From<Option<&Digest>> for Arg<'_> {
+    fn from(v: Option<&Digest>) -> Self {
+        Self::Owned(v.map(Digest::to_string))
+    }
+}
+
+impl From<&semver::Version> for Arg<'_> {
+    fn from(v: &semver::Version) -> Self {
+        Self::Owned(Some(v.to_string()))
+    }
+}
+
+impl From<Option<&semver::Version>> for Arg<'_> {
+    fn from(v: Option<&semver::Version>) -> Self {
+        Self::Owned(v.map(semver::Version::to_string))
+    }
+}
+
+impl<'q> From<&'q FilePath> for Arg<'q> {
+    fn from(v: &'q FilePath) -> Self {
+        Self::Text(Some(v.as_str()))
+    }
 }
 
 impl From<i64> for Arg<'_> {
@@ -157,6 +196,7 @@ where
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'q> Option<i64>: Encode<'q, DB> + Type<DB>,
     for<'q> Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<String>: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
     for<'r> i64: Decode<'r, DB> + Type<DB>,
     for<'r> bool: Decode<'r, DB>,
@@ -194,6 +234,7 @@ where
     DB: Database,
     Option<i64>: Encode<'q, DB> + Type<DB>,
     Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    Option<String>: Encode<'q, DB> + Type<DB>,
     bool: Encode<'q, DB> + Type<DB>,
 {
     stmt.args
@@ -201,6 +242,7 @@ where
         .fold(sqlx::query(stmt.text), |q, arg| match arg {
             Arg::Int(v) => q.bind(v),
             Arg::Text(v) => q.bind(v),
+            Arg::Owned(v) => q.bind(v),
             Arg::Bool(v) => q.bind(v),
         })
 }
@@ -217,6 +259,53 @@ pub(crate) trait Columns {
     fn opt_text(&self, column: &str) -> StoreResult<Option<String>>;
     /// Reads a boolean.
     fn flag(&self, column: &str) -> StoreResult<bool>;
+
+    /// Reads a name column of the row `what` (named in the error if it no longer parses).
+    fn name(&self, what: &dyn std::fmt::Display, column: &str) -> StoreResult<Name> {
+        parsed(what, column, &self.text(column)?, |t| {
+            Name::parse(column, t)
+        })
+    }
+
+    /// Reads a `sha256:<hex>` column.
+    fn digest(&self, what: &dyn std::fmt::Display, column: &str) -> StoreResult<Digest> {
+        parsed(what, column, &self.text(column)?, |t| {
+            Digest::parse(column, t)
+        })
+    }
+
+    /// Reads a nullable `sha256:<hex>` column.
+    fn opt_digest(
+        &self,
+        what: &dyn std::fmt::Display,
+        column: &str,
+    ) -> StoreResult<Option<Digest>> {
+        self.opt_text(column)?
+            .map(|t| parsed(what, column, &t, |t| Digest::parse(column, t)))
+            .transpose()
+    }
+
+    /// Reads a semver version column.
+    fn version(&self, what: &dyn std::fmt::Display, column: &str) -> StoreResult<semver::Version> {
+        parsed(what, column, &self.text(column)?, |t| {
+            crate::domain::parse_semver(column, t)
+        })
+    }
+
+    /// Reads a file path column.
+    fn path(&self, what: &dyn std::fmt::Display, column: &str) -> StoreResult<FilePath> {
+        parsed(what, column, &self.text(column)?, |t| {
+            FilePath::parse(column, t)
+        })
+    }
+
+    /// Reads a size in bytes (stored as a non-negative `BIGINT`).
+    fn size(&self, what: &dyn std::fmt::Display, column: &str) -> StoreResult<u64> {
+        let v = self.int(column)?;
+        u64::try_from(v).map_err(|_| {
+            StoreError::Internal(format!("stored {column} of {what} is negative ({v})"))
+        })
+    }
 }
 
 impl<R> Columns for R

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::{Columns, Dialect, SqlStore, sql};
 use crate::{
-    domain::{AuditRecord, Package, Policy, Repo},
+    domain::{AuditRecord, Name, Package, Policy, Repo},
     store::{RepoStore, StoreError, StoreResult},
 };
 
@@ -13,7 +13,7 @@ const REPO_COLUMNS: &str = "key, public, display_name, created_at, policy";
 const PACKAGE_COLUMNS: &str = "repo, name, kind, description, created_at";
 
 fn repo_from_row(row: &impl Columns) -> StoreResult<Repo> {
-    let key = row.text("key")?;
+    let key = row.name(&"a repo", "key")?;
     let policy = Policy::from_stored(&key, &row.text("policy")?)
         .map_err(|e| StoreError::Internal(e.cause.unwrap_or(e.message)))?;
     Ok(Repo {
@@ -27,8 +27,8 @@ fn repo_from_row(row: &impl Columns) -> StoreResult<Repo> {
 
 fn package_from_row(row: &impl Columns) -> StoreResult<Package> {
     Ok(Package {
-        repo: row.text("repo")?,
-        name: row.text("name")?,
+        repo: row.name(&"a package", "repo")?,
+        name: row.name(&"a package", "name")?,
         kind: row.text("kind")?,
         description: row.text("description")?,
         created_at: row.int("created_at")?,
@@ -53,7 +53,7 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
         tx.commit().await
     }
 
-    async fn get_repo(&self, key: &str) -> StoreResult<Option<Repo>> {
+    async fn get_repo(&self, key: &Name) -> StoreResult<Option<Repo>> {
         let text = format!("SELECT {REPO_COLUMNS} FROM repos WHERE key = $1");
         let row = self.optional(sql(&text).bind(key)).await?;
         row.as_ref().map(repo_from_row).transpose()
@@ -62,8 +62,8 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
     async fn list_repos(
         &self,
         all: bool,
-        also: Option<&str>,
-        after: Option<&str>,
+        also: Option<&Name>,
+        after: Option<&Name>,
         limit: i64,
     ) -> StoreResult<Vec<Repo>> {
         let text = format!(
@@ -78,7 +78,7 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
 
     async fn set_repo_policy(
         &self,
-        repo: &str,
+        repo: &Name,
         policy: &Policy,
         audit: &AuditRecord,
     ) -> StoreResult<()> {
@@ -116,7 +116,7 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
         tx.commit().await
     }
 
-    async fn get_package(&self, repo: &str, name: &str) -> StoreResult<Option<Package>> {
+    async fn get_package(&self, repo: &Name, name: &Name) -> StoreResult<Option<Package>> {
         let text = format!("SELECT {PACKAGE_COLUMNS} FROM packages WHERE repo = $1 AND name = $2");
         let row = self.optional(sql(&text).bind(repo).bind(name)).await?;
         row.as_ref().map(package_from_row).transpose()
@@ -124,8 +124,8 @@ impl<DB: Dialect> RepoStore for SqlStore<DB> {
 
     async fn list_packages(
         &self,
-        repo: &str,
-        after: Option<&str>,
+        repo: &Name,
+        after: Option<&Name>,
         limit: i64,
     ) -> StoreResult<Vec<Package>> {
         let text = format!(

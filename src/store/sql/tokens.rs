@@ -3,25 +3,25 @@
 
 use async_trait::async_trait;
 
-use super::{Columns, Dialect, SqlStore, sql};
+use super::{Columns, Dialect, SqlStore, parsed, sql};
 use crate::{
     domain::{AuditRecord, Token, TokenScope},
-    store::{StoreError, StoreResult, TokenStore},
+    store::{StoreResult, TokenStore},
 };
 
 const TOKEN_COLUMNS: &str = "id, name, repo, role, created_at, expires_at, revoked_at";
 
 fn token_from_row(row: &impl Columns) -> StoreResult<Token> {
-    let role = row.text("role")?;
+    let id = row.text("id")?;
+    let what = format!("token {id}");
     Ok(Token {
-        id: row.text("id")?,
+        scope: match row.opt_text("repo")? {
+            None => TokenScope::AllRepos,
+            Some(_) => TokenScope::Repo(row.name(&what, "repo")?),
+        },
+        role: parsed(&what, "role", &row.text("role")?, str::parse)?,
+        id,
         name: row.text("name")?,
-        scope: row
-            .opt_text("repo")?
-            .map_or(TokenScope::AllRepos, TokenScope::Repo),
-        role: role
-            .parse()
-            .map_err(|e| StoreError::Internal(format!("stored token role: {e}")))?,
         created_at: row.int("created_at")?,
         expires_at: row.opt_int("expires_at")?,
         revoked_at: row.opt_int("revoked_at")?,

@@ -4,11 +4,15 @@
 
 use async_trait::async_trait;
 
-use super::{Columns, Dialect, SqlStore, Tx, names, placeholders, sql};
+use super::{Columns, Dialect, SqlStore, Tx, names, parsed, placeholders, sql};
 use crate::{
-    domain::{AuditRecord, BlobInfo, Etag, VersionFile, VersionKey, VersionRecord, VersionState},
+    domain::{
+        AuditRecord, BlobInfo, Digest, Etag, Name, VersionFile, VersionKey, VersionRecord,
+        VersionState, parse_semver,
+    },
     store::{
-        DraftEdit, Guard, NewEvent, Outcome, StoreError, StoreResult, Transition, VersionStore,
+        DraftEdit, Guard, NewEvent, Outcome, Recorded, StoreError, StoreResult, Transition,
+        VersionStore,
     },
 };
 
@@ -25,24 +29,26 @@ fn optional(text: String) -> Option<String> {
 fn version_from_row(row: &impl Columns) -> StoreResult<VersionRecord> {
     let state = row.text("state")?;
     let seq = row.int("seq")?;
+    let what = format!("version #{seq}");
+    let replacement = optional(row.text("replacement")?)
+        .map(|t| parsed(&what, "replacement", &t, |t| parse_semver("replacement", t)))
+        .transpose()?;
     Ok(VersionRecord {
         key: VersionKey {
-            repo: row.text("repo")?,
-            package: row.text("package")?,
-            version: row.text("version")?,
+            repo: row.name(&what, "repo")?,
+            package: row.name(&what, "package")?,
+            version: row.version(&what, "version")?,
         },
         seq,
-        state: state
-            .parse()
-            .map_err(|e| StoreError::Internal(format!("stored version state: {e}")))?,
+        state: parsed(&what, "state", &state, str::parse)?,
         etag: Etag::from_text(row.text("etag")?).ok_or_else(|| {
             StoreError::Internal(format!("stored etag of version #{seq} is empty"))
         })?,
-        content_digest: row.opt_text("content_digest")?,
+        content_digest: row.opt_digest(&what, "content_digest")?,
         manifest: row.text("manifest")?,
         files: Vec::new(),
         deprecation_reason: optional(row.text("deprecation_reason")?),
-        replacement: optional(row.text("replacement")?),
+        replacement,
         yank_reason: optional(row.text("yank_reason")?),
         created_at: row.int("created_at")?,
         updated_at: row.int("updated_at")?,
@@ -50,11 +56,11 @@ fn version_from_row(row: &impl Columns) -> StoreResult<VersionRecord> {
     })
 }
 
-fn file_from_row(row: &impl Columns) -> StoreResult<VersionFile> {
+fn file_from_row(row: &impl Columns, what: &VersionKey) -> StoreResult<VersionFile> {
     Ok(VersionFile {
-        path: row.text("path")?,
-        digest: row.text("digest")?,
-        size: row.int("size")?,
+        path: row.path(what, "path")?,
+        digest: row.digest(what, "digest")?,
+        size: row.size(what, "size")?,
         media_type: row.text("media_type")?,
     })
 }
@@ -65,7 +71,7 @@ impl<DB: Dialect> Tx<DB> {
     async fn claim_version(
         &mut self,
         guard: &Guard<'_>,
-        new_etag: Option<&str>,
+        new_etag: Option<&Etag>,
         at: i64,
     ) -> StoreResult<Option<i64>> {
         let from = guard.step.from();
@@ -96,7 +102,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
     async fn create_version(
         &self,
         key: &VersionKey,
-        etag: &str,
+        etag: &Etag,
         at: i64,
         audit: &AuditRecord,
     ) -> StoreResult<VersionRecord> {
@@ -149,15 +155,15 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
             .await?;
         record.files = files
             .iter()
-            .map(file_from_row)
+            .map(|f| file_from_row(f, key))
             .collect::<StoreResult<_>>()?;
         Ok(Some(record))
     }
 
     async fn list_versions(
         &self,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
         after_seq: Option<i64>,
         limit: i64,
         include_drafts: bool,
@@ -182,8 +188,8 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
 
     async fn released_versions(
         &self,
-        repo: &str,
-        package: &str,
+        repo: &Name,
+        package: &Name,
     ) -> StoreResult<Vec<VersionRecord>> {
         let released = VersionState::RELEASED;
         let text = format!(
@@ -205,7 +211,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
     async fn edit_draft(
         &self,
         guard: Guard<'_>,
-        new_etag: &str,
+        new_etag: &Etag,
         at: i64,
         edit: &DraftEdit,
         audit: &AuditRecord,
@@ -283,15 +289,34 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
              AND ($10 IS NULL OR etag = $10) AND removed_at IS NULL AND state IN ({})",
             placeholders(12, from.len())
         );
+        let (content_digest, deprecation_reason, replacement, yank_reason) = match &change.records {
+            Recorded::Publish { content_digest } => (Some(content_digest), None, None, None),
+            // An empty replacement clears one named by an earlier deprecation.
+            Recorded::Deprecate {
+                reason,
+                replacement,
+            } => (
+                None,
+                Some(reason.as_str()),
+                Some(
+                    replacement
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                ),
+                None,
+            ),
+            Recorded::Yank { reason } => (None, None, None, Some(reason.as_str())),
+        };
         let affected = tx
             .execute(
                 sql(&text)
                     .bind(to.as_str())
                     .bind(change.at)
-                    .bind(change.content_digest.as_deref())
-                    .bind(change.deprecation_reason.as_deref())
-                    .bind(change.replacement.as_deref())
-                    .bind(change.yank_reason.as_deref())
+                    .bind(content_digest)
+                    .bind(deprecation_reason)
+                    .bind(replacement.as_deref())
+                    .bind(yank_reason)
                     .bind(&guard.key.repo)
                     .bind(&guard.key.package)
                     .bind(&guard.key.version)
@@ -325,7 +350,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
 
     async fn add_blob(
         &self,
-        repo: &str,
+        repo: &Name,
         blob: &BlobInfo,
         at: i64,
         audit: &AuditRecord,
@@ -361,7 +386,7 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
         Ok(added)
     }
 
-    async fn get_blob(&self, repo: &str, digest: &str) -> StoreResult<Option<BlobInfo>> {
+    async fn get_blob(&self, repo: &Name, digest: &Digest) -> StoreResult<Option<BlobInfo>> {
         let row = self
             .optional(
                 sql("SELECT b.digest, b.size, rb.media_type FROM repo_blobs rb \
@@ -372,8 +397,8 @@ impl<DB: Dialect> VersionStore for SqlStore<DB> {
             .await?;
         row.map(|r| {
             Ok(BlobInfo {
-                digest: r.text("digest")?,
-                size: r.int("size")?,
+                digest: r.digest(digest, "digest")?,
+                size: r.size(digest, "size")?,
                 media_type: r.text("media_type")?,
             })
         })

@@ -8,7 +8,7 @@ use relreg::{
     store::{Store, StoreError},
 };
 
-use super::{T0, audit, count, repo, store_tests};
+use super::{T0, audit, count, dg, n, repo, store_tests};
 
 store_tests!(add_blob_is_new_once_per_repo);
 
@@ -19,9 +19,9 @@ async fn add_blob_is_new_once_per_repo(store: Arc<dyn Store>) {
             .await
             .unwrap();
     }
-    let digest = format!("sha256:{}", "ab".repeat(32));
+    let digest = dg("ab");
     let blob = BlobInfo {
-        digest: digest.clone(),
+        digest,
         size: 1234,
         media_type: "application/zip".into(),
     };
@@ -29,7 +29,12 @@ async fn add_blob_is_new_once_per_repo(store: Arc<dyn Store>) {
         let store = store.clone();
         async move {
             store
-                .add_blob(repo, &blob, T0, &audit("blob.added", repo, &blob.digest))
+                .add_blob(
+                    &n(repo),
+                    &blob,
+                    T0,
+                    &audit("blob.added", repo, &blob.digest.to_string()),
+                )
                 .await
         }
     };
@@ -37,12 +42,12 @@ async fn add_blob_is_new_once_per_repo(store: Arc<dyn Store>) {
     assert!(!added("acme", blob.clone()).await.unwrap(), "known to acme");
     assert_eq!(count(&store, "blob.added").await, 1, "one audit row");
     assert_eq!(
-        store.get_blob("acme", &digest).await.unwrap(),
+        store.get_blob(&n("acme"), &digest).await.unwrap(),
         Some(blob.clone())
     );
-    assert_eq!(store.get_blob("beta", &digest).await.unwrap(), None);
-    assert_eq!(store.get_blob("ghost", &digest).await.unwrap(), None);
-    assert_eq!(store.get_blob("acme", "sha256:00").await.unwrap(), None);
+    assert_eq!(store.get_blob(&n("beta"), &digest).await.unwrap(), None);
+    assert_eq!(store.get_blob(&n("ghost"), &digest).await.unwrap(), None);
+    assert_eq!(store.get_blob(&n("acme"), &dg("00")).await.unwrap(), None);
 
     // Another repo adds the same bytes under its own media type.
     let theirs = BlobInfo {
@@ -50,17 +55,26 @@ async fn add_blob_is_new_once_per_repo(store: Arc<dyn Store>) {
         ..blob.clone()
     };
     assert!(added("beta", theirs.clone()).await.unwrap(), "new to beta");
-    assert_eq!(store.get_blob("beta", &digest).await.unwrap(), Some(theirs));
-    assert_eq!(store.get_blob("acme", &digest).await.unwrap(), Some(blob));
+    assert_eq!(
+        store.get_blob(&n("beta"), &digest).await.unwrap(),
+        Some(theirs)
+    );
+    assert_eq!(
+        store.get_blob(&n("acme"), &digest).await.unwrap(),
+        Some(blob)
+    );
     assert_eq!(count(&store, "blob.added").await, 2);
 
     let other = BlobInfo {
-        digest: format!("sha256:{}", "cd".repeat(32)),
+        digest: dg("cd"),
         size: 1,
         media_type: String::new(),
     };
     let err = added("ghost", other.clone()).await.unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
     assert_eq!(count(&store, "blob.added").await, 2);
-    assert_eq!(store.get_blob("acme", &other.digest).await.unwrap(), None);
+    assert_eq!(
+        store.get_blob(&n("acme"), &other.digest).await.unwrap(),
+        None
+    );
 }

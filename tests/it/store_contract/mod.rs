@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use relreg::{
     domain::{
-        AuditFilter, AuditRecord, Package, Repo, VersionKey, VersionRecord, VersionState,
+        AuditFilter, AuditRecord, Digest, Package, Repo, VersionKey, VersionRecord, VersionState,
         VersionStep,
     },
-    store::{Guard, NewEvent, Outcome, Store, Transition},
+    store::{Guard, NewEvent, Outcome, Recorded, Store, Transition},
 };
 
 use crate::common::{Backend, TestDb};
@@ -104,10 +104,16 @@ pub(crate) fn audit(action: &str, repo: &str, target: &str) -> AuditRecord {
     }
 }
 
+/// Returns the digest of a label's bytes: a valid digest that differs per label.
+pub(crate) fn dg(label: &str) -> Digest {
+    use sha2::Digest as _;
+    Digest::from_bytes(sha2::Sha256::digest(label.as_bytes()).into())
+}
+
 /// Returns a repo record as `create_repo` stores it (the policy starts empty).
 pub(crate) fn repo(key: &str, public: bool) -> Repo {
     Repo {
-        key: key.into(),
+        key: n(key),
         public,
         display_name: Some(format!("The {key} repo")),
         created_at: T0,
@@ -118,8 +124,8 @@ pub(crate) fn repo(key: &str, public: bool) -> Repo {
 /// Returns a package record.
 pub(crate) fn package(repo: &str, name: &str) -> Package {
     Package {
-        repo: repo.into(),
-        name: name.into(),
+        repo: n(repo),
+        name: n(name),
         kind: "generic".into(),
         description: format!("the {name} package"),
         created_at: T0,
@@ -128,11 +134,7 @@ pub(crate) fn package(repo: &str, name: &str) -> Package {
 
 /// Returns the key of a version of `acme/app`.
 pub(crate) fn key(version: &str) -> VersionKey {
-    VersionKey {
-        repo: "acme".into(),
-        package: "app".into(),
-        version: version.into(),
-    }
+    VersionKey::parse("acme", "app", version).expect("a valid version key")
 }
 
 /// Returns an outbox event to hand to a change.
@@ -184,15 +186,23 @@ pub(crate) async fn version(store: &Arc<dyn Store>, v: &str) -> VersionRecord {
         .unwrap_or_else(|| panic!("version {v} exists"))
 }
 
-/// Returns the transition to `to` at `at`, with nothing else set.
-pub(crate) fn change_at(at: i64) -> Transition {
-    Transition {
-        at,
-        content_digest: None,
-        deprecation_reason: None,
-        replacement: None,
-        yank_reason: None,
-    }
+/// Returns the transition a step takes at `at`, with a content digest made from `label` (a
+/// publish), or no reason and no replacement (a deprecation or yank).
+pub(crate) fn change_at(step: VersionStep, at: i64, label: &str) -> Transition {
+    let records = match step {
+        VersionStep::Publish => Recorded::Publish {
+            content_digest: dg(label),
+        },
+        VersionStep::Deprecate => Recorded::Deprecate {
+            reason: String::new(),
+            replacement: None,
+        },
+        VersionStep::Yank => Recorded::Yank {
+            reason: String::new(),
+        },
+        other => panic!("{other:?} is not a state change"),
+    };
+    Transition { at, records }
 }
 
 /// Returns a name, which must be valid.
@@ -221,7 +231,12 @@ pub(crate) fn rid(name: &str) -> relreg::domain::ReleaseId {
 /// Creates a draft of `acme/app` and moves it to `state` through the store (no event).
 pub(crate) async fn version_in(store: &Arc<dyn Store>, v: &str, state: VersionState) {
     store
-        .create_version(&key(v), "etag-0", T0, &audit("version.created", "acme", v))
+        .create_version(
+            &key(v),
+            &et("etag-0"),
+            T0,
+            &audit("version.created", "acme", v),
+        )
         .await
         .expect("create version");
     let k = key(v);
@@ -233,10 +248,7 @@ pub(crate) async fn version_in(store: &Arc<dyn Store>, v: &str, state: VersionSt
         VersionState::Removed => panic!("only retention removes versions"),
     };
     for &step in path {
-        let mut change = change_at(T0 + 1);
-        if step == VersionStep::Publish {
-            change.content_digest = Some(format!("sha256:{v}"));
-        }
+        let change = change_at(step, T0 + 1, v);
         let guard = Guard {
             key: &k,
             step,

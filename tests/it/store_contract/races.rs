@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use relreg::{
     domain::{AuditFilter, VersionState, VersionStep},
-    store::{Guard, Outcome, Store, StoreError, Transition},
+    store::{Guard, Outcome, Store, StoreError},
 };
 
 use super::{T0, audit, change_at, count, event, key, seed, store_tests, version};
@@ -48,7 +48,7 @@ async fn concurrent_creates_of_one_version_make_one_row(store: Arc<dyn Store>) {
         store
             .create_version(
                 &key("1.0.0"),
-                &format!("etag-{i}"),
+                &super::et(&format!("etag-{i}")),
                 T0,
                 &audit("version.created", "acme", "1.0.0"),
             )
@@ -113,7 +113,7 @@ async fn concurrent_version_publishes_apply_once(store: Arc<dyn Store>) {
     store
         .create_version(
             &key("1.0.0"),
-            "etag-1",
+            &super::et("etag-1"),
             T0,
             &audit("version.created", "acme", "1.0.0"),
         )
@@ -121,15 +121,13 @@ async fn concurrent_version_publishes_apply_once(store: Arc<dyn Store>) {
         .unwrap();
     let results = race(&store, |store, i| async move {
         let k = key("1.0.0");
+        let etag = super::et("etag-1");
         let guard = Guard {
             key: &k,
             step: VersionStep::Publish,
-            etag: Some("etag-1"),
+            etag: Some(&etag),
         };
-        let change = Transition {
-            content_digest: Some(format!("sha256:{i}")),
-            ..change_at(T0 + i as i64)
-        };
+        let change = change_at(VersionStep::Publish, T0 + i as i64, &i.to_string());
         store
             .transition_version(
                 guard,
@@ -158,7 +156,7 @@ async fn concurrent_version_publishes_apply_once(store: Arc<dyn Store>) {
     assert_eq!(v.state, VersionState::Published);
     assert_eq!(
         v.content_digest,
-        Some(format!("sha256:{winner}")),
+        Some(super::dg(&winner.to_string())),
         "the winner's digest"
     );
     let events = store.list_outbox(None, 100).await.unwrap();

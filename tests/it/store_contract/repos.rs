@@ -7,7 +7,7 @@ use relreg::{
     store::{Store, StoreError},
 };
 
-use super::{actions, audit, count, package, repo, store_tests};
+use super::{actions, audit, count, n, package, repo, store_tests};
 
 store_tests!(
     repos_round_trip_and_refuse_duplicates,
@@ -23,8 +23,11 @@ async fn repos_round_trip_and_refuse_duplicates(store: Arc<dyn Store>) {
         .create_repo(&acme, &audit("repo.created", "acme", "acme"))
         .await
         .unwrap();
-    assert_eq!(store.get_repo("acme").await.unwrap(), Some(acme.clone()));
-    assert_eq!(store.get_repo("nope").await.unwrap(), None);
+    assert_eq!(
+        store.get_repo(&n("acme")).await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(store.get_repo(&n("nope")).await.unwrap(), None);
 
     let mut again = repo("acme", false);
     again.display_name = Some("other".into());
@@ -34,7 +37,7 @@ async fn repos_round_trip_and_refuse_duplicates(store: Arc<dyn Store>) {
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert_eq!(
-        store.get_repo("acme").await.unwrap(),
+        store.get_repo(&n("acme")).await.unwrap(),
         Some(acme),
         "the refused create changed nothing"
     );
@@ -61,11 +64,17 @@ async fn packages_need_their_repo_and_refuse_duplicates(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(
-        store.get_package("acme", "app").await.unwrap(),
+        store.get_package(&n("acme"), &n("app")).await.unwrap(),
         Some(app.clone())
     );
-    assert_eq!(store.get_package("acme", "other").await.unwrap(), None);
-    assert_eq!(store.get_package("ghost", "app").await.unwrap(), None);
+    assert_eq!(
+        store.get_package(&n("acme"), &n("other")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.get_package(&n("ghost"), &n("app")).await.unwrap(),
+        None
+    );
 
     let mut again = package("acme", "app");
     again.kind = "android".into();
@@ -74,7 +83,10 @@ async fn packages_need_their_repo_and_refuse_duplicates(store: Arc<dyn Store>) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
-    assert_eq!(store.get_package("acme", "app").await.unwrap(), Some(app));
+    assert_eq!(
+        store.get_package(&n("acme"), &n("app")).await.unwrap(),
+        Some(app)
+    );
     assert_eq!(
         actions(&store).await,
         ["repo.created", "package.created"],
@@ -97,7 +109,7 @@ async fn list_repos_filters_by_visibility_and_pages(store: Arc<dyn Store>) {
             .unwrap();
     }
     let keys = |repos: Vec<relreg::domain::Repo>| -> Vec<String> {
-        repos.into_iter().map(|r| r.key).collect()
+        repos.into_iter().map(|r| r.key.to_string()).collect()
     };
     assert_eq!(
         keys(store.list_repos(true, None, None, 100).await.unwrap()),
@@ -108,13 +120,18 @@ async fn list_repos_filters_by_visibility_and_pages(store: Arc<dyn Store>) {
         ["a", "c", "e"]
     );
     assert_eq!(
-        keys(store.list_repos(false, Some("d"), None, 100).await.unwrap()),
+        keys(
+            store
+                .list_repos(false, Some(&n("d")), None, 100)
+                .await
+                .unwrap()
+        ),
         ["a", "c", "d", "e"]
     );
     assert_eq!(
         keys(
             store
-                .list_repos(false, Some("zzz"), None, 100)
+                .list_repos(false, Some(&n("zzz")), None, 100)
                 .await
                 .unwrap()
         ),
@@ -125,17 +142,27 @@ async fn list_repos_filters_by_visibility_and_pages(store: Arc<dyn Store>) {
         ["a", "b"]
     );
     assert_eq!(
-        keys(store.list_repos(true, None, Some("b"), 2).await.unwrap()),
+        keys(
+            store
+                .list_repos(true, None, Some(&n("b")), 2)
+                .await
+                .unwrap()
+        ),
         ["c", "d"]
     );
     assert_eq!(
-        keys(store.list_repos(true, None, Some("d"), 2).await.unwrap()),
+        keys(
+            store
+                .list_repos(true, None, Some(&n("d")), 2)
+                .await
+                .unwrap()
+        ),
         ["e"]
     );
     assert_eq!(
         keys(
             store
-                .list_repos(false, Some("b"), Some("a"), 2)
+                .list_repos(false, Some(&n("b")), Some(&n("a")), 2)
                 .await
                 .unwrap()
         ),
@@ -143,14 +170,17 @@ async fn list_repos_filters_by_visibility_and_pages(store: Arc<dyn Store>) {
     );
     assert!(
         store
-            .list_repos(true, None, Some("e"), 2)
+            .list_repos(true, None, Some(&n("e")), 2)
             .await
             .unwrap()
             .is_empty()
     );
     // Whole records, not only keys.
     assert_eq!(
-        store.list_repos(false, None, Some("b"), 1).await.unwrap(),
+        store
+            .list_repos(false, None, Some(&n("b")), 1)
+            .await
+            .unwrap(),
         [repo("c", true)]
     );
 }
@@ -158,9 +188,9 @@ async fn list_repos_filters_by_visibility_and_pages(store: Arc<dyn Store>) {
 async fn set_repo_policy_replaces_or_reports_missing(store: Arc<dyn Store>) {
     let err = store
         .set_repo_policy(
-            "ghost",
+            &n("ghost"),
             &Policy::default(),
-            &audit("repo.policy", "ghost", "ghost"),
+            &audit("repo.policy", &n("ghost"), &n("ghost")),
         )
         .await
         .unwrap_err();
@@ -173,12 +203,16 @@ async fn set_repo_policy_replaces_or_reports_missing(store: Arc<dyn Store>) {
         .unwrap();
     let policy = Policy::from_channels(&[("stable".into(), vec!["android".into()])]).unwrap();
     store
-        .set_repo_policy("acme", &policy, &audit("repo.policy", "acme", "acme"))
+        .set_repo_policy(
+            &n("acme"),
+            &policy,
+            &audit("repo.policy", &n("acme"), &n("acme")),
+        )
         .await
         .unwrap();
     let mut expected = repo("acme", false);
     expected.policy = policy;
-    assert_eq!(store.get_repo("acme").await.unwrap(), Some(expected));
+    assert_eq!(store.get_repo(&n("acme")).await.unwrap(), Some(expected));
     assert_eq!(count(&store, "repo.policy").await, 1);
 }
 
@@ -206,27 +240,35 @@ async fn list_packages_pages_by_name(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let names = |packages: Vec<relreg::domain::Package>| -> Vec<String> {
-        packages.into_iter().map(|p| p.name).collect()
+        packages.into_iter().map(|p| p.name.to_string()).collect()
     };
     assert_eq!(
-        names(store.list_packages("acme", None, 100).await.unwrap()),
+        names(store.list_packages(&n("acme"), None, 100).await.unwrap()),
         ["android", "api", "cli", "ios", "web"]
     );
     assert_eq!(
-        names(store.list_packages("acme", None, 2).await.unwrap()),
+        names(store.list_packages(&n("acme"), None, 2).await.unwrap()),
         ["android", "api"]
     );
     assert_eq!(
-        names(store.list_packages("acme", Some("api"), 2).await.unwrap()),
+        names(
+            store
+                .list_packages(&n("acme"), Some(&n("api")), 2)
+                .await
+                .unwrap()
+        ),
         ["cli", "ios"]
     );
     assert_eq!(
-        store.list_packages("acme", Some("ios"), 2).await.unwrap(),
+        store
+            .list_packages(&n("acme"), Some(&n("ios")), 2)
+            .await
+            .unwrap(),
         [package("acme", "web")]
     );
     assert!(
         store
-            .list_packages("ghost", None, 100)
+            .list_packages(&n("ghost"), None, 100)
             .await
             .unwrap()
             .is_empty()

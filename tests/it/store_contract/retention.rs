@@ -9,7 +9,7 @@ use relreg::{
     store::{PackageDeletion, Removal, Store},
 };
 
-use super::{T0, audit, count, package, seed, store_tests, version, version_in};
+use super::{T0, audit, count, n, package, seed, store_tests, version, version_in};
 use crate::store_contract::releases::{attach, create, draft};
 
 store_tests!(
@@ -113,15 +113,11 @@ async fn delete_package_keeps_what_was_published(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    let draft_key = relreg::domain::VersionKey {
-        repo: "acme".into(),
-        package: "tmp".into(),
-        version: "0.1.0".into(),
-    };
+    let draft_key = relreg::domain::VersionKey::parse("acme", "tmp", "0.1.0").unwrap();
     store
         .create_version(
             &draft_key,
-            "e",
+            &super::et("e"),
             T0,
             &audit("version.created", "acme", "tmp"),
         )
@@ -132,7 +128,13 @@ async fn delete_package_keeps_what_was_published(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(deleted, PackageDeletion::Deleted { drafts: 1 });
-    assert!(store.get_package("acme", "tmp").await.unwrap().is_none());
+    assert!(
+        store
+            .get_package(&n("acme"), &n("tmp"))
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.get_version(&draft_key).await.unwrap().is_none());
     let missing = store
         .delete_package("acme", "tmp", &audit("package.deleted", "acme", "tmp"))

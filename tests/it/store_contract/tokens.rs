@@ -44,7 +44,7 @@ async fn tokens_round_trip_by_hash_and_id(store: Arc<dyn Store>) {
     let admin = token("t1", TokenScope::AllRepos, Role::Admin);
     let reader = Token {
         expires_at: Some(T0 + 1000),
-        ..token("t2", TokenScope::Repo("acme".into()), Role::Reader)
+        ..token("t2", TokenScope::Repo(super::n("acme")), Role::Reader)
     };
     create(&store, &admin).await;
     create(&store, &reader).await;
@@ -80,10 +80,10 @@ async fn tokens_round_trip_by_hash_and_id(store: Arc<dyn Store>) {
 
 async fn list_tokens_filters_and_pages(store: Arc<dyn Store>) {
     let tokens = [
-        token("t4", TokenScope::Repo("acme".into()), Role::Reader),
+        token("t4", TokenScope::Repo(super::n("acme")), Role::Reader),
         token("t1", TokenScope::AllRepos, Role::Admin),
-        token("t3", TokenScope::Repo("beta".into()), Role::Publisher),
-        token("t2", TokenScope::Repo("acme".into()), Role::Publisher),
+        token("t3", TokenScope::Repo(super::n("beta")), Role::Publisher),
+        token("t2", TokenScope::Repo(super::n("acme")), Role::Publisher),
         token("t5", TokenScope::AllRepos, Role::Reader),
     ];
     for t in &tokens {

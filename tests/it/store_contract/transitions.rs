@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use relreg::{
     domain::{OutboxEvent, VersionState, VersionStep},
-    store::{Guard, Outcome, Store, Transition},
+    store::{Guard, Outcome, Recorded, Store, Transition},
 };
 
-use super::{T0, actions, audit, change_at, event, key, seed, store_tests, version};
+use super::{T0, actions, audit, change_at, dg, et, event, key, seed, store_tests, v, version};
 
 store_tests!(
     transition_version_checks_its_guard,
@@ -19,25 +19,27 @@ async fn transition_version_checks_its_guard(store: Arc<dyn Store>) {
     seed(&store).await;
     let k = key("1.0.0");
     store
-        .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-1"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     let before = version(&store, "1.0.0").await;
-    let publish = Transition {
-        content_digest: Some("sha256:abc".into()),
-        ..change_at(T0 + 10)
-    };
+    let publish = change_at(VersionStep::Publish, T0 + 10, "abc");
     // A stale etag; steps that start from states the draft is not in.
     let refused = [
-        (VersionStep::Publish, Some("etag-0")),
+        (VersionStep::Publish, Some(et("etag-0"))),
         (VersionStep::Yank, None),
-        (VersionStep::Deprecate, Some("etag-1")),
+        (VersionStep::Deprecate, Some(et("etag-1"))),
     ];
     for (step, etag) in refused {
         let guard = Guard {
             key: &k,
             step,
-            etag,
+            etag: etag.as_ref(),
         };
         let outcome = store
             .transition_version(
@@ -73,7 +75,7 @@ async fn transition_version_checks_its_guard(store: Arc<dyn Store>) {
     let guard = Guard {
         key: &k,
         step: VersionStep::Publish,
-        etag: Some("etag-1"),
+        etag: Some(&et("etag-1")),
     };
     let outcome = store
         .transition_version(
@@ -95,19 +97,21 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
     seed(&store).await;
     let k = key("1.0.0");
     store
-        .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-1"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     let draft = version(&store, "1.0.0").await;
 
-    let publish = Transition {
-        content_digest: Some("sha256:abc".into()),
-        ..change_at(T0 + 10)
-    };
+    let publish = change_at(VersionStep::Publish, T0 + 10, "abc");
     let guard = Guard {
         key: &k,
         step: VersionStep::Publish,
-        etag: Some("etag-1"),
+        etag: Some(&et("etag-1")),
     };
     let published = event("version.published", r#"{"version":"1.0.0"}"#);
     let outcome = store
@@ -122,7 +126,7 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
     assert_eq!(outcome, Outcome::Applied);
     let mut expected = draft.clone();
     expected.state = VersionState::Published;
-    expected.content_digest = Some("sha256:abc".into());
+    expected.content_digest = Some(dg("abc"));
     expected.updated_at = T0 + 10;
     expected.published_at = Some(T0 + 10);
     assert_eq!(version(&store, "1.0.0").await, expected);
@@ -141,9 +145,11 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
 
     // Deprecating without an event: fields set, publish time kept, no outbox row.
     let deprecate = Transition {
-        deprecation_reason: Some("old".into()),
-        replacement: Some("2.0.0".into()),
-        ..change_at(T0 + 20)
+        at: T0 + 20,
+        records: Recorded::Deprecate {
+            reason: "old".into(),
+            replacement: Some(v("2.0.0")),
+        },
     };
     let guard = Guard {
         key: &k,
@@ -162,15 +168,17 @@ async fn transitions_record_their_fields_and_events(store: Arc<dyn Store>) {
     assert_eq!(outcome, Outcome::Applied);
     expected.state = VersionState::Deprecated;
     expected.deprecation_reason = Some("old".into());
-    expected.replacement = Some("2.0.0".into());
+    expected.replacement = Some(v("2.0.0"));
     expected.updated_at = T0 + 20;
     assert_eq!(version(&store, "1.0.0").await, expected);
     assert_eq!(store.list_outbox(None, 100).await.unwrap(), outbox);
 
     // Yanking keeps the deprecation fields it does not name.
     let yank = Transition {
-        yank_reason: Some("broken".into()),
-        ..change_at(T0 + 30)
+        at: T0 + 30,
+        records: Recorded::Yank {
+            reason: "broken".into(),
+        },
     };
     let guard = Guard {
         key: &k,

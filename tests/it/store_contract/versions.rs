@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use relreg::{
-    domain::{VersionFile, VersionKey, VersionRecord, VersionState, VersionStep},
+    domain::{Etag, FilePath, VersionFile, VersionKey, VersionRecord, VersionState, VersionStep},
     store::{DraftEdit, Guard, Outcome, Store, StoreError},
 };
 
-use super::{T0, actions, audit, count, key, seed, store_tests, version, version_in};
+use super::{T0, actions, audit, count, dg, et, key, n, seed, store_tests, version, version_in};
 
 store_tests!(
     create_version_makes_a_draft_once,
@@ -20,10 +20,10 @@ store_tests!(
 );
 
 /// Returns a file bound to the blob of its path.
-fn file(path: &str, size: i64) -> VersionFile {
+fn file(path: &str, size: u64) -> VersionFile {
     VersionFile {
-        path: path.into(),
-        digest: format!("sha256:{}", path.len()),
+        path: FilePath::parse("path", path).unwrap(),
+        digest: dg(&path.len().to_string()),
         size,
         media_type: "application/octet-stream".into(),
     }
@@ -32,25 +32,25 @@ fn file(path: &str, size: i64) -> VersionFile {
 /// Seeds the repo and uploads the blobs `file` names: a file binds only a blob its repo holds.
 async fn seed_with_blobs(store: &Arc<dyn Store>) {
     seed(store).await;
-    for n in 1..=16 {
+    for i in 1..=16 {
         let blob = relreg::domain::BlobInfo {
-            digest: format!("sha256:{n}"),
+            digest: dg(&i.to_string()),
             size: 3,
             media_type: "application/octet-stream".into(),
         };
         store
             .add_blob(
-                "acme",
+                &n("acme"),
                 &blob,
                 T0,
-                &audit("blob.uploaded", "acme", &blob.digest),
+                &audit("blob.uploaded", "acme", &blob.digest.to_string()),
             )
             .await
             .unwrap();
     }
 }
 
-fn draft_guard<'a>(key: &'a VersionKey, etag: Option<&'a str>) -> Guard<'a> {
+fn draft_guard<'a>(key: &'a VersionKey, etag: Option<&'a Etag>) -> Guard<'a> {
     Guard {
         key,
         step: VersionStep::Edit,
@@ -64,7 +64,7 @@ async fn create_version_makes_a_draft_once(store: Arc<dyn Store>) {
     let created = store
         .create_version(
             &k,
-            "etag-1",
+            &et("etag-1"),
             T0 + 5,
             &audit("version.created", "acme", "1.0.0"),
         )
@@ -93,7 +93,7 @@ async fn create_version_makes_a_draft_once(store: Arc<dyn Store>) {
     let err = store
         .create_version(
             &k,
-            "etag-2",
+            &et("etag-2"),
             T0 + 6,
             &audit("version.created", "acme", "1.0.0"),
         )
@@ -102,13 +102,14 @@ async fn create_version_makes_a_draft_once(store: Arc<dyn Store>) {
     assert!(matches!(err, StoreError::Conflict), "{err:?}");
     assert_eq!(store.get_version(&k).await.unwrap(), Some(expected));
 
-    let orphan = VersionKey {
-        repo: "acme".into(),
-        package: "ghost".into(),
-        version: "1.0.0".into(),
-    };
+    let orphan = VersionKey::parse("acme", "ghost", "1.0.0").unwrap();
     let err = store
-        .create_version(&orphan, "e", T0, &audit("version.created", "acme", "ghost"))
+        .create_version(
+            &orphan,
+            &et("e"),
+            T0,
+            &audit("version.created", "acme", "ghost"),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
@@ -123,14 +124,19 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
     seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
-        .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-1"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     let edit = DraftEdit::PutFile(file("a.txt", 3));
     let applied = store
         .edit_draft(
-            draft_guard(&k, Some("etag-1")),
-            "etag-2",
+            draft_guard(&k, Some(&et("etag-1"))),
+            &et("etag-2"),
             T0 + 1,
             &edit,
             &audit("version.file_put", "acme", "1.0.0"),
@@ -148,8 +154,8 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
     let stale = DraftEdit::PutFile(file("b.txt", 4));
     let outcome = store
         .edit_draft(
-            draft_guard(&k, Some("etag-1")),
-            "etag-3",
+            draft_guard(&k, Some(&et("etag-1"))),
+            &et("etag-3"),
             T0 + 2,
             &stale,
             &audit("version.file_put", "acme", "1.0.0"),
@@ -164,7 +170,7 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
     let outcome = store
         .edit_draft(
             draft_guard(&k, None),
-            "etag-3",
+            &et("etag-3"),
             T0 + 3,
             &replace,
             &audit("version.file_put", "acme", "1.0.0"),
@@ -175,8 +181,8 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
     let manifest = DraftEdit::SetManifest(r#"{"name":"app"}"#.into());
     let outcome = store
         .edit_draft(
-            draft_guard(&k, Some("etag-3")),
-            "etag-4",
+            draft_guard(&k, Some(&et("etag-3"))),
+            &et("etag-4"),
             T0 + 4,
             &manifest,
             &audit("version.manifest_set", "acme", "1.0.0"),
@@ -193,11 +199,11 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
     version_in(&store, "2.0.0", VersionState::Published).await;
     let published = version(&store, "2.0.0").await;
     let k2 = key("2.0.0");
-    for etag in [Some("etag-0"), None] {
+    for etag in [Some(et("etag-0")), None] {
         let outcome = store
             .edit_draft(
-                draft_guard(&k2, etag),
-                "etag-9",
+                draft_guard(&k2, etag.as_ref()),
+                &et("etag-9"),
                 T0 + 9,
                 &DraftEdit::PutFile(file("x", 1)),
                 &audit("version.file_put", "acme", "2.0.0"),
@@ -211,7 +217,7 @@ async fn edit_draft_checks_state_and_etag(store: Arc<dyn Store>) {
     let outcome = store
         .edit_draft(
             draft_guard(&key("3.0.0"), None),
-            "etag-9",
+            &et("etag-9"),
             T0,
             &DraftEdit::SetManifest("{}".into()),
             &audit("version.manifest_set", "acme", "3.0.0"),
@@ -231,13 +237,18 @@ async fn deleting_a_missing_file_rolls_back(store: Arc<dyn Store>) {
     seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
-        .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-1"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     store
         .edit_draft(
-            draft_guard(&k, Some("etag-1")),
-            "etag-2",
+            draft_guard(&k, Some(&et("etag-1"))),
+            &et("etag-2"),
             T0 + 1,
             &DraftEdit::PutFile(file("a.txt", 1)),
             &audit("version.file_put", "acme", "1.0.0"),
@@ -248,10 +259,10 @@ async fn deleting_a_missing_file_rolls_back(store: Arc<dyn Store>) {
     let audited = actions(&store).await;
     let outcome = store
         .edit_draft(
-            draft_guard(&k, Some("etag-2")),
-            "etag-3",
+            draft_guard(&k, Some(&et("etag-2"))),
+            &et("etag-3"),
             T0 + 2,
-            &DraftEdit::DeleteFile("b.txt".into()),
+            &DraftEdit::DeleteFile(FilePath::parse("path", "b.txt").unwrap()),
             &audit("version.file_deleted", "acme", "1.0.0"),
         )
         .await
@@ -266,10 +277,10 @@ async fn deleting_a_missing_file_rolls_back(store: Arc<dyn Store>) {
 
     let outcome = store
         .edit_draft(
-            draft_guard(&k, Some("etag-2")),
-            "etag-3",
+            draft_guard(&k, Some(&et("etag-2"))),
+            &et("etag-3"),
             T0 + 3,
-            &DraftEdit::DeleteFile("a.txt".into()),
+            &DraftEdit::DeleteFile(FilePath::parse("path", "a.txt").unwrap()),
             &audit("version.file_deleted", "acme", "1.0.0"),
         )
         .await
@@ -284,7 +295,12 @@ async fn files_come_back_ordered_by_path(store: Arc<dyn Store>) {
     seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
-        .create_version(&k, "etag-0", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-0"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     let paths = [
@@ -294,9 +310,9 @@ async fn files_come_back_ordered_by_path(store: Arc<dyn Store>) {
         store
             .edit_draft(
                 draft_guard(&k, None),
-                &format!("etag-{}", i + 1),
+                &et(&format!("etag-{}", i + 1)),
                 T0,
-                &DraftEdit::PutFile(file(path, i as i64)),
+                &DraftEdit::PutFile(file(path, i as u64)),
                 &audit("version.file_put", "acme", "1.0.0"),
             )
             .await
@@ -308,7 +324,7 @@ async fn files_come_back_ordered_by_path(store: Arc<dyn Store>) {
         .await
         .files
         .into_iter()
-        .map(|f| f.path)
+        .map(|f| f.path.to_string())
         .collect();
     assert_eq!(got, sorted, "byte-wise path order");
 }
@@ -317,13 +333,18 @@ async fn delete_version_removes_a_draft_only(store: Arc<dyn Store>) {
     seed_with_blobs(&store).await;
     let k = key("1.0.0");
     store
-        .create_version(&k, "etag-1", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-1"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     store
         .edit_draft(
             draft_guard(&k, None),
-            "etag-2",
+            &et("etag-2"),
             T0,
             &DraftEdit::PutFile(file("a.txt", 1)),
             &audit("version.file_put", "acme", "1.0.0"),
@@ -332,13 +353,13 @@ async fn delete_version_removes_a_draft_only(store: Arc<dyn Store>) {
         .unwrap();
     let deleted = audit("version.deleted", "acme", "1.0.0");
     let outcome = store
-        .delete_version(draft_guard(&k, Some("etag-1")), &deleted)
+        .delete_version(draft_guard(&k, Some(&et("etag-1"))), &deleted)
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::GuardFailed, "stale etag");
     assert!(store.get_version(&k).await.unwrap().is_some());
     let outcome = store
-        .delete_version(draft_guard(&k, Some("etag-2")), &deleted)
+        .delete_version(draft_guard(&k, Some(&et("etag-2"))), &deleted)
         .await
         .unwrap();
     assert_eq!(outcome, Outcome::Applied);
@@ -351,7 +372,12 @@ async fn delete_version_removes_a_draft_only(store: Arc<dyn Store>) {
 
     // The key is free again, and its files went with the deleted draft.
     let again = store
-        .create_version(&k, "etag-9", T0, &audit("version.created", "acme", "1.0.0"))
+        .create_version(
+            &k,
+            &et("etag-9"),
+            T0,
+            &audit("version.created", "acme", "1.0.0"),
+        )
         .await
         .unwrap();
     assert!(again.files.is_empty());
@@ -399,20 +425,21 @@ async fn list_versions_pages_and_hides_drafts(store: Arc<dyn Store>) {
     for (v, state) in states {
         version_in(&store, v, state).await;
     }
-    let other = VersionKey {
-        repo: "acme".into(),
-        package: "other".into(),
-        version: "1.0.0".into(),
-    };
+    let other = VersionKey::parse("acme", "other", "1.0.0").unwrap();
     store
-        .create_version(&other, "e", T0, &audit("version.created", "acme", "other"))
+        .create_version(
+            &other,
+            &et("e"),
+            T0,
+            &audit("version.created", "acme", "other"),
+        )
         .await
         .unwrap();
     // Files are left out of listings.
     store
         .edit_draft(
             draft_guard(&key("0.9.0"), None),
-            "etag-1",
+            &et("etag-1"),
             T0,
             &DraftEdit::PutFile(file("a", 1)),
             &audit("version.file_put", "acme", "0.9.0"),
@@ -424,17 +451,17 @@ async fn list_versions_pages_and_hides_drafts(store: Arc<dyn Store>) {
         let store = store.clone();
         async move {
             store
-                .list_versions("acme", "app", after, limit, drafts)
+                .list_versions(&n("acme"), &n("app"), after, limit, drafts)
                 .await
                 .unwrap()
         }
     };
     let all = list(None, 100, true).await;
-    let names: Vec<&str> = all.iter().map(|v| v.key.version.as_str()).collect();
+    let names: Vec<String> = all.iter().map(|v| v.key.version.to_string()).collect();
     assert_eq!(names, ["1.0.0", "0.9.0", "2.0.0", "1.1.0", "3.0.0"]);
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
     for listed in &all {
-        let mut full = version(&store, &listed.key.version).await;
+        let mut full = version(&store, &listed.key.version.to_string()).await;
         full.files.clear();
         assert_eq!(*listed, full);
     }
@@ -449,7 +476,7 @@ async fn list_versions_pages_and_hides_drafts(store: Arc<dyn Store>) {
     assert_eq!(list(Some(all[0].seq), 1, false).await, released[1..2]);
     assert!(
         store
-            .list_versions("acme", "ghost", None, 100, true)
+            .list_versions(&n("acme"), &n("ghost"), None, 100, true)
             .await
             .unwrap()
             .is_empty()
@@ -460,7 +487,7 @@ async fn released_versions_are_every_published_one(store: Arc<dyn Store>) {
     seed(&store).await;
     assert!(
         store
-            .released_versions("acme", "app")
+            .released_versions(&n("acme"), &n("app"))
             .await
             .unwrap()
             .is_empty()
@@ -473,11 +500,15 @@ async fn released_versions_are_every_published_one(store: Arc<dyn Store>) {
     ] {
         version_in(&store, v, state).await;
     }
-    let released = store.released_versions("acme", "app").await.unwrap();
-    let got: Vec<(&str, VersionState)> = released
+    let released = store
+        .released_versions(&n("acme"), &n("app"))
+        .await
+        .unwrap();
+    let got: Vec<(String, VersionState)> = released
         .iter()
-        .map(|v| (v.key.version.as_str(), v.state))
+        .map(|v| (v.key.version.to_string(), v.state))
         .collect();
+    let got: Vec<(&str, VersionState)> = got.iter().map(|(v, s)| (v.as_str(), *s)).collect();
     assert_eq!(
         got,
         [

@@ -12,7 +12,7 @@ use crate::{
             convert::{micros, role},
         },
     },
-    domain::{AuditFilter, TokenScope},
+    domain::{AuditFilter, Name, TokenScope},
     pb,
     registry::{Listed, NewToken, Page, Registry},
 };
@@ -62,10 +62,15 @@ pub(super) async fn create_token(
 ) -> Answer<pb::CreateTokenResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let role = role("role", r.role).map_err(status)?;
+    let scope = match unset_if_empty(r.repo) {
+        None => TokenScope::AllRepos,
+        Some(repo) => TokenScope::Repo(Name::parse_owned("repo", repo).map_err(status)?),
+    };
     let new = NewToken {
         name: r.name,
-        scope: unset_if_empty(r.repo).map_or(TokenScope::AllRepos, TokenScope::Repo),
-        role: role("role", r.role).map_err(status)?,
+        scope,
+        role,
         expires_at: r
             .expire_time
             .as_ref()

@@ -10,7 +10,7 @@ use crate::{
         error::status,
         grpc::{caller, commands::unset_if_empty},
     },
-    domain::Error,
+    domain::{Error, Name},
     pb,
     registry::{Listed, Page, Registry, UploadHeader},
 };
@@ -22,8 +22,9 @@ pub(super) async fn create_repo(
 ) -> Answer<pb::CreateRepoResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = Name::parse_owned("repo", r.repo).map_err(status)?;
     let repo = registry
-        .create_repo(&c, &r.repo, r.public, unset_if_empty(r.display_name))
+        .create_repo(&c, key, r.public, unset_if_empty(r.display_name))
         .await
         .map_err(status)?;
     ok(pb::CreateRepoResponse {
@@ -37,10 +38,8 @@ pub(super) async fn get_repo(
     request: Request<pb::GetRepoRequest>,
 ) -> Answer<pb::GetRepoResponse> {
     let c = caller(&request);
-    let repo = registry
-        .get_repo(&c, &request.into_inner().repo)
-        .await
-        .map_err(status)?;
+    let key = Name::parse_owned("repo", request.into_inner().repo).map_err(status)?;
+    let repo = registry.get_repo(&c, &key).await.map_err(status)?;
     ok(pb::GetRepoResponse {
         repo: Some(repo.into()),
     })
@@ -53,8 +52,10 @@ pub(super) async fn create_package(
 ) -> Answer<pb::CreatePackageResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+    let name = Name::parse_owned("package", r.package).map_err(status)?;
     let package = registry
-        .create_package(&c, &r.repo, &r.package, &r.kind, &r.description)
+        .create_package(&c, &repo, name, &r.kind, &r.description)
         .await
         .map_err(status)?;
     ok(pb::CreatePackageResponse {
@@ -70,11 +71,12 @@ pub(super) async fn list_packages(
     let c = caller(&request);
     let r = request.into_inner();
     let page = Page::parse(r.page_size, &r.page_token).map_err(status)?;
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
     let Listed {
         items: packages,
         next_page_token,
     } = registry
-        .list_packages(&c, &r.repo, &page)
+        .list_packages(&c, &repo, &page)
         .await
         .map_err(status)?;
     ok(pb::ListPackagesResponse {
@@ -127,19 +129,14 @@ pub(super) async fn upload_blob(
             format!("stream failed: {}", s.message()),
         )),
     });
-    let header = UploadHeader {
-        repo: header.repo,
-        expected_digest: header.expected_digest,
-        expected_size: header.expected_size,
-        media_type: header.media_type,
-    };
+    let header = UploadHeader::try_from(header).map_err(status)?;
     let blob = registry
         .upload_blob(&c, header, Box::pin(chunks))
         .await
         .map_err(status)?;
     ok(pb::UploadBlobResponse {
-        digest: blob.digest,
-        size: blob.size,
+        digest: blob.digest.to_string(),
+        size: blob.size as i64,
     })
 }
 
@@ -150,6 +147,7 @@ pub(super) async fn update_repo_policy(
 ) -> Answer<pb::UpdateRepoPolicyResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
     let policy = r.policy.unwrap_or_default();
     let retention = super::retention::retention_from(policy.retention);
     let channels = policy
@@ -158,7 +156,7 @@ pub(super) async fn update_repo_policy(
         .map(|p| (p.channel, p.required_roles))
         .collect();
     let saved = registry
-        .update_repo_policy(&c, &r.repo, channels, retention)
+        .update_repo_policy(&c, &repo, channels, retention)
         .await
         .map_err(status)?;
     let channels = saved

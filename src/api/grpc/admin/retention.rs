@@ -6,7 +6,7 @@ use tonic::Request;
 use super::{Answer, ok};
 use crate::{
     api::{error::status, grpc::caller},
-    domain::Retention,
+    domain::{Name, Retention},
     pb,
     registry::Registry,
     store::Removal,
@@ -65,8 +65,9 @@ pub(super) async fn run_retention(
 ) -> Answer<pb::RunRetentionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
     let removals = registry
-        .run_retention(&c, &r.repo, r.dry_run)
+        .run_retention(&c, &repo, r.dry_run)
         .await
         .map_err(status)?;
     ok(pb::RunRetentionResponse {
@@ -82,8 +83,10 @@ pub(super) async fn delete_package(
 ) -> Answer<pb::DeletePackageResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+    let package = Name::parse_owned("package", r.package).map_err(status)?;
     let drafts = registry
-        .delete_package(&c, &r.repo, &r.package)
+        .delete_package(&c, &repo, &package)
         .await
         .map_err(status)?;
     ok(pb::DeletePackageResponse {

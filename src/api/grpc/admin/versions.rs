@@ -8,10 +8,15 @@ use crate::{
         error::status,
         grpc::{caller, commands::unset_if_empty, convert::struct_to_json},
     },
-    domain::Etag,
+    domain::{Digest, Etag, FilePath, VersionKey, parse_semver},
     pb,
-    registry::{Edit, Registry},
+    registry::{Edit, Registry, VersionDeprecation},
 };
+
+/// Parses the version a request names, reporting `repo`, `package` or `version`.
+fn key(repo: &str, package: &str, version: &str) -> Result<VersionKey, tonic::Status> {
+    VersionKey::parse(repo, package, version).map_err(status)
+}
 
 /// Serves `ReleaseAdmin/CreateVersion`.
 pub(super) async fn create_version(
@@ -20,10 +25,8 @@ pub(super) async fn create_version(
 ) -> Answer<pb::CreateVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
-    let (version, created) = registry
-        .create_version(&c, &r.repo, &r.package, &r.version)
-        .await
-        .map_err(status)?;
+    let key = key(&r.repo, &r.package, &r.version)?;
+    let (version, created) = registry.create_version(&c, &key).await.map_err(status)?;
     ok(pb::CreateVersionResponse {
         version: Some(version.into()),
         created,
@@ -37,18 +40,14 @@ pub(super) async fn put_version_file(
 ) -> Answer<pb::PutVersionFileResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = key(&r.repo, &r.package, &r.version)?;
     let edit = Edit::PutFile {
-        path: r.path,
-        digest: r.digest,
-        media_type: r.media_type,
+        path: FilePath::parse("path", &r.path).map_err(status)?,
+        digest: Digest::parse("digest", &r.digest).map_err(status)?,
+        media_type: unset_if_empty(r.media_type),
     };
     let v = registry
-        .edit_version(
-            &c,
-            (&r.repo, &r.package, &r.version),
-            Etag::from_text(r.etag).as_ref(),
-            edit,
-        )
+        .edit_version(&c, &key, Etag::from_text(r.etag).as_ref(), edit)
         .await
         .map_err(status)?;
     ok(pb::PutVersionFileResponse {
@@ -63,14 +62,12 @@ pub(super) async fn delete_version_file(
 ) -> Answer<pb::DeleteVersionFileResponse> {
     let c = caller(&request);
     let r = request.into_inner();
-    let edit = Edit::DeleteFile { path: r.path };
+    let key = key(&r.repo, &r.package, &r.version)?;
+    let edit = Edit::DeleteFile {
+        path: FilePath::parse("path", &r.path).map_err(status)?,
+    };
     let v = registry
-        .edit_version(
-            &c,
-            (&r.repo, &r.package, &r.version),
-            Etag::from_text(r.etag).as_ref(),
-            edit,
-        )
+        .edit_version(&c, &key, Etag::from_text(r.etag).as_ref(), edit)
         .await
         .map_err(status)?;
     ok(pb::DeleteVersionFileResponse {
@@ -85,11 +82,12 @@ pub(super) async fn set_version_manifest(
 ) -> Answer<pb::SetVersionManifestResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = key(&r.repo, &r.package, &r.version)?;
     let manifest = r.manifest.as_ref().map(struct_to_json).unwrap_or_default();
     let v = registry
         .edit_version(
             &c,
-            (&r.repo, &r.package, &r.version),
+            &key,
             Etag::from_text(r.etag).as_ref(),
             Edit::SetManifest(manifest),
         )
@@ -107,8 +105,10 @@ pub(super) async fn diff_version(
 ) -> Answer<pb::DiffVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = key(&r.repo, &r.package, &r.version)?;
+    let base = parse_semver("base_version", &r.base_version).map_err(status)?;
     let d = registry
-        .diff_version(&c, (&r.repo, &r.package, &r.version), &r.base_version)
+        .diff_version(&c, &key, base)
         .await
         .map_err(status)?;
     ok(pb::DiffVersionResponse {
@@ -118,16 +118,16 @@ pub(super) async fn diff_version(
             .changed
             .into_iter()
             .map(|(base, new)| pb::FileChange {
-                path: new.path,
-                base_digest: base.digest,
-                digest: new.digest,
-                base_size: base.size,
-                size: new.size,
+                path: new.path.to_string(),
+                base_digest: base.digest.to_string(),
+                digest: new.digest.to_string(),
+                base_size: base.size as i64,
+                size: new.size as i64,
             })
             .collect(),
         manifest_changed: d.manifest_changed,
-        base_content_digest: d.base_content_digest,
-        content_digest: d.content_digest,
+        base_content_digest: d.base_content_digest.to_string(),
+        content_digest: d.content_digest.to_string(),
     })
 }
 
@@ -138,12 +138,9 @@ pub(super) async fn publish_version(
 ) -> Answer<pb::PublishVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = key(&r.repo, &r.package, &r.version)?;
     let v = registry
-        .publish_version(
-            &c,
-            (&r.repo, &r.package, &r.version),
-            Etag::from_text(r.etag).as_ref(),
-        )
+        .publish_version(&c, &key, Etag::from_text(r.etag).as_ref())
         .await
         .map_err(status)?;
     ok(pb::PublishVersionResponse {
@@ -158,14 +155,9 @@ pub(super) async fn deprecate_version(
 ) -> Answer<pb::DeprecateVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
-    let replacement = unset_if_empty(r.replacement);
+    let deprecation = VersionDeprecation::try_from(r).map_err(status)?;
     let v = registry
-        .deprecate_version(
-            &c,
-            (&r.repo, &r.package, &r.version),
-            &r.reason,
-            replacement.as_deref(),
-        )
+        .deprecate_version(&c, deprecation)
         .await
         .map_err(status)?;
     ok(pb::DeprecateVersionResponse {
@@ -180,8 +172,9 @@ pub(super) async fn yank_version(
 ) -> Answer<pb::YankVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = key(&r.repo, &r.package, &r.version)?;
     let v = registry
-        .yank_version(&c, (&r.repo, &r.package, &r.version), &r.reason)
+        .yank_version(&c, &key, &r.reason)
         .await
         .map_err(status)?;
     ok(pb::YankVersionResponse {
@@ -196,12 +189,9 @@ pub(super) async fn delete_version(
 ) -> Answer<pb::DeleteVersionResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let key = key(&r.repo, &r.package, &r.version)?;
     registry
-        .delete_version(
-            &c,
-            (&r.repo, &r.package, &r.version),
-            Etag::from_text(r.etag).as_ref(),
-        )
+        .delete_version(&c, &key, Etag::from_text(r.etag).as_ref())
         .await
         .map_err(status)?;
     ok(pb::DeleteVersionResponse {})

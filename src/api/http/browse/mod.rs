@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     api::{caller::from_headers, error::json_error},
-    domain::{Error, ErrorCode},
+    domain::{Error, ErrorCode, Name},
     registry::{Caller, Listed, Page, Registry},
 };
 
@@ -305,11 +305,14 @@ async fn release_page(
         }
         // A package may be called `releases`: its versions live under the same path.
         Err(e) if e.code == ErrorCode::NotFound => {
-            if registry
-                .get_package(&ctx.caller, &repo, "releases")
-                .await
-                .is_ok()
-            {
+            let found = async {
+                let (repo, package) = (
+                    Name::parse("repo", &repo)?,
+                    Name::parse("package", "releases")?,
+                );
+                registry.get_package(&ctx.caller, &repo, &package).await
+            };
+            if found.await.is_ok() {
                 answer_version(&registry, &ctx, &repo, "releases", &release).await
             } else {
                 ctx.error(e)

@@ -139,7 +139,7 @@ pub(super) fn release_json(links: &Links, release: &GithubRelease) -> Value {
         "id": v.seq,
         "node_id": format!("RE_relreg_{}", v.seq),
         "tag_name": v.key.version,
-        "target_commitish": v.content_digest.clone().unwrap_or_default(),
+        "target_commitish": v.content_digest.map(|d| d.to_string()).unwrap_or_default(),
         "name": v.key.version,
         "body": body(v),
         "draft": false,
@@ -183,7 +183,7 @@ pub(super) fn asset_json(links: &Links, v: &VersionRecord, asset: &GithubAsset) 
             "{}/releases/download/{}/{}",
             links.web,
             v.key.version,
-            encode_path(&f.path)
+            encode_path(f.path.as_str())
         ),
         "id": asset.id,
         "node_id": format!("RA_relreg_{}", asset.id),

@@ -42,7 +42,7 @@ use json::{Links, asset_json, encode_path, page_links, release_json, repository_
 use super::blobs::{IMMUTABLE, send_blob};
 use crate::{
     api::{caller::caller_from, error::HttpError},
-    domain::{BlobInfo, Error},
+    domain::{BlobInfo, Error, Name},
     registry::{Caller, GithubRelease, Registry},
 };
 
@@ -99,12 +99,21 @@ pub(super) fn caller(headers: &HeaderMap) -> Caller {
     )
 }
 
+/// Parses the owner and repository of a GitHub path: a relreg repo and package.
+pub(super) fn names(repo: String, package: String) -> Result<(Name, Name), HttpError> {
+    Ok((
+        Name::parse_owned("repo", repo)?,
+        Name::parse_owned("package", package)?,
+    ))
+}
+
 async fn repository(
     State(registry): State<Registry>,
     Path((repo, package)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let (repo, package) = names(repo, package)?;
     let found = registry
         .github_repository(&caller(&headers), &repo, &package)
         .await?;
@@ -123,6 +132,7 @@ async fn releases(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let (repo, package) = names(repo, package)?;
     let number = |v: Option<String>| v.and_then(|v| v.trim().parse::<usize>().ok());
     let page = registry
         .github_releases(
@@ -149,6 +159,7 @@ async fn latest(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let (repo, package) = names(repo, package)?;
     let release = registry
         .github_latest_release(&caller(&headers), &repo, &package)
         .await?;
@@ -162,6 +173,7 @@ async fn by_tag(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let (repo, package) = names(repo, package)?;
     let release = registry
         .github_release_by_tag(&caller(&headers), &repo, &package, &tag)
         .await?;
@@ -205,8 +217,9 @@ async fn release_by_id(
 ) -> Result<GithubRelease, HttpError> {
     let not_found = || Error::not_found(format!("release {id} of {repo}/{package}"));
     let id = id.parse::<i64>().map_err(|_| not_found())?;
+    let (repo, package) = names(repo.to_owned(), package.to_owned())?;
     Ok(registry
-        .github_release_by_id(&caller(headers), repo, package, id)
+        .github_release_by_id(&caller(headers), &repo, &package, id)
         .await?)
 }
 
@@ -220,6 +233,7 @@ async fn asset(
 ) -> Result<Response, HttpError> {
     let not_found = || Error::not_found(format!("asset {id} of {repo}/{package}"));
     let id = id.parse::<i64>().map_err(|_| not_found())?;
+    let (repo, package) = names(repo, package)?;
     let (release, asset) = registry
         .github_asset(&caller(&headers), &repo, &package, id)
         .await?;
@@ -229,12 +243,12 @@ async fn asset(
         .is_some_and(|v| v.contains("application/octet-stream"));
     if wants_bytes {
         let blob = BlobInfo {
-            digest: asset.file.digest.clone(),
+            digest: asset.file.digest,
             size: asset.file.size,
             media_type: asset.file.media_type.clone(),
         };
         let response = send_blob(&registry, blob, IMMUTABLE, &method, &headers).await?;
-        return Ok(with_filename(response, &asset.file.path));
+        return Ok(with_filename(response, asset.file.path.as_str()));
     }
     let links = Links::new(&registry, &uri, &repo, &package);
     let body = asset_json(&links, &release.version, &asset);
@@ -247,6 +261,7 @@ async fn download(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let (repo, package) = names(repo, package)?;
     let found = registry
         .github_download(&caller(&headers), (&repo, &package), Some(&version), &path)
         .await?;
@@ -261,6 +276,7 @@ async fn download_latest(
     method: Method,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
+    let (repo, package) = names(repo, package)?;
     let found = registry
         .github_download(&caller(&headers), (&repo, &package), None, &path)
         .await?;

@@ -26,10 +26,11 @@ use serde::Deserialize;
 use super::{
     API_PREFIX, caller,
     json::{Links, asset_json, release_json},
+    names,
 };
 use crate::{
     api::error::HttpError,
-    domain::{Error, ErrorCode, VersionRecord, VersionState},
+    domain::{Error, ErrorCode, FilePath, Name, VersionKey, VersionRecord, VersionState},
     registry::{Caller, Edit, GithubAsset, GithubRelease, Listed, Page, Registry, UploadHeader},
 };
 
@@ -75,7 +76,7 @@ fn version_of(tag: &str) -> &str {
 
 /// Shapes a version (draft or not) as a GitHub release.
 fn release_answer(status: StatusCode, links: &Links, version: VersionRecord) -> Response {
-    let prerelease = semver::Version::parse(&version.key.version).is_ok_and(|v| !v.pre.is_empty());
+    let prerelease = !version.key.version.pre.is_empty();
     let draft = version.state == VersionState::Draft;
     let assets = version
         .files
@@ -106,7 +107,7 @@ fn asset_id(seq: i64, index: usize) -> i64 {
 async fn version_by_id(
     registry: &Registry,
     caller: &Caller,
-    (repo, package): (&str, &str),
+    (repo, package): (&Name, &Name),
     id: &str,
 ) -> Result<VersionRecord, HttpError> {
     let not_found = || Error::not_found(format!("release {id} of {repo}/{package}"));
@@ -127,9 +128,7 @@ async fn version_by_id(
         .find(|v| v.seq == seq)
         .ok_or_else(not_found)?;
     // Listed rows may leave out the files; the full record has them.
-    Ok(registry
-        .get_version(caller, repo, package, &found.key.version)
-        .await?)
+    Ok(registry.get_version(caller, &found.key).await?)
 }
 
 /// `POST …/releases`: a draft for the tag, published at once unless `draft: true`.
@@ -145,14 +144,10 @@ async fn create_release(
         .tag_name
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::invalid("tag_name", "is required"))?;
-    let version = version_of(&tag);
-    let (mut record, _) = registry
-        .create_version(&caller, &repo, &package, version)
-        .await?;
+    let key = VersionKey::parse(&repo, &package, version_of(&tag))?;
+    let (mut record, _) = registry.create_version(&caller, &key).await?;
     if !body.draft.unwrap_or(false) {
-        record = registry
-            .publish_version(&caller, (&repo, &package, version), None)
-            .await?;
+        record = registry.publish_version(&caller, &key, None).await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);
     Ok(release_answer(StatusCode::CREATED, &links, record))
@@ -167,11 +162,11 @@ async fn update_release(
     Json(body): Json<ReleaseBody>,
 ) -> Result<Response, HttpError> {
     let caller = caller(&headers);
+    let (repo, package) = names(repo, package)?;
     let mut record = version_by_id(&registry, &caller, (&repo, &package), &id).await?;
     if body.draft == Some(false) && record.state == VersionState::Draft {
-        let version = record.key.version.clone();
         record = registry
-            .publish_version(&caller, (&repo, &package, &version), Some(&record.etag))
+            .publish_version(&caller, &record.key, Some(&record.etag))
             .await?;
     }
     let links = Links::new(&registry, &uri, &repo, &package);
@@ -192,6 +187,7 @@ async fn upload_asset(
         .name
         .filter(|n| !n.is_empty())
         .ok_or_else(|| Error::invalid("name", "is required"))?;
+    let (repo, package) = names(repo, package)?;
     let draft = version_by_id(&registry, &caller, (&repo, &package), &id).await?;
     if draft.state != VersionState::Draft {
         return Err(Error::new(
@@ -208,30 +204,30 @@ async fn upload_asset(
     let expected_size = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i64>().ok());
+        .and_then(|v| v.parse::<u64>().ok());
     let bytes = Box::pin(body.into_data_stream().map_err(|e| {
         Error::new(
             ErrorCode::InvalidArgument,
             format!("reading the request body failed: {e}"),
         )
     }));
+    let path = FilePath::parse("path", &name)?;
     let header = UploadHeader {
         repo: repo.clone(),
-        expected_digest: String::new(),
+        expected_digest: None,
         expected_size,
         media_type: media_type.clone(),
     };
     let blob = registry.upload_blob(&caller, header, bytes).await?;
-    let version = draft.key.version.clone();
     let edited = registry
         .edit_version(
             &caller,
-            (&repo, &package, &version),
+            &draft.key,
             None,
             Edit::PutFile {
-                path: name.clone(),
+                path: path.clone(),
                 digest: blob.digest,
-                media_type,
+                media_type: Some(media_type).filter(|m| !m.is_empty()),
             },
         )
         .await?;
@@ -239,7 +235,7 @@ async fn upload_asset(
         .files
         .iter()
         .enumerate()
-        .find(|(_, f)| f.path == name)
+        .find(|(_, f)| f.path == path)
         .ok_or_else(|| Error::internal(format!("bound file {name} is missing")))?;
     let asset = GithubAsset {
         id: asset_id(edited.seq, index),

@@ -33,7 +33,7 @@ pub(super) fn short_time(t: &str) -> String {
 }
 
 /// Formats a byte count for people: `1.5 MiB`.
-pub(super) fn human_size(bytes: i64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if bytes < 1024 {
         return format!("{bytes} B");

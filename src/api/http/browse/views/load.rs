@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::{
-    domain::{Error, Name, ReleaseId, ReleaseRecord, ReleaseState, newest_offered},
+    domain::{Error, Name, ReleaseId, ReleaseRecord, ReleaseState, VersionKey, newest_offered},
     registry::{Caller, Listed, Page, Registry},
 };
 
@@ -27,14 +27,14 @@ pub(in crate::api::http::browse) async fn repo_view(
     key: &str,
     page_token: Option<&str>,
 ) -> Result<RepoView, Error> {
-    let repo = registry.get_repo(caller, key).await?;
+    let repo_name = Name::parse("repo", key)?;
+    let repo = registry.get_repo(caller, &repo_name).await?;
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
     let Listed {
         items: packages,
         next_page_token: next,
-    } = registry.list_packages(caller, key, &page).await?;
+    } = registry.list_packages(caller, &repo_name, &page).await?;
 
-    let repo_name = Name::parse("repo", key)?;
     let mut releases = Vec::new();
     let mut token = String::new();
     let mut truncated = false;
@@ -106,18 +106,19 @@ pub(in crate::api::http::browse) async fn package_view(
     name: &str,
     page_token: Option<&str>,
 ) -> Result<PackagePageView, Error> {
-    let package = registry.get_package(caller, repo, name).await?;
-    let repo = registry.get_repo(caller, repo).await?;
+    let (repo, name) = (Name::parse("repo", repo)?, Name::parse("package", name)?);
+    let package = registry.get_package(caller, &repo, &name).await?;
+    let repo = registry.get_repo(caller, &repo).await?;
     let page = Page::parse(PAGE_SIZE, page_token.unwrap_or(""))?;
     let Listed {
         items: versions,
         next_page_token: next,
     } = registry
-        .list_versions(caller, &repo.key, name, &page)
+        .list_versions(caller, &repo.key, &name, &page)
         .await?;
     Ok(PackagePageView {
         next_versions_href: (!next.is_empty())
-            .then(|| format!("{}?page={}", package_href(&repo.key, name), seg(&next))),
+            .then(|| format!("{}?page={}", package_href(&repo.key, &name), seg(&next))),
         repo: RepoRef::new(&repo),
         package: PackageView::new(&package),
         versions: versions.iter().map(VersionView::new).collect(),
@@ -131,9 +132,12 @@ pub(in crate::api::http::browse) async fn version_view(
     package: &str,
     version: &str,
 ) -> Result<VersionPageView, Error> {
-    let v = registry.get_version(caller, repo, package, version).await?;
-    let package = registry.get_package(caller, repo, package).await?;
-    let repo = registry.get_repo(caller, repo).await?;
+    let key = VersionKey::parse(repo, package, version)?;
+    let v = registry.get_version(caller, &key).await?;
+    let package = registry
+        .get_package(caller, &key.repo, &key.package)
+        .await?;
+    let repo = registry.get_repo(caller, &key.repo).await?;
     Ok(VersionPageView {
         repo: RepoRef::new(&repo),
         package: PackageView::new(&package),
@@ -154,11 +158,13 @@ pub(in crate::api::http::browse) async fn release_view(
     repo: &str,
     id: &str,
 ) -> Result<ReleasePageView, Error> {
-    let repo = registry.get_repo(caller, repo).await?;
+    let repo = registry
+        .get_repo(caller, &Name::parse("repo", repo)?)
+        .await?;
     let id = ReleaseId::named("release_id", id)?;
     let manifest = registry.release_manifest(caller, &id).await?;
     let release = &manifest.release;
-    if release.repo.as_str() != repo.key {
+    if release.repo != repo.key {
         return Err(Error::not_found(format!(
             "release {id} in repo {}",
             repo.key
@@ -175,7 +181,7 @@ pub(in crate::api::http::browse) async fn release_view(
             version: a.version.to_string(),
             version_href: version_href(&repo.key, &a.package, &a.version.to_string()),
             version_state: version.state.as_str(),
-            content_digest: version.content_digest.clone(),
+            content_digest: version.content_digest.map(|d| d.to_string()),
             files: version
                 .files
                 .iter()

@@ -26,7 +26,7 @@ pub(super) struct RepoRef {
 impl RepoRef {
     pub(super) fn new(repo: &Repo) -> Self {
         Self {
-            key: repo.key.clone(),
+            key: repo.key.to_string(),
             display_name: repo.display_name.clone().unwrap_or_default(),
             public: repo.public,
             href: repo_href(&repo.key),
@@ -46,7 +46,7 @@ pub(super) struct PackageView {
 impl PackageView {
     pub(super) fn new(p: &Package) -> Self {
         Self {
-            name: p.name.clone(),
+            name: p.name.to_string(),
             kind: p.kind.clone(),
             description: p.description.clone(),
             created_at: rfc3339(p.created_at),
@@ -58,7 +58,7 @@ impl PackageView {
 #[derive(Debug, Serialize)]
 pub(super) struct FileView {
     pub(super) path: String,
-    pub(super) size: i64,
+    pub(super) size: u64,
     pub(super) digest: String,
     pub(super) media_type: String,
     /// The blob download (`GET /v1/repos/{repo}/blobs/{digest}`), relative to the server.
@@ -68,11 +68,15 @@ pub(super) struct FileView {
 impl FileView {
     pub(super) fn new(repo: &str, f: &VersionFile) -> Self {
         Self {
-            path: f.path.clone(),
+            path: f.path.to_string(),
             size: f.size,
-            digest: f.digest.clone(),
+            digest: f.digest.to_string(),
             media_type: f.media_type.clone(),
-            download_href: format!("/v1/repos/{}/blobs/{}", seg(repo), seg(&f.digest)),
+            download_href: format!(
+                "/v1/repos/{}/blobs/{}",
+                seg(repo),
+                seg(&f.digest.to_string())
+            ),
         }
     }
 }
@@ -96,19 +100,23 @@ impl VersionView {
     pub(super) fn new(v: &VersionRecord) -> Self {
         let (repo, package) = (&v.key.repo, &v.key.package);
         Self {
-            version: v.key.version.clone(),
+            version: v.key.version.to_string(),
             state: v.state.as_str(),
-            content_digest: v.content_digest.clone(),
+            content_digest: v.content_digest.map(|d| d.to_string()),
             created_at: rfc3339(v.created_at),
             published_at: v.published_at.map(rfc3339),
             deprecation_reason: v.deprecation_reason.clone().unwrap_or_default(),
-            replacement: v.replacement.clone().unwrap_or_default(),
+            replacement: v
+                .replacement
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
             replacement_href: v
                 .replacement
                 .as_ref()
-                .map(|r| version_href(repo, package, r)),
+                .map(|r| version_href(repo, package, &r.to_string())),
             yank_reason: v.yank_reason.clone().unwrap_or_default(),
-            href: version_href(repo, package, &v.key.version),
+            href: version_href(repo, package, &v.key.version.to_string()),
         }
     }
 }
@@ -223,7 +231,7 @@ pub(super) struct VersionPageView {
     pub(super) package: PackageView,
     pub(super) version: VersionView,
     pub(super) files: Vec<FileView>,
-    pub(super) total_size: i64,
+    pub(super) total_size: u64,
     pub(super) manifest: serde_json::Value,
 }
 
