@@ -86,7 +86,10 @@ pub fn parse_percent(field: &str, text: &str) -> Result<u32> {
         .parse()
         .map_err(|_| Error::invalid(field, format!("{text:?} is not a percentage")))?;
     if !(0.0..=100.0).contains(&value) {
-        return Err(Error::invalid(field, format!("{text:?} is not within 0-100%")));
+        return Err(Error::invalid(
+            field,
+            format!("{text:?} is not within 0-100%"),
+        ));
     }
     Ok((value * 100.0).round() as u32)
 }
@@ -285,9 +288,18 @@ mod tests {
         assert_eq!(
             waves,
             vec![
-                Wave { bps: 100, after_secs: 0 },
-                Wave { bps: 1000, after_secs: 21_600 },
-                Wave { bps: 10_000, after_secs: 172_800 },
+                Wave {
+                    bps: 100,
+                    after_secs: 0
+                },
+                Wave {
+                    bps: 1000,
+                    after_secs: 21_600
+                },
+                Wave {
+                    bps: 10_000,
+                    after_secs: 172_800
+                },
             ]
         );
         assert_eq!(waves_from_text(&waves_text(&waves)), waves);

@@ -248,7 +248,13 @@ impl Cache {
     }
 
     /// Caches a channel's rollout plan, unless a channel changed since the ticket was issued.
-    pub(super) fn put_plan(&self, repo: &str, channel: &str, ticket: Ticket, plan: Arc<ChannelPlan>) {
+    pub(super) fn put_plan(
+        &self,
+        repo: &str,
+        channel: &str,
+        ticket: Ticket,
+        plan: Arc<ChannelPlan>,
+    ) {
         if let Some(entry) = self.entry_for(repo, channel, &ticket)
             && let Ok(mut slot) = entry.1.write()
         {

@@ -146,7 +146,9 @@ impl Registry {
                     }
                     RolloutStart::NotPublished => Err(Error::new(
                         ErrorCode::FailedPrecondition,
-                        format!("release {id} is not published: only published releases are rolled out"),
+                        format!(
+                            "release {id} is not published: only published releases are rolled out"
+                        ),
                     )),
                     RolloutStart::Exists => Err(Error::new(
                         ErrorCode::Aborted,
@@ -299,7 +301,10 @@ impl Registry {
         if release.state != ReleaseState::Published {
             return Err(Error::new(
                 ErrorCode::FailedPrecondition,
-                format!("release {id} is {}: only a published release is a floor", release.state),
+                format!(
+                    "release {id} is {}: only a published release is a floor",
+                    release.state
+                ),
             ));
         }
         let records = |sequence: i64| {
@@ -315,7 +320,14 @@ impl Registry {
                 .to_string(),
             };
             (
-                audit(&principal, caller, action, &release.repo, id.to_string(), details),
+                audit(
+                    &principal,
+                    caller,
+                    action,
+                    &release.repo,
+                    id.to_string(),
+                    details,
+                ),
                 event,
             )
         };
@@ -334,7 +346,11 @@ impl Registry {
     /// update (at the share read), so servers sharing the database never both apply it.
     /// Returns how many this call advanced.
     pub async fn advance_waves(&self) -> Result<usize> {
-        let due = self.store.rollouts_with_waves().await.map_err(store_error)?;
+        let due = self
+            .store
+            .rollouts_with_waves()
+            .await
+            .map_err(store_error)?;
         let now = now_micros();
         let mut advanced = 0;
         for r in due {
@@ -398,7 +414,11 @@ impl Registry {
     }
 
     /// Returns a channel's plan: from memory when cached.
-    pub(super) async fn channel_plan(&self, repo: &Name, channel: &Name) -> Result<Arc<ChannelPlan>> {
+    pub(super) async fn channel_plan(
+        &self,
+        repo: &Name,
+        channel: &Name,
+    ) -> Result<Arc<ChannelPlan>> {
         let ticket = match self.cache.plan(repo, channel) {
             Ok(plan) => return Ok(plan),
             Err(ticket) => ticket,

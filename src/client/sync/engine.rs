@@ -168,33 +168,35 @@ pub async fn status(
     let current = running(dir, &registry)?;
     let origin = origin.or_else(|| registry.origin.clone());
     let available = match (conn, &origin) {
-        (Some(conn), Some(origin)) => Some(match latest(
-            conn,
-            origin,
-            current.as_ref(),
-            &super::identity::existing_client_id(dir),
-        )
-        .await
-        {
-            Ok(Pb::Update(u)) => {
-                let r = u.release.unwrap_or_default();
-                Available::Update {
-                    release: ReleaseRef {
-                        id: r.id,
-                        version: r.version,
-                        sequence: r.sequence,
-                    },
+        (Some(conn), Some(origin)) => Some(
+            match latest(
+                conn,
+                origin,
+                current.as_ref(),
+                &super::identity::existing_client_id(dir),
+            )
+            .await
+            {
+                Ok(Pb::Update(u)) => {
+                    let r = u.release.unwrap_or_default();
+                    Available::Update {
+                        release: ReleaseRef {
+                            id: r.id,
+                            version: r.version,
+                            sequence: r.sequence,
+                        },
+                    }
                 }
-            }
-            Ok(Pb::UpToDate(_)) => Available::UpToDate,
-            Ok(Pb::AppUpdateRequired(a)) => Available::AppUpdateRequired {
-                min_app_version: a.min_app_version,
+                Ok(Pb::UpToDate(_)) => Available::UpToDate,
+                Ok(Pb::AppUpdateRequired(a)) => Available::AppUpdateRequired {
+                    min_app_version: a.min_app_version,
+                },
+                Err(e) => Available::Unknown {
+                    error: e.to_string(),
+                    exit: e.exit,
+                },
             },
-            Err(e) => Available::Unknown {
-                error: e.to_string(),
-                exit: e.exit,
-            },
-        }),
+        ),
         _ => None,
     };
     Ok(StatusReport {

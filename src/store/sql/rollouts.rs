@@ -11,9 +11,7 @@ use async_trait::async_trait;
 use super::{Columns, Dialect, SqlStore, sql};
 use crate::{
     domain::{ChannelPlan, ReleaseState, Rollout, RolloutState, waves_from_text, waves_text},
-    store::{
-        ChannelRecords, RolloutChange, RolloutStart, RolloutStore, StoreError, StoreResult,
-    },
+    store::{ChannelRecords, RolloutChange, RolloutStart, RolloutStore, StoreError, StoreResult},
 };
 
 const ROLLOUT_COLUMNS: &str =
@@ -181,8 +179,10 @@ impl<DB: Dialect> RolloutStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         let release = tx
             .optional(
-                sql("UPDATE releases SET updated_at = updated_at WHERE id = $1 AND state = $2 \
-                     RETURNING repo, channel")
+                sql(
+                    "UPDATE releases SET updated_at = updated_at WHERE id = $1 AND state = $2 \
+                     RETURNING repo, channel",
+                )
                 .bind(release_id)
                 .bind(ReleaseState::OFFERED.as_str()),
             )
@@ -194,8 +194,10 @@ impl<DB: Dialect> RolloutStore for SqlStore<DB> {
         let (repo, channel) = (row.text("repo")?, row.text("channel")?);
         let changed = if on {
             tx.execute(
-                sql("INSERT INTO release_floors (release_id, repo, channel, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (release_id) DO NOTHING")
+                sql(
+                    "INSERT INTO release_floors (release_id, repo, channel, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (release_id) DO NOTHING",
+                )
                 .bind(release_id)
                 .bind(repo.as_str())
                 .bind(channel.as_str())
@@ -274,11 +276,8 @@ impl<DB: Dialect> RolloutStore for SqlStore<DB> {
             plan.floors
                 .push(Arc::new(super::releases::release_from_row(row)?));
         }
-        plan.floors.sort_by(|a, b| {
-            a.version
-                .cmp_precedence(&b.version)
-                .then(a.seq.cmp(&b.seq))
-        });
+        plan.floors
+            .sort_by(|a, b| a.version.cmp_precedence(&b.version).then(a.seq.cmp(&b.seq)));
         Ok(plan)
     }
 }

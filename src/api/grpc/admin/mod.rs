@@ -275,7 +275,10 @@ impl ReleaseAdmin for AdminService {
         rollouts::get_rollout(&self.registry, request).await
     }
 
-    async fn set_floor(&self, request: Request<pb::SetFloorRequest>) -> Answer<pb::SetFloorResponse> {
+    async fn set_floor(
+        &self,
+        request: Request<pb::SetFloorRequest>,
+    ) -> Answer<pb::SetFloorResponse> {
         rollouts::set_floor(&self.registry, request).await
     }
 }

@@ -53,7 +53,13 @@ pub(super) async fn set_rollout(
     let r = request.into_inner();
     let bps = parse_bps("bps", r.bps).map_err(status)?;
     let waves = parse_waves("waves", &r.waves).map_err(status)?;
-    let rollout = apply(registry, &c, &r.release_id, RolloutAction::Set { bps, waves }).await?;
+    let rollout = apply(
+        registry,
+        &c,
+        &r.release_id,
+        RolloutAction::Set { bps, waves },
+    )
+    .await?;
     ok(pb::SetRolloutResponse { rollout })
 }
 
