@@ -23,7 +23,7 @@ use crate::{
         self, release_admin_server::ReleaseAdminServer,
         release_catalog_server::ReleaseCatalogServer,
     },
-    registry::{FOLLOW_EVERY, Registry, Settings},
+    registry::{FOLLOW_EVERY, Registry, Settings, WAVES_EVERY},
     store,
 };
 
@@ -148,6 +148,11 @@ pub async fn serve(
         let registry = registry.clone();
         async move { registry.follow_changes(FOLLOW_EVERY).await }
     });
+    // Rollout waves fall due on a clock; any server may advance them (conditional updates).
+    let waves = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.advance_waves_every(WAVES_EVERY).await }
+    });
     let retention = (config.retention_interval_secs > 0).then(|| {
         let registry = registry.clone();
         let every = std::time::Duration::from_secs(config.retention_interval_secs);
@@ -180,6 +185,7 @@ pub async fn serve(
         }
     };
     follower.abort();
+    waves.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

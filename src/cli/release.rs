@@ -122,6 +122,9 @@ pub enum ChannelCommand {
         /// The release the app runs now.
         #[arg(long, default_value = "")]
         current: String,
+        /// The client's stable id (draws its rollout cohorts; none: in no partial rollout).
+        #[arg(long, default_value = "")]
+        client_id: String,
     },
     /// Points a channel back at an earlier release, deprecating every newer one.
     Rollback {
@@ -355,6 +358,7 @@ pub(super) async fn run_channel(
             app_version,
             platform,
             current,
+            client_id,
         } => {
             let answer = conn
                 .catalog()
@@ -364,6 +368,7 @@ pub(super) async fn run_channel(
                     app_version,
                     platform,
                     current_release_id: current,
+                    client_id,
                 })
                 .await?
                 .into_inner();

@@ -11,6 +11,7 @@ mod policy;
 mod records;
 mod release;
 mod retention;
+mod rollout;
 mod text;
 mod version;
 
@@ -30,6 +31,10 @@ pub use release::{
     Severity, parse_app_version, sort_key, validate_release,
 };
 pub use retention::{ReleaseAge, Retention, VersionAge, releases_to_remove, versions_to_remove};
+pub use rollout::{
+    ChannelPlan, FULL_BPS, Rollout, RolloutState, Wave, bucket, in_cohort, new_salt, newer,
+    parse_bps, parse_percent, parse_waves, wave_target, waves_from_text, waves_text,
+};
 pub use text::check_text;
 pub use version::{
     Manifest, VersionFile, VersionKey, VersionRecord, VersionState, canonical_json, content_digest,

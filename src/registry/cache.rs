@@ -24,7 +24,7 @@ use super::{
     answers::{Answer, AppKey, StoredAnswer},
     manifest::ManifestView,
 };
-use crate::domain::{Name, ReleaseId, ReleaseRecord, Repo, Token};
+use crate::domain::{ChannelPlan, Name, ReleaseId, ReleaseRecord, Repo, Token};
 
 /// How long a read may rely on a token verified earlier.
 const TOKEN_REUSE: Duration = Duration::from_secs(10);
@@ -62,9 +62,12 @@ pub(super) struct Cache {
 /// `ANSWERS_PER_CHANNEL` entries with no empty buckets, 32 bytes each.
 type ByAppVersion = Vec<(AppKey, StoredAnswer)>;
 
-/// The answers of one channel, by platform, then app version.
+/// The answers of one channel, by platform, then app version; and its rollout plan.
 #[derive(Default)]
-struct ChannelAnswers(RwLock<HashMap<Box<str>, ByAppVersion>>);
+struct ChannelAnswers(
+    RwLock<HashMap<Box<str>, ByAppVersion>>,
+    RwLock<Option<Arc<ChannelPlan>>>,
+);
 
 /// Channel answers by repo and channel.
 #[derive(Default)]
@@ -179,35 +182,8 @@ impl Cache {
         ticket: Ticket,
         answer: Answer,
     ) {
-        if !self.enabled {
+        let Some(entry) = self.entry_for(repo, channel, &ticket) else {
             return;
-        }
-        let entry = {
-            let Ok(mut channels) = self.channels.write() else {
-                return;
-            };
-            if self.epoch.load(Ordering::Acquire) != ticket.0 {
-                return;
-            }
-            let existing = channels
-                .by_repo
-                .get(repo)
-                .and_then(|c| c.get(channel))
-                .cloned();
-            match existing {
-                Some(entry) => entry,
-                None => {
-                    channels.make_room();
-                    let entry = Arc::new(ChannelAnswers::default());
-                    channels
-                        .by_repo
-                        .entry(repo.to_owned())
-                        .or_default()
-                        .insert(channel.to_owned(), entry.clone());
-                    channels.len += 1;
-                    entry
-                }
-            }
         };
         // A change after the check above drops the whole entry, so what goes in here is never
         // served after it.
@@ -222,6 +198,67 @@ impl Cache {
         match list.binary_search_by(|(k, _)| k.cmp_version(app)) {
             Ok(i) => list[i].1 = answer,
             Err(i) => list.insert(i, (AppKey::of(app), answer)),
+        }
+    }
+
+    /// Returns a channel's entry to cache into, creating it, unless the cache is off or a
+    /// channel changed since the ticket was issued.
+    fn entry_for(&self, repo: &str, channel: &str, ticket: &Ticket) -> Option<Arc<ChannelAnswers>> {
+        if !self.enabled {
+            return None;
+        }
+        let mut channels = self.channels.write().ok()?;
+        if self.epoch.load(Ordering::Acquire) != ticket.0 {
+            return None;
+        }
+        let existing = channels
+            .by_repo
+            .get(repo)
+            .and_then(|c| c.get(channel))
+            .cloned();
+        Some(match existing {
+            Some(entry) => entry,
+            None => {
+                channels.make_room();
+                let entry = Arc::new(ChannelAnswers::default());
+                channels
+                    .by_repo
+                    .entry(repo.to_owned())
+                    .or_default()
+                    .insert(channel.to_owned(), entry.clone());
+                channels.len += 1;
+                entry
+            }
+        })
+    }
+
+    /// Returns a channel's rollout plan, or a ticket to present when caching the stored one.
+    pub(super) fn plan(&self, repo: &str, channel: &str) -> Result<Arc<ChannelPlan>, Ticket> {
+        let ticket = || Ticket(self.epoch.load(Ordering::Acquire));
+        if !self.enabled {
+            return Err(ticket());
+        }
+        let channels = self.channels.read().map_err(|_| ticket())?;
+        let found = channels
+            .by_repo
+            .get(repo)
+            .and_then(|c| c.get(channel))
+            .and_then(|e| e.1.read().ok()?.clone());
+        counted(true, "plan", found).ok_or_else(ticket)
+    }
+
+    /// Caches a channel's rollout plan, unless a channel changed since the ticket was issued.
+    pub(super) fn put_plan(
+        &self,
+        repo: &str,
+        channel: &str,
+        ticket: Ticket,
+        plan: Arc<ChannelPlan>,
+    ) {
+        if let Some(entry) = self.entry_for(repo, channel, &ticket)
+            && let Ok(mut slot) = entry.1.write()
+        {
+            *slot = Some(plan);
         }
     }
 

@@ -85,11 +85,14 @@ impl Registry {
         Ok(())
     }
 
-    /// Drops what an event made stale: the channel of a release event.
+    /// Drops what an event made stale: the channel of a release or rollout event.
     fn forget_changed(&self, event: &OutboxEvent) {
         if !matches!(
             event.topic.as_str(),
-            "release.published" | "release.deprecated" | "channel.rolled_back"
+            "release.published"
+                | "release.deprecated"
+                | "channel.rolled_back"
+                | super::rollouts::ROLLOUT_TOPIC
         ) {
             return;
         }

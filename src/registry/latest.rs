@@ -21,6 +21,9 @@ pub struct LatestQuery {
     pub platform: Option<Name>,
     /// The release the client runs, as it named it (empty: none).
     pub current_release_id: String,
+    /// The client's stable id, which draws its rollout cohorts (empty: none, so in no
+    /// partial rollout).
+    pub client_id: String,
 }
 
 /// What a client should do, as `GetLatestRelease` answers.
@@ -57,12 +60,13 @@ impl Registry {
             .ok_or_else(|| {
                 Error::not_found(format!("published release in channel {channel} of {repo}"))
             })?;
-        Ok(match offer {
-            Offer::Release(r) if r.id.is(&query.current_release_id) => Decision::UpToDate(Some(r)),
-            Offer::Release(r) => Decision::Update(r),
-            Offer::AppUpdateRequired(min) => Decision::AppUpdateRequired(min),
-            Offer::Nothing => Decision::UpToDate(None),
-        })
+        // Rollouts and floors decide on top of the base offer: a hash and comparisons on the
+        // cached plan (`rollouts.rs`); a channel without them costs one cached lookup.
+        let plan = self.channel_plan(repo, channel).await?;
+        if plan.is_empty() {
+            return Ok(decision_of(offer, &query.current_release_id));
+        }
+        self.decide_with_plan(&plan, offer, query).await
     }
 
     /// Returns what a channel offers a platform at an app version: from memory when cached;
@@ -138,5 +142,15 @@ impl Registry {
             Offer::AppUpdateRequired(min) => Offer::AppUpdateRequired(min),
             Offer::Nothing => Offer::Nothing,
         }))
+    }
+}
+
+/// The decision of an offer for a client running `current` (an id as the client named it).
+pub(super) fn decision_of(offer: Offer<Arc<ReleaseRecord>>, current: &str) -> Decision {
+    match offer {
+        Offer::Release(r) if r.id.is(current) => Decision::UpToDate(Some(r)),
+        Offer::Release(r) => Decision::Update(r),
+        Offer::AppUpdateRequired(min) => Decision::AppUpdateRequired(min),
+        Offer::Nothing => Decision::UpToDate(None),
     }
 }

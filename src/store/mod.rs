@@ -22,6 +22,7 @@ mod gc;
 mod health;
 mod postgres;
 mod retention;
+mod rollouts;
 mod sql;
 mod sqlite;
 
@@ -29,6 +30,7 @@ pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
 pub use postgres::PgStore;
 pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore};
+pub use rollouts::{RolloutChange, RolloutStart, RolloutStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
 
@@ -161,6 +163,7 @@ pub trait Store:
     + AuditStore
     + RetentionStore
     + GcStore
+    + RolloutStore
     + Send
     + Sync
     + 'static

@@ -30,6 +30,7 @@ mod pull;
 mod races;
 mod releases;
 mod retention;
+mod rollouts;
 mod schema_rules;
 mod server_ops;
 mod service_stack;

@@ -21,6 +21,7 @@ async fn latest(server: &TestServer, app: &str, platform: &str) -> String {
         app_version: app.into(),
         platform: platform.into(),
         current_release_id: String::new(),
+        client_id: String::new(),
     };
     let answer = server
         .catalog_client()

@@ -399,6 +399,7 @@ async fn latest_selection_matrix(backend: Backend) {
                 app_version: app.into(),
                 platform: platform.into(),
                 current_release_id: current.into(),
+                client_id: String::new(),
             };
             let answer = catalog
                 .get_latest_release(request)
@@ -433,6 +434,7 @@ async fn latest_selection_matrix(backend: Backend) {
             app_version: "1.5".into(),
             platform: String::new(),
             current_release_id: id,
+            client_id: String::new(),
         };
         assert_eq!(
             decision(

@@ -166,6 +166,7 @@ impl TryFrom<pb::GetLatestReleaseRequest> for LatestQuery {
             app_version: parse_app_version("app_version", &r.app_version)?,
             platform: Name::parse_owned_optional("platform", r.platform)?,
             current_release_id: r.current_release_id,
+            client_id: r.client_id,
         })
     }
 }

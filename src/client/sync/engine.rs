@@ -34,9 +34,12 @@ pub async fn sync(conn: &Connection, opts: &SyncOptions) -> ClientResult<SyncRep
     let _lock = lock(dir)?;
     let mut registry = LocalRegistry::load(dir)?;
     let running = running(dir, &registry)?;
+    let client_id = super::identity::client_id(dir)?;
     let answer = opts
         .backoff
-        .run("latest release", || latest(conn, origin, running.as_ref()))
+        .run("latest release", || {
+            latest(conn, origin, running.as_ref(), &client_id)
+        })
         .await?;
     if registry.origin.as_ref() != Some(origin) {
         registry.origin = Some(origin.clone());
@@ -165,26 +168,35 @@ pub async fn status(
     let current = running(dir, &registry)?;
     let origin = origin.or_else(|| registry.origin.clone());
     let available = match (conn, &origin) {
-        (Some(conn), Some(origin)) => Some(match latest(conn, origin, current.as_ref()).await {
-            Ok(Pb::Update(u)) => {
-                let r = u.release.unwrap_or_default();
-                Available::Update {
-                    release: ReleaseRef {
-                        id: r.id,
-                        version: r.version,
-                        sequence: r.sequence,
-                    },
+        (Some(conn), Some(origin)) => Some(
+            match latest(
+                conn,
+                origin,
+                current.as_ref(),
+                &super::identity::existing_client_id(dir),
+            )
+            .await
+            {
+                Ok(Pb::Update(u)) => {
+                    let r = u.release.unwrap_or_default();
+                    Available::Update {
+                        release: ReleaseRef {
+                            id: r.id,
+                            version: r.version,
+                            sequence: r.sequence,
+                        },
+                    }
                 }
-            }
-            Ok(Pb::UpToDate(_)) => Available::UpToDate,
-            Ok(Pb::AppUpdateRequired(a)) => Available::AppUpdateRequired {
-                min_app_version: a.min_app_version,
+                Ok(Pb::UpToDate(_)) => Available::UpToDate,
+                Ok(Pb::AppUpdateRequired(a)) => Available::AppUpdateRequired {
+                    min_app_version: a.min_app_version,
+                },
+                Err(e) => Available::Unknown {
+                    error: e.to_string(),
+                    exit: e.exit,
+                },
             },
-            Err(e) => Available::Unknown {
-                error: e.to_string(),
-                exit: e.exit,
-            },
-        }),
+        ),
         _ => None,
     };
     Ok(StatusReport {
@@ -229,6 +241,7 @@ async fn latest(
     conn: &Connection,
     origin: &Origin,
     running: Option<&InstalledRelease>,
+    client_id: &str,
 ) -> ClientResult<Pb> {
     let answer = conn
         .catalog()
@@ -238,6 +251,7 @@ async fn latest(
             app_version: origin.app_version.clone(),
             platform: origin.platform.clone().unwrap_or_default(),
             current_release_id: running.map(|r| r.id.clone()).unwrap_or_default(),
+            client_id: client_id.to_owned(),
         })
         .await?
         .into_inner();

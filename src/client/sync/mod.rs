@@ -5,6 +5,7 @@
 //! - `D/objects/sha256/<hex>`: verified file contents, shared by all releases (`store.rs`);
 //! - `D/staging/<hex>.partial`: downloads in progress, resumed by the next run (`store.rs`);
 //! - `D/registry.json`: the installed releases and where they came from (`registry.rs`);
+//! - `D/client-id`: this install's stable id, which draws its rollout cohorts (`identity.rs`);
 //! - `D/releases/<id>/<role>/<path>`: one tree per installed release, hardlinked from the
 //!   objects, and `D/current`, a symlink to the running tree swapped by rename (`activate.rs`);
 //! - `engine.rs`: one round (ask, download, record, activate, collect), the periodic loop,
@@ -12,6 +13,7 @@
 
 mod activate;
 mod engine;
+mod identity;
 mod registry;
 mod store;
 

@@ -6,6 +6,7 @@
 //! - `versions.rs`: `VersionStore` (versions, drafts, transitions, blobs);
 //! - `releases.rs`: `ReleaseStore` (releases, channels, and the offer "latest" reads);
 //! - `offers.rs`: the `channel_offers` steps every channel change rewrites;
+//! - `rollouts.rs`: `RolloutStore` (staged rollouts and floors);
 //! - `tokens.rs`: `TokenStore`;
 //! - `audit.rs`: `AuditStore`, and the audit and outbox writes every other area makes;
 //! - `db.rs`: statements, running them on any sqlx database, reading columns.
@@ -34,6 +35,7 @@ mod offers;
 pub(super) mod releases;
 pub(super) mod repos;
 mod retention;
+mod rollouts;
 pub(super) mod tokens;
 pub(super) mod versions;
 

@@ -51,7 +51,9 @@ impl<DB: Dialect> Tx<DB> {
         let rows = self
             .all(
                 sql(
-                    "SELECT id, seq, sort_key, min_app_version, max_app_version, platforms \
+                    "SELECT id, seq, sort_key, min_app_version, max_app_version, platforms, \
+                     (SELECT COUNT(*) FROM rollouts o WHERE o.release_id = releases.id \
+                       AND o.state IN ('active', 'paused', 'halted')) AS held \
                      FROM releases WHERE repo = $1 AND channel = $2 AND state = $3",
                 )
                 .bind(repo)
@@ -59,7 +61,18 @@ impl<DB: Dialect> Tx<DB> {
                 .bind(ReleaseState::OFFERED.as_str()),
             )
             .await?;
-        let candidates = rows
+        // Releases under an open or halted rollout are not in the base offer: the rollout
+        // decides on top of it (`registry/rollouts.rs`).
+        let mut held = false;
+        let mut offered = Vec::with_capacity(rows.len());
+        for row in rows {
+            if row.int("held")? > 0 {
+                held = true;
+            } else {
+                offered.push(row);
+            }
+        }
+        let candidates = offered
             .iter()
             .map(|r| {
                 let id = r.text("id")?;
@@ -73,7 +86,17 @@ impl<DB: Dialect> Tx<DB> {
                 ))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        let steps = offer_steps(&candidates);
+        let mut steps = offer_steps(&candidates);
+        if steps.is_empty() && held {
+            // Every published release is held back: the base offers nothing (the channel has
+            // published releases, so "latest" is not "not found").
+            steps.push(crate::domain::OfferStep {
+                platform: crate::domain::ANY_PLATFORM.to_owned(),
+                from_key: String::new(),
+                to_key: None,
+                offer: Offer::Nothing,
+            });
+        }
         self.execute(
             sql("DELETE FROM channel_offers WHERE repo = $1 AND channel = $2")
                 .bind(repo)

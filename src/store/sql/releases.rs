@@ -107,7 +107,7 @@ fn compatibility_columns(c: &Compatibility) -> (&str, &str, String) {
 
 /// Reads the `repo` and `channel` a statement returned (written as they are, not parsed:
 /// they only go back into the channel's own statements).
-fn channel_of(row: &impl Columns) -> StoreResult<(String, String)> {
+pub(super) fn channel_of(row: &impl Columns) -> StoreResult<(String, String)> {
     Ok((row.text("repo")?, row.text("channel")?))
 }
 
@@ -115,7 +115,7 @@ impl<DB: Dialect> Tx<DB> {
     /// Finishes a change of a channel: takes its next sequence (creating the channel at 1, and
     /// stamping it on a just published release), rewrites what the channel offers, writes the
     /// audit record and outbox event, commits.
-    async fn commit_channel_change(
+    pub(super) async fn commit_channel_change(
         mut self,
         (repo, channel): (&str, &str),
         published: Option<&ReleaseId>,

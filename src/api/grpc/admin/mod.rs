@@ -1,11 +1,12 @@
 //! `relreg.v1.ReleaseAdmin`: a thin trait impl that hands each method to its area (`repos`,
-//! `versions`, `releases`, `access`), where the request is converted, the registry called
+//! `versions`, `releases`, `rollouts`, `access`), where the request is converted, the registry called
 //! and the answer converted.
 
 mod access;
 mod releases;
 mod repos;
 mod retention;
+mod rollouts;
 mod versions;
 
 use tonic::{Request, Response, Status, Streaming};
@@ -237,6 +238,48 @@ impl ReleaseAdmin for AdminService {
         request: Request<pb::ListReleasesRequest>,
     ) -> Answer<pb::ListReleasesResponse> {
         list_releases(&self.registry, request, true).await
+    }
+
+    async fn set_rollout(
+        &self,
+        request: Request<pb::SetRolloutRequest>,
+    ) -> Answer<pb::SetRolloutResponse> {
+        rollouts::set_rollout(&self.registry, request).await
+    }
+
+    async fn pause_rollout(
+        &self,
+        request: Request<pb::PauseRolloutRequest>,
+    ) -> Answer<pb::PauseRolloutResponse> {
+        rollouts::pause_rollout(&self.registry, request).await
+    }
+
+    async fn resume_rollout(
+        &self,
+        request: Request<pb::ResumeRolloutRequest>,
+    ) -> Answer<pb::ResumeRolloutResponse> {
+        rollouts::resume_rollout(&self.registry, request).await
+    }
+
+    async fn halt_rollout(
+        &self,
+        request: Request<pb::HaltRolloutRequest>,
+    ) -> Answer<pb::HaltRolloutResponse> {
+        rollouts::halt_rollout(&self.registry, request).await
+    }
+
+    async fn get_rollout(
+        &self,
+        request: Request<pb::GetRolloutRequest>,
+    ) -> Answer<pb::GetRolloutResponse> {
+        rollouts::get_rollout(&self.registry, request).await
+    }
+
+    async fn set_floor(
+        &self,
+        request: Request<pb::SetFloorRequest>,
+    ) -> Answer<pb::SetFloorResponse> {
+        rollouts::set_floor(&self.registry, request).await
     }
 }
 
