@@ -24,6 +24,7 @@ mod postgres;
 mod retention;
 mod sql;
 mod sqlite;
+mod wakeups;
 
 pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
@@ -31,6 +32,7 @@ pub use postgres::PgStore;
 pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
+pub use wakeups::{OUTBOX_CHANNEL, OutboxWaiter, Wakeups};
 
 /// Why a store call failed; never a driver error.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +147,7 @@ pub trait Store:
     + AuditStore
     + RetentionStore
     + GcStore
+    + OutboxWakeups
     + Send
     + Sync
     + 'static
@@ -155,6 +158,12 @@ pub trait Store:
     async fn close(&self);
     /// Returns the connection pool's state, for `/metrics`.
     fn pool_stats(&self) -> crate::metrics::PoolStats;
+}
+
+/// Wake-ups for loops that read the outbox (`wakeups.rs`).
+pub trait OutboxWakeups {
+    /// Returns the store's outbox wake-ups.
+    fn outbox_wakeups(&self) -> &Wakeups;
 }
 
 /// Repos, their policy, and the packages in them.
