@@ -87,13 +87,11 @@ impl Node {
             app_version: "1.5.0".into(),
             ..Default::default()
         };
-        decision(
-            self.catalog
-                .get_latest_release(request)
-                .await
-                .unwrap()
-                .into_inner(),
-        )
+        match self.catalog.get_latest_release(request).await {
+            Ok(answer) => decision(answer.into_inner()),
+            // No release in the channel yet.
+            Err(status) => format!("{:?}", status.code()),
+        }
     }
 }
 
