@@ -25,6 +25,9 @@ pub struct StorageConfig {
     /// Directory of the local blob store.
     #[arg(long, env = "RELREG_BLOB_DIR", default_value = "./data/blobs")]
     pub blob_dir: PathBuf,
+    #[command(flatten)]
+    /// An S3-compatible blob store instead of the directory (`--blob-url s3://…`).
+    pub remote: crate::blobs::BlobUrlConfig,
 }
 
 /// Garbage collection: the background blob GC and staged-upload sweep (`registry/gc.rs`).
@@ -82,6 +85,10 @@ pub struct Config {
     /// Serve every read from the database (turns off the in-memory cache of published data).
     #[arg(long, env = "RELREG_NO_CACHE")]
     pub no_cache: bool,
+    /// Outbox readers (the cache follower) only poll every second, ignoring the wake-ups of
+    /// commits and PostgreSQL notifications; for measuring what the wake-ups save.
+    #[arg(long, env = "RELREG_OUTBOX_POLL_ONLY")]
+    pub outbox_poll_only: bool,
     /// Seconds in-flight requests may take to finish after a shutdown signal.
     #[arg(
         long = "shutdown-grace",
@@ -115,6 +122,7 @@ impl Config {
             storage: StorageConfig {
                 database_url: format!("sqlite://{}", dir.join("relreg.db").display()),
                 blob_dir: dir.join("blobs"),
+                remote: crate::blobs::BlobUrlConfig::default(),
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
@@ -122,6 +130,7 @@ impl Config {
             cors_origins: Vec::new(),
             log_format: LogFormat::Text,
             no_cache: false,
+            outbox_poll_only: false,
             shutdown_grace_secs: DEFAULT_SHUTDOWN_GRACE_SECS,
             retention_interval_secs: 0,
             gc: GcConfig::default(),

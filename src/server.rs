@@ -29,7 +29,10 @@ use crate::{
 
 /// Opens the store and blob store a configuration names.
 pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
-    let blobs = BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?;
+    let blobs = match BlobStore::from_url(&config.storage.remote).context("opening the blob store")? {
+        Some(remote) => remote,
+        None => BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?,
+    };
     open_registry_with(config, blobs).await
 }
 
@@ -47,6 +50,7 @@ pub async fn open_registry_with(config: &Config, blobs: BlobStore) -> anyhow::Re
         max_blob_size: config.max_blob_size,
         public_url: public_url.trim_end_matches('/').to_owned(),
         cache: !config.no_cache,
+        outbox_poll_only: config.outbox_poll_only,
     };
     Ok(Registry::new(store, blobs, settings))
 }

@@ -6,7 +6,9 @@
 //! it checks that its blob's file is in place until its row is committed; a sweep holds it
 //! exclusively while it deletes a blob's row and then its file. So an upload whose bytes were
 //! already stored (and that therefore wrote nothing) never commits a row for a file a sweep
-//! is about to delete, in this process or another one on the same directory.
+//! is about to delete, in this process or another one on the same directory. A remote store
+//! (S3, memory) has no lock file: its guard is a read-write lock within the process, which
+//! does not keep servers sharing a bucket apart (the grace period does; see the README).
 
 use std::{
     fs::File,
@@ -15,6 +17,7 @@ use std::{
     time::SystemTime,
 };
 
+use futures::TryStreamExt as _;
 use sha2::{Digest as _, Sha256};
 
 use super::{BlobStore, blocking, unavailable};
@@ -29,6 +32,8 @@ const HASH_CHUNK: usize = 1024 * 1024;
 #[derive(Debug)]
 pub struct BlobGuard {
     _file: Option<File>,
+    _read: Option<tokio::sync::OwnedRwLockReadGuard<()>>,
+    _write: Option<tokio::sync::OwnedRwLockWriteGuard<()>>,
 }
 
 /// A file under `sha256/`.
@@ -68,7 +73,17 @@ impl BlobStore {
 
     async fn guard(&self, exclusive: bool) -> Result<BlobGuard> {
         let Some(root) = self.root.clone() else {
-            return Ok(BlobGuard { _file: None });
+            let lock = self.local.gc.clone();
+            let (read, write) = if exclusive {
+                (None, Some(lock.write_owned().await))
+            } else {
+                (Some(lock.read_owned().await), None)
+            };
+            return Ok(BlobGuard {
+                _file: None,
+                _read: read,
+                _write: write,
+            });
         };
         let file = blocking(move || {
             let file = File::options()
@@ -84,7 +99,11 @@ impl BlobStore {
             Ok(file)
         })
         .await?;
-        Ok(BlobGuard { _file: Some(file) })
+        Ok(BlobGuard {
+            _file: Some(file),
+            _read: None,
+            _write: None,
+        })
     }
 
     /// Takes the guard shared, as an upload making its blob visible does.
@@ -116,12 +135,15 @@ impl BlobStore {
 
     /// Removes a file under `sha256/` by the path `stored_files` gave.
     pub async fn remove_stored_file(&self, path: &str) -> Result<()> {
-        let Some(root) = self.root.clone() else {
-            return Ok(());
-        };
         if !path.starts_with("sha256/") || path.contains("..") {
             return Ok(());
         }
+        let Some(root) = self.root.clone() else {
+            return match self.store.delete(&object_store::path::Path::from(path)).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(unavailable(e)),
+            };
+        };
         let path = root.join(path);
         blocking(move || match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -130,10 +152,10 @@ impl BlobStore {
         .await
     }
 
-    /// Lists every file under `sha256/` (a local store; none otherwise).
+    /// Lists every file (object) under `sha256/`.
     pub async fn stored_files(&self) -> Result<Vec<BlobFile>> {
         let Some(root) = self.root.clone() else {
-            return Ok(Vec::new());
+            return self.stored_objects().await;
         };
         blocking(move || {
             let mut files = Vec::new();
@@ -180,10 +202,7 @@ impl BlobStore {
     /// Hashes a stored blob's file.
     pub async fn check_blob(&self, digest: &Digest) -> Result<Checked> {
         let Some(path) = self.blob_path(digest) else {
-            return Ok(match self.size(digest).await? {
-                None => Checked::Missing,
-                Some(size) => Checked::Found(*digest, size),
-            });
+            return self.check_object(digest).await;
         };
         blocking(move || {
             let mut file = match File::open(&path) {
@@ -208,5 +227,55 @@ impl BlobStore {
             ))
         })
         .await
+    }
+
+    /// Lists the objects under `sha256/` of a remote store.
+    async fn stored_objects(&self) -> Result<Vec<BlobFile>> {
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&object_store::path::Path::from("sha256")))
+            .try_collect()
+            .await
+            .map_err(unavailable)?;
+        let mut files: Vec<BlobFile> = objects
+            .into_iter()
+            .map(|o| {
+                let parts: Vec<String> = o.location.parts().map(|p| p.as_ref().to_owned()).collect();
+                let digest = match parts.as_slice() {
+                    [_, shard, name] if name.get(..2) == Some(shard.as_str()) => {
+                        Digest::parse("file", &format!("sha256:{name}")).ok()
+                    }
+                    _ => None,
+                };
+                BlobFile {
+                    path: o.location.to_string(),
+                    digest,
+                    size: o.size,
+                    modified: o.last_modified.into(),
+                }
+            })
+            .collect();
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(files)
+    }
+
+    /// Hashes a blob of a remote store by reading it back.
+    async fn check_object(&self, digest: &Digest) -> Result<Checked> {
+        let found = match self.store.get(&Self::path(digest)).await {
+            Ok(found) => found,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Checked::Missing),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut bytes = found.into_stream();
+        let mut hasher = Sha256::new();
+        let mut size = 0u64;
+        while let Some(chunk) = bytes.try_next().await.map_err(unavailable)? {
+            hasher.update(&chunk);
+            size += chunk.len() as u64;
+        }
+        Ok(Checked::Found(
+            Digest::from_bytes(hasher.finalize().into()),
+            size,
+        ))
     }
 }

@@ -4,7 +4,9 @@
 //! renamed to its digest path, so a half-written or wrong blob is never visible. A blob is
 //! stored once however often it is uploaded. Temporary objects live in a directory of the
 //! process that writes them (`staging/dead.rs` removes those of processes that are gone);
-//! `gc.rs` lists, hashes and removes stored blobs for GC, fsck and backups.
+//! `gc.rs` lists, hashes and removes stored blobs for GC, fsck and backups. A remote store
+//! (S3-compatible, `s3.rs`, or memory) keeps its temporary objects and resumable sessions in
+//! the store itself (`staging/remote.rs`), so servers sharing a bucket share them too.
 
 use std::{ops::Range, path::PathBuf, pin::Pin, sync::Arc};
 
@@ -20,13 +22,16 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use crate::domain::{Digest, Error, ErrorCode, Result};
 
 mod gc;
+mod s3;
 mod staging;
 
 pub use gc::{BlobFile, BlobGuard, Checked};
+pub use s3::BlobUrlConfig;
 pub use staging::Leftover;
 
 /// How many bytes a multipart part holds; two parts in flight bound an upload's memory.
-const PART_SIZE: usize = 4 * 1024 * 1024;
+/// S3 refuses parts under 5 MiB (but the last).
+const PART_SIZE: usize = 5 * 1024 * 1024;
 /// How many bytes a download chunk holds.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -75,6 +80,9 @@ pub struct BlobStore {
     root: Option<PathBuf>,
     /// This process's directory of temporary uploads (`staging/dead.rs`).
     instance: Arc<staging::Instance>,
+    /// Remote stores: the sessions a request of this process is writing to, and the GC guard
+    /// within this process (`gc.rs`).
+    local: Arc<staging::RemoteLocks>,
 }
 
 /// Runs file-system work off the async threads; its failures read as UNAVAILABLE.
@@ -103,16 +111,28 @@ impl BlobStore {
             store: Arc::new(store),
             root: Some(root),
             instance: Arc::default(),
+            local: Arc::default(),
         })
     }
 
     /// Returns a blob store that keeps everything in memory.
     pub fn memory() -> Self {
+        Self::remote(Arc::new(InMemory::new()))
+    }
+
+    /// Returns a blob store over an object store with no local directory.
+    fn remote(store: Arc<dyn ObjectStore>) -> Self {
         Self {
-            store: Arc::new(InMemory::new()),
+            store,
             root: None,
             instance: Arc::default(),
+            local: Arc::default(),
         }
+    }
+
+    /// Returns whether blobs live in a local directory (not in S3 or memory).
+    pub fn is_local(&self) -> bool {
+        self.root.is_some()
     }
 
     fn path(digest: &Digest) -> Path {
@@ -187,6 +207,14 @@ impl BlobStore {
             sync_file(root.join(tmp.as_ref())).await?;
         }
         let target = Self::path(digest);
+        if self.root.is_none() {
+            // Object stores have no atomic rename (S3 has no conditional copy by default):
+            // a server-side copy makes the blob visible at once, and overwriting one that is
+            // already there writes the same bytes (the address is their digest).
+            let copied = self.store.copy(tmp, &target).await;
+            let _ = self.store.delete(tmp).await;
+            return copied.map_err(unavailable);
+        }
         match self.store.rename_if_not_exists(tmp, &target).await {
             Ok(()) => {
                 if let Some(root) = &self.root {

@@ -137,6 +137,13 @@ pub(super) async fn backup(args: BackupArgs, out: &Out) -> ExitCode {
 }
 
 async fn run_backup(args: BackupArgs, out: &Out) -> anyhow::Result<()> {
+    if args.storage.remote.blob_url.is_some() {
+        bail!(
+            "backup and restore cover a local blob directory only: with --blob-url, back the \
+             bucket up with the object store's own tools (versioning, replication) and the \
+             database with pg_dump"
+        );
+    }
     require_empty(&args.dir, "backup directory")?;
     std::fs::create_dir_all(args.dir.join("blobs"))
         .with_context(|| format!("creating {}", args.dir.display()))?;
@@ -258,6 +265,13 @@ fn hash_file(path: &Path) -> std::io::Result<(Digest, u64)> {
 }
 
 async fn run_restore(args: RestoreArgs, out: &Out) -> anyhow::Result<()> {
+    if args.storage.remote.blob_url.is_some() {
+        bail!(
+            "backup and restore cover a local blob directory only: with --blob-url, back the \
+             bucket up with the object store's own tools (versioning, replication) and the \
+             database with pg_dump"
+        );
+    }
     let text = std::fs::read(args.dir.join(MANIFEST))
         .with_context(|| format!("reading {}", args.dir.join(MANIFEST).display()))?;
     let manifest: Manifest = serde_json::from_slice(&text).context("parsing the manifest")?;

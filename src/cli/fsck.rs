@@ -96,8 +96,14 @@ async fn open(storage: StorageConfig) -> anyhow::Result<Registry> {
 pub(super) async fn fsck(args: FsckArgs, out: &Out) -> ExitCode {
     let checked = async {
         let registry = open(args.storage.clone()).await?;
-        let blobs =
-            BlobStore::local(&args.storage.blob_dir).context("opening the blob directory")?;
+        let blobs = match BlobStore::from_url(&args.storage.remote)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+        {
+            Some(remote) => remote,
+            None => {
+                BlobStore::local(&args.storage.blob_dir).context("opening the blob directory")?
+            }
+        };
         let findings = check(&registry, &blobs, &args).await;
         registry.close().await;
         findings
@@ -196,9 +202,15 @@ async fn check(
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if removed > 0 {
             // Mark what is gone now.
+            let left: std::collections::HashSet<String> = blobs
+                .stored_files()
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .into_iter()
+                .map(|f| f.path)
+                .collect();
             for orphan in &mut findings.orphans {
-                let path = args.storage.blob_dir.join(&orphan.path);
-                orphan.removed = !path.exists();
+                orphan.removed = !left.contains(&orphan.path);
             }
         }
     }

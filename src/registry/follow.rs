@@ -6,13 +6,20 @@
 //! smaller id can become visible after a larger one. The follower therefore re-reads the events
 //! of the last `WINDOW_MICROS` on every step, applying each id once, and only moves its floor
 //! past events older than that.
+//!
+//! Between steps it waits on the store's outbox wake-ups (`store/wakeups.rs`: a commit in this
+//! process, a PostgreSQL notification from any server) or `FOLLOW_EVERY`, whichever comes
+//! first; `Registry::outbox_waiter` hands the same wake-ups to every other outbox reader.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use super::{Registry, now_micros};
-use crate::{domain::OutboxEvent, store::StoreResult};
+use crate::{
+    domain::OutboxEvent,
+    store::{OutboxWaiter, StoreResult},
+};
 
-/// How often the outbox is read.
+/// How often the outbox is read when no wake-up comes.
 pub const FOLLOW_EVERY: Duration = Duration::from_secs(1);
 /// How long a transaction may take to commit after writing its event.
 const WINDOW_MICROS: i64 = 10_000_000;
@@ -38,11 +45,23 @@ impl Registry {
             return;
         }
         let mut position = None;
+        let mut waiter = self.outbox_waiter();
         loop {
             if let Err(e) = self.follow_step(&mut position).await {
                 tracing::warn!(error = %e, "cannot read the outbox; cached channels may be stale");
             }
-            tokio::time::sleep(every).await;
+            waiter.changed_or(every).await;
+        }
+    }
+
+    /// Returns a waiter for a loop that reads the outbox: `changed_or(every)` returns as soon
+    /// as an event commits (on this server, or on any server sharing a PostgreSQL database),
+    /// else after `every`. With `outbox_poll_only` set, it only times out.
+    pub fn outbox_waiter(&self) -> OutboxWaiter {
+        if self.settings.outbox_poll_only {
+            OutboxWaiter::never()
+        } else {
+            self.store.outbox_wakeups().subscribe()
         }
     }
 

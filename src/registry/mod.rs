@@ -60,6 +60,8 @@ pub struct Settings {
     pub public_url: String,
     /// Whether published data ("latest" decisions, manifests, repos) is served from memory.
     pub cache: bool,
+    /// Whether outbox readers only poll, ignoring wake-ups (for measurements).
+    pub outbox_poll_only: bool,
 }
 
 /// The use-case layer: one instance per server, shared by every transport.

@@ -25,6 +25,7 @@ mod retention;
 mod rollouts;
 mod sql;
 mod sqlite;
+mod wakeups;
 
 pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
@@ -33,6 +34,7 @@ pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionSt
 pub use rollouts::{RolloutChange, RolloutStart, RolloutStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
+pub use wakeups::{OUTBOX_CHANNEL, OutboxWaiter, Wakeups};
 
 /// Why a store call failed; never a driver error.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +166,7 @@ pub trait Store:
     + RetentionStore
     + GcStore
     + RolloutStore
+    + OutboxWakeups
     + Send
     + Sync
     + 'static
@@ -174,6 +177,12 @@ pub trait Store:
     async fn close(&self);
     /// Returns the connection pool's state, for `/metrics`.
     fn pool_stats(&self) -> crate::metrics::PoolStats;
+}
+
+/// Wake-ups for loops that read the outbox (`wakeups.rs`).
+pub trait OutboxWakeups {
+    /// Returns the store's outbox wake-ups.
+    fn outbox_wakeups(&self) -> &Wakeups;
 }
 
 /// Repos, their policy, and the packages in them.

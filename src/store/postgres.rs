@@ -47,7 +47,13 @@ impl SqlStore<Postgres> {
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         let health = Health::new();
         health::monitor_postgres(options, &health);
-        let store = Self { pool, health };
+        let wakeups = crate::store::Wakeups::default();
+        wakeups.listen_postgres(pool.clone());
+        let store = Self {
+            pool,
+            health,
+            wakeups,
+        };
         store.fill_missing_offers().await?;
         Ok(store)
     }

@@ -59,6 +59,7 @@ impl SqlStore<Sqlite> {
         let store = Self {
             pool,
             health: super::health::Health::new(),
+            wakeups: super::Wakeups::default(),
         };
         store.fill_missing_offers().await?;
         Ok(store)

@@ -102,6 +102,9 @@ impl TestServer {
             .expect("create database");
         let mut config = Config::for_dir(dir.path());
         config.storage.database_url = db.url.clone();
+        if let Ok(bucket) = crate::s3::BLOBS_IN_S3.try_with(Clone::clone) {
+            bucket.apply(&mut config);
+        }
         adjust(&mut config);
         let registry = server::open_registry(&config).await.expect("open registry");
         let (_, admin) = registry

@@ -15,23 +15,13 @@ backend_tests!(
     gc_collects_only_blobs_unreferenced_past_the_grace_period,
     gc_races_upload_then_attach_without_losing_an_attached_blob,
 );
+crate::s3::s3_blob_tests!(gc_collects_only_blobs_unreferenced_past_the_grace_period);
 
 /// A second registry on the server's storage, as `relreg gc` opens it.
 async fn collector(server: &TestServer) -> Registry {
     server::open_registry(&server.config)
         .await
         .expect("registry")
-}
-
-fn blob_file(server: &TestServer, digest: &str) -> std::path::PathBuf {
-    let hex = digest.trim_start_matches("sha256:");
-    server
-        .config
-        .storage
-        .blob_dir
-        .join("sha256")
-        .join(&hex[..2])
-        .join(hex)
 }
 
 async fn head_status(server: &TestServer, digest: &str) -> u16 {
@@ -119,11 +109,11 @@ async fn gc_collects_only_blobs_unreferenced_past_the_grace_period(backend: Back
     );
     for gone in [&loose, &detached] {
         assert_eq!(head_status(&server, gone).await, 404);
-        assert!(!blob_file(&server, gone).exists());
+        assert!(!crate::s3::blob_stored(&server, gone).await);
     }
     for kept in [digest(b"published bytes"), digest(b"draft bytes")] {
         assert_eq!(head_status(&server, &kept).await, 200);
-        assert!(blob_file(&server, &kept).exists());
+        assert!(crate::s3::blob_stored(&server, &kept).await);
     }
     let collected: Vec<_> = server
         .store

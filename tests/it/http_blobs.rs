@@ -3,6 +3,7 @@
 use crate::common::{Backend, TestServer, backend_tests, fixture, upload};
 
 backend_tests!(blob_route_serves_ranges_and_validators);
+crate::s3::s3_blob_tests!(blob_route_serves_ranges_and_validators);
 
 async fn blob_route_serves_ranges_and_validators(backend: Backend) {
     let server = TestServer::start(&backend).await;

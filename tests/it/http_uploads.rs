@@ -18,6 +18,17 @@ backend_tests!(
     uploads_respect_the_size_limit,
 );
 
+// The same cases with the blobs in an S3 bucket (moto), but the one that ages files on disk
+// and the one that watches a chunk's bytes arrive while it streams (on S3 a chunk becomes an
+// object only once its request ends).
+crate::s3::s3_blob_tests!(
+    single_put_streams_and_checks_the_digest,
+    sessions_take_chunks_in_order_and_complete_atomically,
+    out_of_order_chunks_answer_416_with_the_current_range,
+    a_wrong_final_digest_removes_the_session,
+    uploads_respect_the_size_limit,
+);
+
 const UPLOADS: &str = "/v1/repos/acme/blobs/uploads";
 
 fn data(len: usize, seed: u32) -> Vec<u8> {
@@ -43,8 +54,11 @@ async fn assert_json_error(response: Response, status: u16, reason: &str) -> ser
     body
 }
 
-/// The files of upload sessions on disk.
-fn session_files(server: &TestServer) -> Vec<String> {
+/// The files of upload sessions on disk (objects, when the blobs are in S3).
+async fn session_files(server: &TestServer) -> Vec<String> {
+    if let Some(bucket) = crate::s3::bucket_of(server) {
+        return bucket.keys("sessions/").await;
+    }
     let dir = server.config.storage.blob_dir.join("sessions");
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .map(|d| {
@@ -268,7 +282,7 @@ async fn sessions_take_chunks_in_order_and_complete_atomically(backend: Backend)
         .await
         .unwrap();
     assert_json_error(r, 404, "NOT_FOUND").await;
-    assert!(session_files(&server).is_empty());
+    assert!(session_files(&server).await.is_empty());
 
     // A completion without a body, and a cancelled session.
     let small = data(10, 4);
@@ -312,7 +326,7 @@ async fn sessions_take_chunks_in_order_and_complete_atomically(backend: Backend)
         .await
         .unwrap();
     assert_json_error(r, 404, "NOT_FOUND").await;
-    assert!(session_files(&server).is_empty());
+    assert!(session_files(&server).await.is_empty());
     server.stop().await;
 }
 
@@ -476,7 +490,7 @@ async fn a_wrong_final_digest_removes_the_session(backend: Backend) {
     let location = open(&server, &http, &server.admin).await;
     let r = patch(&server, &http, &server.admin, &location, 0, &bytes).await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
-    assert_eq!(session_files(&server).len(), 2, "data and metadata");
+    assert_eq!(session_files(&server).await.len(), 2, "data and metadata");
 
     // A malformed digest is bad input and keeps the session.
     let r = http
@@ -508,7 +522,7 @@ async fn a_wrong_final_digest_removes_the_session(backend: Backend) {
         .await
         .unwrap();
     assert_json_error(r, 404, "NOT_FOUND").await;
-    assert!(session_files(&server).is_empty());
+    assert!(session_files(&server).await.is_empty());
     assert!(
         !audit_actions(&server)
             .await
@@ -623,7 +637,7 @@ async fn expired_sessions_are_removed_with_their_bytes(backend: Backend) {
         .unwrap()
         .set_modified(SystemTime::now() - Duration::from_secs(25 * 3600))
         .unwrap();
-    assert_eq!(session_files(&server).len(), 4);
+    assert_eq!(session_files(&server).await.len(), 4);
 
     // Opening a session sweeps the expired ones.
     let third = open(&server, &http, &server.admin).await;
@@ -634,7 +648,7 @@ async fn expired_sessions_are_removed_with_their_bytes(backend: Backend) {
         .await
         .unwrap();
     assert_json_error(r, 404, "NOT_FOUND").await;
-    let files = session_files(&server);
+    let files = session_files(&server).await;
     assert_eq!(files.len(), 4, "{files:?}");
     assert!(files.iter().all(|f| !f.starts_with(id)), "{files:?}");
     assert_eq!(offset(&server, &http, &server.admin, &live).await, 0);

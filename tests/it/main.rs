@@ -2,6 +2,7 @@
 //! client over h2c, gRPC-Web and plain HTTP over HTTP/1.1), each case on SQLite and PostgreSQL.
 
 mod common;
+mod s3;
 
 mod edge;
 mod edge_requests;
@@ -24,6 +25,7 @@ mod json_bridge;
 mod lifecycle;
 mod metrics;
 mod migrations_online;
+mod multi_server;
 mod offers;
 mod outage;
 mod pull;

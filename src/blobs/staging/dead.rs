@@ -96,7 +96,7 @@ impl BlobStore {
         remove: bool,
     ) -> Result<Vec<Leftover>> {
         let Some(root) = self.root.clone() else {
-            return Ok(Vec::new());
+            return self.remote_leftovers(session_ttl, remove).await;
         };
         let own = self.instance.id();
         blocking(move || {

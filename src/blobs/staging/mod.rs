@@ -1,4 +1,5 @@
-//! Staging for resumable uploads (local blob directories only).
+//! Staging for resumable uploads. This file is the local blob directory's; stores without one
+//! (S3-compatible, memory) keep their sessions in the store (`remote.rs`).
 //!
 //! A session is two files in `<blob_dir>/sessions/`: `<id>` holds the bytes received so far
 //! (its length is the offset to resume from, its mtime the time of the last write) and
@@ -7,8 +8,6 @@
 //! never swept. Completing a session hashes the staged file, checks the declared digest, and
 //! hands the file to the same atomic commit (`fsync`, then rename to the digest path) that
 //! `BlobStore::put` uses: the bytes are written once and never copied.
-//!
-//! Stores without a local directory (the in-memory one) answer UNAVAILABLE here.
 
 use std::{
     io::Read as _,
@@ -26,10 +25,12 @@ use tokio::io::AsyncWriteExt as _;
 use super::{BlobStore, ByteStream, Expected, Stored, blocking, unavailable};
 
 mod dead;
+mod remote;
 
 use crate::domain::{Digest, Error, ErrorCode, Result};
 pub(crate) use dead::Instance;
 pub use dead::Leftover;
+pub(crate) use remote::RemoteLocks;
 
 /// The directory of sessions, under the blob directory.
 const SESSIONS: &str = "sessions";
@@ -94,6 +95,9 @@ impl BlobStore {
 
     /// Opens an empty session for a repo.
     pub(crate) async fn open_session(&self, repo: &str, created_at: i64) -> Result<StagedSession> {
+        if self.root.is_none() {
+            return self.remote_open_session(repo, created_at).await;
+        }
         let dir = self.sessions_dir()?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (data, meta) = (dir.join(&id), dir.join(format!("{id}.json")));
@@ -120,6 +124,9 @@ impl BlobStore {
 
     /// Returns a session and how many bytes it holds, or `None` if there is no such session.
     pub(crate) async fn session(&self, id: &str) -> Result<Option<StagedSession>> {
+        if self.root.is_none() {
+            return self.remote_session(id).await;
+        }
         let Ok((data, meta)) = self.session_paths(id) else {
             return Ok(None);
         };
@@ -203,6 +210,9 @@ impl BlobStore {
         chunks: ByteStream,
         max_size: u64,
     ) -> Result<u64> {
+        if self.root.is_none() {
+            return self.remote_append(id, range, chunks, max_size).await;
+        }
         let busy = Error::new(
             ErrorCode::RangeNotSatisfiable,
             "another request is writing to this upload session",
@@ -221,6 +231,9 @@ impl BlobStore {
         expected: Expected,
         max_size: u64,
     ) -> Result<Stored> {
+        if self.root.is_none() {
+            return self.remote_complete(id, last, expected, max_size).await;
+        }
         let busy = Error::new(
             ErrorCode::FailedPrecondition,
             "another request is writing to this upload session",
@@ -260,6 +273,9 @@ impl BlobStore {
 
     /// Removes a session and its bytes; `false` if there was no such session.
     pub(crate) async fn remove_session(&self, id: &str) -> Result<bool> {
+        if self.root.is_none() {
+            return self.remote_remove(id).await;
+        }
         let busy = Error::new(
             ErrorCode::FailedPrecondition,
             "another request is writing to this upload session",
@@ -275,9 +291,42 @@ impl BlobStore {
     /// half-created debris; looks at no more than `SWEEP_SCAN_LIMIT` entries. Returns how
     /// many sessions it removed.
     pub(crate) async fn sweep_sessions(&self, ttl: Duration) -> Result<usize> {
+        if self.root.is_none() {
+            let dead = self.remote_leftovers(ttl, true).await?;
+            return Ok(dead.iter().filter(|l| l.path.starts_with(SESSIONS)).count());
+        }
         let dir = self.sessions_dir()?;
         blocking(move || sweep(&dir, ttl, SystemTime::now())).await
     }
+}
+
+/// Checks a chunk's declared range against the session's offset and `max_size`; returns the
+/// declared length, if any.
+fn declared_length(
+    start: u64,
+    range: Option<&RangeInclusive<u64>>,
+    max_size: u64,
+) -> Result<Option<u64>> {
+    let Some(r) = range else {
+        return Ok(None);
+    };
+    if *r.start() != start {
+        return Err(Error::new(
+            ErrorCode::RangeNotSatisfiable,
+            format!(
+                "chunk starts at byte {}, but the session holds {start} bytes",
+                r.start()
+            ),
+        ));
+    }
+    let n = r.end() - r.start() + 1;
+    if start.saturating_add(n) > max_size {
+        return Err(Error::new(
+            ErrorCode::BlobTooLarge,
+            format!("blob exceeds the limit of {max_size} bytes"),
+        ));
+    }
+    Ok(Some(n))
 }
 
 /// Streams a chunk onto a locked session; see `BlobStore::append_session`.
@@ -288,30 +337,13 @@ async fn append(
     max_size: u64,
 ) -> Result<u64> {
     let start = locked.offset;
-    let declared = match range {
-        None => None,
-        Some(r) => {
-            if *r.start() != start {
-                return Err(Error::new(
-                    ErrorCode::RangeNotSatisfiable,
-                    format!(
-                        "chunk starts at byte {}, but the session holds {start} bytes",
-                        r.start()
-                    ),
-                ));
-            }
-            Some(r.end() - r.start() + 1)
-        }
-    };
+    let declared = declared_length(start, range.as_ref(), max_size)?;
     let too_large = || {
         Error::new(
             ErrorCode::BlobTooLarge,
             format!("blob exceeds the limit of {max_size} bytes"),
         )
     };
-    if declared.is_some_and(|n| start.saturating_add(n) > max_size) {
-        return Err(too_large());
-    }
     let mut written = 0u64;
     // Whether the body itself failed (a dropped connection), as opposed to a refusal here.
     let mut broke_off = false;

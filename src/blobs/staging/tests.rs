@@ -168,8 +168,39 @@ async fn sweeps_remove_expired_sessions_with_their_bytes() {
 }
 
 #[tokio::test]
-async fn memory_stores_have_no_sessions() {
+async fn memory_stores_keep_sessions_in_the_store() {
+    use futures::TryStreamExt as _;
     let store = BlobStore::memory();
-    let err = store.open_session("acme", 1).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::Unavailable);
+    let session = store.open_session("acme", 1).await.unwrap();
+    let body = |b: &'static [u8]| -> ByteStream {
+        Box::pin(futures::stream::iter([Ok(bytes::Bytes::from_static(b))]))
+    };
+    assert_eq!(
+        store
+            .append_session(&session.id, Some(0..=2), body(b"abc"), 100)
+            .await
+            .unwrap(),
+        3
+    );
+    let err = store
+        .append_session(&session.id, Some(1..=3), body(b"bcd"), 100)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::RangeNotSatisfiable);
+    assert_eq!(store.session(&session.id).await.unwrap().unwrap().offset, 3);
+    let stored = store
+        .complete_session(&session.id, Some((None, body(b"def"))), Expected::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(stored.size, 6);
+    let read: Vec<bytes::Bytes> = store
+        .read(&stored.digest, 0..6)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(read.concat(), b"abcdef");
+    assert_eq!(store.session(&session.id).await.unwrap(), None);
+    assert!(store.staging_leftovers(Duration::ZERO, false).await.unwrap().is_empty());
 }

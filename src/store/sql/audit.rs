@@ -34,6 +34,7 @@ impl<DB: Dialect> Tx<DB> {
 
     /// Writes an outbox event in this transaction.
     pub(crate) async fn write_event(&mut self, at: i64, e: &NewEvent) -> StoreResult<()> {
+        self.1.wrote_event = true;
         self.execute(
             sql("INSERT INTO outbox (at, topic, repo, payload) VALUES ($1, $2, $3, $4)")
                 .bind(at)

@@ -82,6 +82,8 @@ pub struct SqlStore<DB: sqlx::Database> {
     pub(super) pool: Pool<DB>,
     /// Whether the database answers; calls fail fast while it does not.
     pub(super) health: Arc<Health>,
+    /// Announces committed outbox events to this process's outbox readers.
+    pub(super) wakeups: crate::store::Wakeups,
 }
 
 impl<DB: sqlx::Database> Clone for SqlStore<DB> {
@@ -89,6 +91,7 @@ impl<DB: sqlx::Database> Clone for SqlStore<DB> {
         Self {
             pool: self.pool.clone(),
             health: self.health.clone(),
+            wakeups: self.wakeups.clone(),
         }
     }
 }
@@ -114,7 +117,7 @@ impl<DB: Dialect> SqlStore<DB> {
         };
         let tx = self.health.guard(begin).await?;
         crate::metrics::record_acquire(start.elapsed());
-        Ok(Tx(tx))
+        Ok(Tx(tx, Wake::armed(&self.wakeups)))
     }
 
     /// Takes a connection from the pool; fails fast while the database is down.
@@ -145,7 +148,23 @@ impl<DB: Dialect> SqlStore<DB> {
 }
 
 /// A write transaction; dropped without `commit`, it rolls back.
-pub(crate) struct Tx<DB: sqlx::Database>(Transaction<'static, DB>);
+pub(crate) struct Tx<DB: sqlx::Database>(Transaction<'static, DB>, pub(crate) Wake);
+
+/// Whether a transaction wakes the outbox readers once it commits (it wrote an event).
+#[derive(Default)]
+pub(crate) struct Wake {
+    wakeups: Option<crate::store::Wakeups>,
+    pub(crate) wrote_event: bool,
+}
+
+impl Wake {
+    fn armed(wakeups: &crate::store::Wakeups) -> Self {
+        Self {
+            wakeups: Some(wakeups.clone()),
+            wrote_event: false,
+        }
+    }
+}
 
 impl<DB: Dialect> Tx<DB> {
     /// Runs a statement and returns how many rows it changed.
@@ -171,7 +190,12 @@ impl<DB: Dialect> Tx<DB> {
 
     /// Commits.
     pub(crate) async fn commit(self) -> StoreResult<()> {
-        self.0.commit().await.map_err(classify)
+        let Tx(tx, wake) = self;
+        tx.commit().await.map_err(classify)?;
+        if let (true, Some(wakeups)) = (wake.wrote_event, wake.wakeups) {
+            wakeups.wake();
+        }
+        Ok(())
     }
 
     /// Rolls back.
@@ -196,6 +220,12 @@ impl<DB: Dialect> Tx<DB> {
     }
 }
 
+impl<DB: sqlx::Database> crate::store::OutboxWakeups for SqlStore<DB> {
+    fn outbox_wakeups(&self) -> &crate::store::Wakeups {
+        &self.wakeups
+    }
+}
+
 #[async_trait]
 impl<DB: Dialect> Store for SqlStore<DB> {
     async fn ping(&self) -> StoreResult<()> {
@@ -203,6 +233,8 @@ impl<DB: Dialect> Store for SqlStore<DB> {
     }
 
     async fn close(&self) {
+        // The listener holds a pooled connection, which `close` waits for.
+        self.wakeups.stop();
         self.pool.close().await;
     }
 

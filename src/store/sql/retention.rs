@@ -280,7 +280,7 @@ impl<DB: Dialect> RetentionStore for SqlStore<DB> {
         // A transaction-scoped lock: however the holder ends (release, crash, lost
         // connection), the database lets go of it.
         let pool_tx = self.pool.begin().await.map_err(super::classify)?;
-        let mut tx = Tx(pool_tx);
+        let mut tx = Tx(pool_tx, super::Wake::default());
         let held = tx
             .one(sql("SELECT pg_try_advisory_xact_lock($1) AS held").bind(RUNNER_LOCK_KEY))
             .await?
