@@ -47,6 +47,9 @@ pub async fn open_registry_with(config: &Config, blobs: BlobStore) -> anyhow::Re
         max_blob_size: config.max_blob_size,
         public_url: public_url.trim_end_matches('/').to_owned(),
         cache: !config.no_cache,
+        keyring: crate::domain::Keyring::load(&config.trust.signing_keys)
+            .map_err(|e| anyhow::anyhow!("loading signing keys: {}", e.message))?,
+        head_expiry_secs: config.trust.head_expiry_secs,
     };
     Ok(Registry::new(store, blobs, settings))
 }
@@ -148,6 +151,12 @@ pub async fn serve(
         let registry = registry.clone();
         async move { registry.follow_changes(FOLLOW_EVERY).await }
     });
+    // Signing catch-up at startup, then re-signing heads before they expire.
+    let signer = tokio::spawn({
+        let registry = registry.clone();
+        let every = std::time::Duration::from_secs((config.trust.head_expiry_secs / 4).clamp(1, 60));
+        async move { registry.keep_signatures(every).await }
+    });
     let retention = (config.retention_interval_secs > 0).then(|| {
         let registry = registry.clone();
         let every = std::time::Duration::from_secs(config.retention_interval_secs);
@@ -180,6 +189,7 @@ pub async fn serve(
         }
     };
     follower.abort();
+    signer.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

@@ -17,6 +17,7 @@ mod releases;
 mod repos;
 mod retention;
 mod tokens;
+mod trust;
 mod uploads;
 mod versions;
 
@@ -35,6 +36,7 @@ pub use manifest::ManifestView;
 pub use paging::{Listed, Page};
 pub use releases::{ArtifactEdit, NewRelease, Published, ReleaseDeprecation, Rollback, RolledBack};
 pub use tokens::NewToken;
+pub use trust::SignedDoc;
 pub(crate) use uploads::Chunk;
 pub use versions::{DiffResult, Edit};
 
@@ -58,6 +60,10 @@ pub struct Settings {
     pub public_url: String,
     /// Whether published data ("latest" decisions, manifests, repos) is served from memory.
     pub cache: bool,
+    /// The signing keys this server holds (loaded from files, never from the database).
+    pub keyring: crate::domain::Keyring,
+    /// How long a signed channel head stays valid, in seconds.
+    pub head_expiry_secs: u64,
 }
 
 /// The use-case layer: one instance per server, shared by every transport.
@@ -67,6 +73,7 @@ pub struct Registry {
     blobs: BlobStore,
     settings: Settings,
     cache: Arc<Cache>,
+    trust: Arc<trust::TrustState>,
 }
 
 impl Registry {
@@ -78,6 +85,7 @@ impl Registry {
             blobs,
             settings,
             cache,
+            trust: Arc::default(),
         }
     }
 

@@ -24,6 +24,7 @@ mod postgres;
 mod retention;
 mod sql;
 mod sqlite;
+mod trust;
 
 pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
@@ -31,6 +32,7 @@ pub use postgres::PgStore;
 pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
+pub use trust::{ChannelInputs, StoredHead, TrustStore};
 
 /// Why a store call failed; never a driver error.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +147,7 @@ pub trait Store:
     + AuditStore
     + RetentionStore
     + GcStore
+    + TrustStore
     + Send
     + Sync
     + 'static

@@ -35,6 +35,7 @@ pub(super) mod releases;
 pub(super) mod repos;
 mod retention;
 pub(super) mod tokens;
+pub(super) mod trust;
 pub(super) mod versions;
 
 pub(crate) use db::{Columns, Db, Stmt, names, parsed, placeholders, sql};

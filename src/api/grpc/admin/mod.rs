@@ -238,6 +238,13 @@ impl ReleaseAdmin for AdminService {
     ) -> Answer<pb::ListReleasesResponse> {
         list_releases(&self.registry, request, true).await
     }
+
+    async fn set_repo_keys(
+        &self,
+        request: Request<pb::SetRepoKeysRequest>,
+    ) -> Answer<pb::SetRepoKeysResponse> {
+        super::trust::set_repo_keys(&self.registry, request).await
+    }
 }
 
 /// Lists releases for either service: with drafts for the admin service, published otherwise.
