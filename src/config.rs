@@ -56,7 +56,11 @@ const DEFAULT_HEAD_EXPIRY_SECS: u64 = 24 * 3600;
 pub struct TrustConfig {
     /// A PKCS#8 PEM Ed25519 private key file (`relreg key generate`); repeatable, or several
     /// paths separated by commas in the environment variable.
-    #[arg(long = "signing-key", env = "RELREG_SIGNING_KEY", value_delimiter = ',')]
+    #[arg(
+        long = "signing-key",
+        env = "RELREG_SIGNING_KEY",
+        value_delimiter = ','
+    )]
     pub signing_keys: Vec<PathBuf>,
     /// Seconds a signed channel head stays valid; heads are re-signed at half their lifetime.
     #[arg(long = "head-expiry", env = "RELREG_HEAD_EXPIRY", default_value_t = DEFAULT_HEAD_EXPIRY_SECS)]

@@ -154,7 +154,8 @@ pub async fn serve(
     // Signing catch-up at startup, then re-signing heads before they expire.
     let signer = tokio::spawn({
         let registry = registry.clone();
-        let every = std::time::Duration::from_secs((config.trust.head_expiry_secs / 4).clamp(1, 60));
+        let every =
+            std::time::Duration::from_secs((config.trust.head_expiry_secs / 4).clamp(1, 60));
         async move { registry.keep_signatures(every).await }
     });
     let retention = (config.retention_interval_secs > 0).then(|| {

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use ed25519_dalek::{
     Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey,
-    pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _},
+    pkcs8::{
+        DecodePrivateKey as _, DecodePublicKey as _, EncodePrivateKey as _, EncodePublicKey as _,
+    },
 };
 use sha2::{Digest as _, Sha256};
 
@@ -28,7 +30,9 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("KeyPair")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,16 +52,25 @@ impl KeyPair {
     pub fn from_pem(pem: &str) -> Result<Self> {
         SigningKey::from_pkcs8_pem(pem)
             .map(Self::from_key)
-            .map_err(|e| Error::invalid("signing_key", format!("not an Ed25519 PKCS#8 PEM private key: {e}")))
+            .map_err(|e| {
+                Error::invalid(
+                    "signing_key",
+                    format!("not an Ed25519 PKCS#8 PEM private key: {e}"),
+                )
+            })
     }
 
     /// Reads a private key file.
     pub fn load(path: &Path) -> Result<Self> {
         let pem = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid("signing_key", format!("cannot read {}: {e}", path.display()))
+            Error::invalid(
+                "signing_key",
+                format!("cannot read {}: {e}", path.display()),
+            )
         })?;
-        Self::from_pem(&pem)
-            .map_err(|e| Error::invalid("signing_key", format!("{}: {}", path.display(), e.message)))
+        Self::from_pem(&pem).map_err(|e| {
+            Error::invalid("signing_key", format!("{}: {}", path.display(), e.message))
+        })
     }
 
     /// Returns the private key as PKCS#8 PEM.
@@ -107,7 +120,10 @@ impl PublicKey {
             .map_err(|_| Error::invalid("public_key", "must be 32 bytes"))?;
         let key = VerifyingKey::from_bytes(&raw)
             .map_err(|e| Error::invalid("public_key", format!("not an Ed25519 key: {e}")))?;
-        Ok(Self { id: key_id(&raw), key })
+        Ok(Self {
+            id: key_id(&raw),
+            key,
+        })
     }
 
     /// Reads a public key from PEM: SubjectPublicKeyInfo, or a PKCS#8 private key (its
@@ -121,7 +137,10 @@ impl PublicKey {
                     Error::invalid("public_key", format!("not an Ed25519 PEM key: {e}"))
                 })?,
         };
-        Ok(Self { id: key_id(key.as_bytes()), key })
+        Ok(Self {
+            id: key_id(key.as_bytes()),
+            key,
+        })
     }
 
     /// Returns the key id.
@@ -258,14 +277,20 @@ impl Envelope {
     pub fn from_stored(payload: &str, signatures: &str) -> std::result::Result<Self, String> {
         use base64::Engine as _;
         let b64 = &base64::engine::general_purpose::STANDARD;
-        let payload = b64.decode(payload).map_err(|e| format!("stored payload: {e}"))?;
+        let payload = b64
+            .decode(payload)
+            .map_err(|e| format!("stored payload: {e}"))?;
         let list: Vec<serde_json::Value> =
             serde_json::from_str(signatures).map_err(|e| format!("stored signatures: {e}"))?;
         let mut out = Vec::with_capacity(list.len());
         for s in list {
             let id = s["key_id"].as_str().ok_or("stored signature: no key_id")?;
-            let sig = s["signature"].as_str().ok_or("stored signature: no signature")?;
-            let sig = b64.decode(sig).map_err(|e| format!("stored signature: {e}"))?;
+            let sig = s["signature"]
+                .as_str()
+                .ok_or("stored signature: no signature")?;
+            let sig = b64
+                .decode(sig)
+                .map_err(|e| format!("stored signature: {e}"))?;
             out.push((id.to_owned(), sig));
         }
         Ok(Self {

@@ -95,7 +95,11 @@ impl Registry {
     }
 
     async fn newest_root(&self, repo: &str) -> Result<Option<SignedDoc<pb::TrustRoot>>> {
-        let Some((_, envelope)) = self.store.trust_root(repo, None).await.map_err(store_error)?
+        let Some((_, envelope)) = self
+            .store
+            .trust_root(repo, None)
+            .await
+            .map_err(store_error)?
         else {
             return Ok(None);
         };
@@ -145,7 +149,10 @@ impl Registry {
                 } else {
                     format!("untrust[{}]", i - trust.len())
                 };
-                return Err(Error::invalid(field, "must be a key id: 64 lowercase hex digits"));
+                return Err(Error::invalid(
+                    field,
+                    "must be a key id: 64 lowercase hex digits",
+                ));
             }
         }
         for (i, id) in trust.iter().enumerate() {
@@ -181,7 +188,10 @@ impl Registry {
             return Ok(p.clone());
         }
         if ids.is_empty() {
-            return Err(Error::invalid("untrust", "a repo's root must keep at least one key"));
+            return Err(Error::invalid(
+                "untrust",
+                "a repo's root must keep at least one key",
+            ));
         }
         let keys: Vec<pb::TrustKey> = ids
             .iter()
@@ -253,7 +263,9 @@ impl Registry {
         if !written {
             return Err(Error::new(
                 ErrorCode::Aborted,
-                format!("root version {version} of repo {repo} was written concurrently; try again"),
+                format!(
+                    "root version {version} of repo {repo} was written concurrently; try again"
+                ),
             ));
         }
         // Heads must now carry the new keys' signatures; unsigned releases get signed.
@@ -310,8 +322,16 @@ impl Registry {
             channel: release.channel.to_string(),
             version: release.version.to_string(),
             sequence: release.sequence.unwrap_or_default(),
-            min_app_version: c.min.as_ref().map(|v| v.as_str().to_owned()).unwrap_or_default(),
-            max_app_version: c.max.as_ref().map(|v| v.as_str().to_owned()).unwrap_or_default(),
+            min_app_version: c
+                .min
+                .as_ref()
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default(),
+            max_app_version: c
+                .max
+                .as_ref()
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_default(),
             platforms: c.platforms.iter().map(|p| p.to_string()).collect(),
             mandatory: release.mandatory,
             artifacts,
@@ -371,10 +391,11 @@ impl Registry {
             .await
             .map_err(store_error)?
             .map(Arc::new);
-        self.trust.manifests.write().expect("manifests lock").insert(
-            *id,
-            stored.clone().ok_or(now),
-        );
+        self.trust
+            .manifests
+            .write()
+            .expect("manifests lock")
+            .insert(*id, stored.clone().ok_or(now));
         Ok(stored)
     }
 
@@ -404,7 +425,12 @@ impl Registry {
 
     /// After a channel change committed: signs the release's manifest (a publish) and
     /// re-signs the channel's head. Failures are logged; the background keeper retries.
-    pub(crate) async fn after_channel_change(&self, repo: &str, channel: &str, published: Option<&ReleaseRecord>) {
+    pub(crate) async fn after_channel_change(
+        &self,
+        repo: &str,
+        channel: &str,
+        published: Option<&ReleaseRecord>,
+    ) {
         if let Some(release) = published
             && let Err(e) = self.sign_manifest(release).await
         {
@@ -433,6 +459,11 @@ impl Registry {
                 .channel_inputs(repo, channel)
                 .await
                 .map_err(store_error)?;
+            if inputs.sequence == 0 && inputs.releases.is_empty() {
+                // A channel nothing was ever published to: no head (reads never write rows
+                // for made-up channel names).
+                return Ok(());
+            }
             let digest = inputs_digest(&inputs);
             let stored = self
                 .store

@@ -29,7 +29,9 @@ impl From<&Envelope> for pb::SignedEnvelope {
 
 type Answer<T> = Result<Response<T>, Status>;
 
-fn root_answer(root: SignedDoc<pb::TrustRoot>) -> (Option<pb::SignedEnvelope>, Option<pb::TrustRoot>) {
+fn root_answer(
+    root: SignedDoc<pb::TrustRoot>,
+) -> (Option<pb::SignedEnvelope>, Option<pb::TrustRoot>) {
     (Some((&root.envelope).into()), Some(root.decoded))
 }
 

@@ -57,8 +57,10 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
         let (payload, signatures) = (root.stored_payload(), root.stored_signatures());
         let inserted = tx
             .execute(
-                sql("INSERT INTO trust_roots (repo, version, payload, signatures, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING")
+                sql(
+                    "INSERT INTO trust_roots (repo, version, payload, signatures, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
                 .bind(repo)
                 .bind(version)
                 .bind(&payload)
@@ -94,8 +96,10 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         let (payload, signatures) = (manifest.stored_payload(), manifest.stored_signatures());
         tx.execute(
-            sql("INSERT INTO release_signatures (release_id, payload, signatures, signed_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+            sql(
+                "INSERT INTO release_signatures (release_id, payload, signatures, signed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
             .bind(release_id)
             .bind(&payload)
             .bind(&signatures)
@@ -130,8 +134,10 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
     async fn channel_head(&self, repo: &str, channel: &str) -> StoreResult<Option<StoredHead>> {
         let row = self
             .optional(
-                sql("SELECT version, inputs_digest, expires_at, payload, signatures \
-                     FROM channel_heads WHERE repo = $1 AND channel = $2")
+                sql(
+                    "SELECT version, inputs_digest, expires_at, payload, signatures \
+                     FROM channel_heads WHERE repo = $1 AND channel = $2",
+                )
                 .bind(repo)
                 .bind(channel),
             )
@@ -155,7 +161,10 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
         head: &StoredHead,
     ) -> StoreResult<bool> {
         let mut tx = self.begin_write().await?;
-        let (payload, signatures) = (head.envelope.stored_payload(), head.envelope.stored_signatures());
+        let (payload, signatures) = (
+            head.envelope.stored_payload(),
+            head.envelope.stored_signatures(),
+        );
         let changed = match replaces {
             None => {
                 tx.execute(
@@ -174,9 +183,11 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
             }
             Some(old) => {
                 tx.execute(
-                    sql("UPDATE channel_heads SET version = $1, inputs_digest = $2, \
+                    sql(
+                        "UPDATE channel_heads SET version = $1, inputs_digest = $2, \
                          expires_at = $3, payload = $4, signatures = $5 \
-                         WHERE repo = $6 AND channel = $7 AND version = $8 AND $1 > version")
+                         WHERE repo = $6 AND channel = $7 AND version = $8 AND $1 > version",
+                    )
                     .bind(head.version)
                     .bind(&head.inputs_digest)
                     .bind(head.expires_at)
@@ -206,8 +217,10 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
             .unwrap_or(0);
         let rows = self
             .all(
-                sql("SELECT id, state, version, deprecation_reason FROM releases \
-                     WHERE repo = $1 AND channel = $2 AND state IN ('PUBLISHED', 'DEPRECATED')")
+                sql(
+                    "SELECT id, state, version, deprecation_reason FROM releases \
+                     WHERE repo = $1 AND channel = $2 AND state IN ('PUBLISHED', 'DEPRECATED')",
+                )
                 .bind(repo)
                 .bind(channel),
             )
@@ -229,11 +242,9 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
 
     async fn signed_channels(&self) -> StoreResult<Vec<(String, String)>> {
         let rows = self
-            .all(sql(
-                "SELECT DISTINCT r.repo, r.channel FROM releases r \
+            .all(sql("SELECT DISTINCT r.repo, r.channel FROM releases r \
                  WHERE r.state IN ('PUBLISHED', 'DEPRECATED') \
-                 AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)",
-            ))
+                 AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)"))
             .await?;
         rows.iter()
             .map(|r| Ok((r.text("repo")?, r.text("channel")?)))
