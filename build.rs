@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "relreg/v1/admin.proto",
         "relreg/v1/catalog.proto",
+        "relreg/v1/trust.proto",
         "google/rpc/error_details.proto",
     ];
     let mut compiler = protox::Compiler::new(["proto"])?;

@@ -51,6 +51,34 @@ impl Default for GcConfig {
     }
 }
 
+/// Seconds a signed channel head stays valid, by default (one day).
+const DEFAULT_HEAD_EXPIRY_SECS: u64 = 24 * 3600;
+
+/// Signing (issue 11): the keys this server signs with, read from files (never the database).
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrustConfig {
+    /// A PKCS#8 PEM Ed25519 private key file (`relreg key generate`); repeatable, or several
+    /// paths separated by commas in the environment variable.
+    #[arg(
+        long = "signing-key",
+        env = "RELREG_SIGNING_KEY",
+        value_delimiter = ','
+    )]
+    pub signing_keys: Vec<PathBuf>,
+    /// Seconds a signed channel head stays valid; heads are re-signed at half their lifetime.
+    #[arg(long = "head-expiry", env = "RELREG_HEAD_EXPIRY", default_value_t = DEFAULT_HEAD_EXPIRY_SECS)]
+    pub head_expiry_secs: u64,
+}
+
+impl Default for TrustConfig {
+    fn default() -> Self {
+        Self {
+            signing_keys: Vec::new(),
+            head_expiry_secs: DEFAULT_HEAD_EXPIRY_SECS,
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LogFormat {
@@ -113,6 +141,9 @@ pub struct Config {
     #[command(flatten)]
     /// The HTTP edge: timeouts, connection and in-flight caps, chunk limits, TLS.
     pub edge: crate::edge::EdgeConfig,
+    #[command(flatten)]
+    /// Signing keys and signed heads.
+    pub trust: TrustConfig,
 }
 
 impl Config {
@@ -136,6 +167,7 @@ impl Config {
             gc: GcConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             edge: crate::edge::EdgeConfig::default(),
+            trust: TrustConfig::default(),
         }
     }
 

@@ -29,7 +29,9 @@ use crate::{
 
 /// Opens the store and blob store a configuration names.
 pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
-    let blobs = match BlobStore::from_url(&config.storage.remote).context("opening the blob store")? {
+    let blobs = match BlobStore::from_url(&config.storage.remote)
+        .context("opening the blob store")?
+    {
         Some(remote) => remote,
         None => BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?,
     };
@@ -51,6 +53,9 @@ pub async fn open_registry_with(config: &Config, blobs: BlobStore) -> anyhow::Re
         public_url: public_url.trim_end_matches('/').to_owned(),
         cache: !config.no_cache,
         outbox_poll_only: config.outbox_poll_only,
+        keyring: crate::domain::Keyring::load(&config.trust.signing_keys)
+            .map_err(|e| anyhow::anyhow!("loading signing keys: {}", e.message))?,
+        head_expiry_secs: config.trust.head_expiry_secs,
     };
     Ok(Registry::new(store, blobs, settings))
 }
@@ -157,6 +162,13 @@ pub async fn serve(
         let registry = registry.clone();
         async move { registry.advance_waves_every(WAVES_EVERY).await }
     });
+    // Signing catch-up at startup, then re-signing heads before they expire.
+    let signer = tokio::spawn({
+        let registry = registry.clone();
+        let every =
+            std::time::Duration::from_secs((config.trust.head_expiry_secs / 4).clamp(1, 60));
+        async move { registry.keep_signatures(every).await }
+    });
     let retention = (config.retention_interval_secs > 0).then(|| {
         let registry = registry.clone();
         let every = std::time::Duration::from_secs(config.retention_interval_secs);
@@ -190,6 +202,7 @@ pub async fn serve(
     };
     follower.abort();
     waves.abort();
+    signer.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

@@ -13,6 +13,7 @@
 mod admin;
 mod backup;
 mod fsck;
+mod key;
 mod login;
 mod output;
 mod probe;
@@ -104,6 +105,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Signing keys: generate, show (offline); root, trust, untrust, rotate (a repo's keys).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 impl Cli {
@@ -127,6 +131,7 @@ impl Cli {
                 clap_complete::generate(shell, &mut Cli::command(), "relreg", &mut script);
                 out.line(&String::from_utf8_lossy(&script))
             }
+            Command::Key(c) if c.is_offline() => key::run_offline(&c, &out),
             Command::Login(args) => login::login(args, &global, &out).await,
             Command::Logout(args) => login::logout(args, &global, &out),
             command => match global.connect() {
@@ -144,6 +149,7 @@ impl Cli {
                     Command::Channel(c) => release::run_channel(c, conn, &out).await,
                     Command::Audit(args) => admin::audit(args, conn, &out).await,
                     Command::Token(c) => admin::run_token(c, conn, &out).await,
+                    Command::Key(c) => key::run(c, conn, &out).await,
                     _ => Err(ClientError::internal("command dispatched twice")),
                 },
                 Err(e) => Err(e),

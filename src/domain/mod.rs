@@ -3,6 +3,7 @@
 
 mod error;
 mod ids;
+mod keys;
 mod kinds;
 mod lifecycle;
 mod names;
@@ -17,6 +18,7 @@ mod version;
 
 pub use error::{Error, ErrorCode, Result, Violation};
 pub use ids::{Etag, ReleaseId};
+pub use keys::{Envelope, KeyPair, Keyring, PublicKey, key_id};
 pub use kinds::{KindValidator, validator_for};
 pub use lifecycle::{RELEASE_STEPS, ReleaseStep, Step, VERSION_STEPS, VersionStep};
 pub use names::{Digest, FilePath, Name, parse_name};

@@ -118,6 +118,7 @@ impl Registry {
         let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
         if let Some(channel) = payload["channel"].as_str() {
             self.cache.forget_channel(&event.repo, channel);
+            self.trust.forget_head(&event.repo, channel);
         }
     }
 }

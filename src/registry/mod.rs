@@ -18,6 +18,7 @@ mod repos;
 mod retention;
 mod rollouts;
 mod tokens;
+mod trust;
 mod uploads;
 mod versions;
 
@@ -37,6 +38,7 @@ pub use paging::{Listed, Page};
 pub use releases::{ArtifactEdit, NewRelease, Published, ReleaseDeprecation, Rollback, RolledBack};
 pub use rollouts::{ROLLOUT_TOPIC, RolloutAction, WAVES_EVERY};
 pub use tokens::NewToken;
+pub use trust::SignedDoc;
 pub(crate) use uploads::Chunk;
 pub use versions::{DiffResult, Edit, VersionDeprecation};
 
@@ -62,6 +64,10 @@ pub struct Settings {
     pub cache: bool,
     /// Whether outbox readers only poll, ignoring wake-ups (for measurements).
     pub outbox_poll_only: bool,
+    /// The signing keys this server holds (loaded from files, never from the database).
+    pub keyring: crate::domain::Keyring,
+    /// How long a signed channel head stays valid, in seconds.
+    pub head_expiry_secs: u64,
 }
 
 /// The use-case layer: one instance per server, shared by every transport.
@@ -71,6 +77,7 @@ pub struct Registry {
     blobs: BlobStore,
     settings: Settings,
     cache: Arc<Cache>,
+    trust: Arc<trust::TrustState>,
 }
 
 impl Registry {
@@ -82,6 +89,7 @@ impl Registry {
             blobs,
             settings,
             cache,
+            trust: Arc::default(),
         }
     }
 

@@ -25,6 +25,7 @@ mod retention;
 mod rollouts;
 mod sql;
 mod sqlite;
+mod trust;
 mod wakeups;
 
 pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
@@ -34,6 +35,7 @@ pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionSt
 pub use rollouts::{RolloutChange, RolloutStart, RolloutStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
+pub use trust::{ChannelInputs, StoredHead, TrustStore};
 pub use wakeups::{OUTBOX_CHANNEL, OutboxWaiter, Wakeups};
 
 /// Why a store call failed; never a driver error.
@@ -167,6 +169,7 @@ pub trait Store:
     + GcStore
     + RolloutStore
     + OutboxWakeups
+    + TrustStore
     + Send
     + Sync
     + 'static

@@ -140,6 +140,10 @@ mod tests {
         assert!(waiter.changed_or(Duration::from_secs(5)).await);
         // Seen: the next wait times out.
         assert!(!waiter.changed_or(Duration::from_millis(20)).await);
-        assert!(!OutboxWaiter::never().changed_or(Duration::from_millis(5)).await);
+        assert!(
+            !OutboxWaiter::never()
+                .changed_or(Duration::from_millis(5))
+                .await
+        );
     }
 }

@@ -40,3 +40,4 @@ mod storage_ops;
 mod store_contract;
 mod store_rules;
 mod sync;
+mod trust;

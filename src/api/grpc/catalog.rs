@@ -180,8 +180,14 @@ impl ReleaseCatalog for CatalogService {
             .release_manifest(&c, &id)
             .await
             .map_err(status)?;
+        let signed = self
+            .registry
+            .manifest_signature(&id)
+            .await
+            .map_err(status)?;
         Ok(Response::new(pb::GetReleaseManifestResponse {
             manifest: Some(manifest.as_ref().into()),
+            signed_manifest: signed.map(|s| s.as_ref().into()),
         }))
     }
 
@@ -202,5 +208,19 @@ impl ReleaseCatalog for CatalogService {
         request: Request<pb::ListReleasesRequest>,
     ) -> Answer<pb::ListReleasesResponse> {
         super::admin::list_releases(&self.registry, request, false).await
+    }
+
+    async fn get_trust_root(
+        &self,
+        request: Request<pb::GetTrustRootRequest>,
+    ) -> Answer<pb::GetTrustRootResponse> {
+        super::trust::get_trust_root(&self.registry, request).await
+    }
+
+    async fn get_channel_head(
+        &self,
+        request: Request<pb::GetChannelHeadRequest>,
+    ) -> Answer<pb::GetChannelHeadResponse> {
+        super::trust::get_channel_head(&self.registry, request).await
     }
 }

@@ -4,6 +4,7 @@ mod admin;
 mod catalog;
 mod commands;
 mod convert;
+mod trust;
 
 pub use admin::AdminService;
 pub use catalog::CatalogService;

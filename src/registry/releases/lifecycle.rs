@@ -103,12 +103,15 @@ impl Registry {
             if published.is_some() {
                 crate::metrics::record_publish("release");
                 self.cache.forget_channel(&release.repo, &release.channel);
+                let published = self.release(id).await?;
+                self.after_channel_change(&release.repo, &release.channel, Some(&published))
+                    .await;
                 let warnings = findings
                     .into_iter()
                     .filter(|f| f.severity == Severity::Warning)
                     .collect();
                 return Ok(Published {
-                    release: self.release(id).await?,
+                    release: published,
                     warnings,
                 });
             }
@@ -180,6 +183,8 @@ impl Registry {
         match (changed, now.state) {
             (Some(_), _) => {
                 self.cache.forget_channel(&release.repo, &release.channel);
+                self.after_channel_change(&release.repo, &release.channel, None)
+                    .await;
                 Ok(now)
             }
             (None, ReleaseState::Deprecated) => Ok(now),
@@ -245,6 +250,7 @@ impl Registry {
         };
         if outcome.sequence.is_some() {
             self.cache.forget_channel(repo, channel);
+            self.after_channel_change(repo, channel, None).await;
         }
         Ok(RolledBack {
             release: self.release(target_id).await?,

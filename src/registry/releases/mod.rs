@@ -195,7 +195,7 @@ impl Registry {
     }
 
     /// Loads a release with its artifacts or answers NOT_FOUND.
-    pub(super) async fn release(&self, id: &ReleaseId) -> Result<ReleaseRecord> {
+    pub(in crate::registry) async fn release(&self, id: &ReleaseId) -> Result<ReleaseRecord> {
         self.store
             .get_release(id)
             .await

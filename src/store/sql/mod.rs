@@ -37,6 +37,7 @@ pub(super) mod repos;
 mod retention;
 mod rollouts;
 pub(super) mod tokens;
+pub(super) mod trust;
 pub(super) mod versions;
 
 pub(crate) use db::{Columns, Db, Stmt, names, parsed, placeholders, sql};

@@ -281,6 +281,13 @@ impl ReleaseAdmin for AdminService {
     ) -> Answer<pb::SetFloorResponse> {
         rollouts::set_floor(&self.registry, request).await
     }
+
+    async fn set_repo_keys(
+        &self,
+        request: Request<pb::SetRepoKeysRequest>,
+    ) -> Answer<pb::SetRepoKeysResponse> {
+        super::trust::set_repo_keys(&self.registry, request).await
+    }
 }
 
 /// Lists releases for either service: with drafts for the admin service, published otherwise.

@@ -1,0 +1,253 @@
+//! The signing area: the `trust_roots`, `release_signatures` and `channel_heads` tables,
+//! behind `TrustStore`. Envelopes are stored as base64 payload text and a JSON signature list
+//! (`Envelope::stored_*`).
+
+use async_trait::async_trait;
+
+use super::{Columns, Dialect, SqlStore, sql};
+use crate::{
+    domain::{AuditRecord, Envelope},
+    store::{ChannelInputs, StoreError, StoreResult, StoredHead, TrustStore},
+};
+
+fn envelope(row: &impl Columns) -> StoreResult<Envelope> {
+    Envelope::from_stored(&row.text("payload")?, &row.text("signatures")?)
+        .map_err(StoreError::Internal)
+}
+
+#[async_trait]
+impl<DB: Dialect> TrustStore for SqlStore<DB> {
+    async fn trust_root(
+        &self,
+        repo: &str,
+        version: Option<i64>,
+    ) -> StoreResult<Option<(i64, Envelope)>> {
+        let row = match version {
+            Some(v) => {
+                self.optional(
+                    sql("SELECT version, payload, signatures FROM trust_roots \
+                         WHERE repo = $1 AND version = $2")
+                    .bind(repo)
+                    .bind(v),
+                )
+                .await?
+            }
+            None => {
+                self.optional(
+                    sql("SELECT version, payload, signatures FROM trust_roots \
+                         WHERE repo = $1 ORDER BY version DESC LIMIT 1")
+                    .bind(repo),
+                )
+                .await?
+            }
+        };
+        row.map(|r| Ok((r.int("version")?, envelope(&r)?)))
+            .transpose()
+    }
+
+    async fn put_trust_root(
+        &self,
+        repo: &str,
+        version: i64,
+        root: &Envelope,
+        at: i64,
+        audit: &AuditRecord,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let (payload, signatures) = (root.stored_payload(), root.stored_signatures());
+        let inserted = tx
+            .execute(
+                sql(
+                    "INSERT INTO trust_roots (repo, version, payload, signatures, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(repo)
+                .bind(version)
+                .bind(&payload)
+                .bind(&signatures)
+                .bind(at),
+            )
+            .await?;
+        if inserted == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.write_audit(audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn release_signature(&self, release_id: &str) -> StoreResult<Option<Envelope>> {
+        let row = self
+            .optional(
+                sql("SELECT payload, signatures FROM release_signatures WHERE release_id = $1")
+                    .bind(release_id),
+            )
+            .await?;
+        row.map(|r| envelope(&r)).transpose()
+    }
+
+    async fn put_release_signature(
+        &self,
+        release_id: &str,
+        manifest: &Envelope,
+        at: i64,
+    ) -> StoreResult<Envelope> {
+        let mut tx = self.begin_write().await?;
+        let (payload, signatures) = (manifest.stored_payload(), manifest.stored_signatures());
+        tx.execute(
+            sql(
+                "INSERT INTO release_signatures (release_id, payload, signatures, signed_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(release_id)
+            .bind(&payload)
+            .bind(&signatures)
+            .bind(at),
+        )
+        .await?;
+        let row = tx
+            .one(
+                sql("SELECT payload, signatures FROM release_signatures WHERE release_id = $1")
+                    .bind(release_id),
+            )
+            .await?;
+        let stored = envelope(&row)?;
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn unsigned_releases(&self, limit: i64) -> StoreResult<Vec<String>> {
+        let rows = self
+            .all(
+                sql("SELECT r.id FROM releases r \
+                     WHERE r.state IN ('PUBLISHED', 'DEPRECATED') \
+                     AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo) \
+                     AND NOT EXISTS (SELECT 1 FROM release_signatures s WHERE s.release_id = r.id) \
+                     ORDER BY r.seq LIMIT $1")
+                .bind(limit),
+            )
+            .await?;
+        rows.iter().map(|r| r.text("id")).collect()
+    }
+
+    async fn channel_head(&self, repo: &str, channel: &str) -> StoreResult<Option<StoredHead>> {
+        let row = self
+            .optional(
+                sql(
+                    "SELECT version, inputs_digest, expires_at, payload, signatures \
+                     FROM channel_heads WHERE repo = $1 AND channel = $2",
+                )
+                .bind(repo)
+                .bind(channel),
+            )
+            .await?;
+        row.map(|r| {
+            Ok(StoredHead {
+                version: r.int("version")?,
+                inputs_digest: r.text("inputs_digest")?,
+                expires_at: r.int("expires_at")?,
+                envelope: envelope(&r)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_channel_head(
+        &self,
+        repo: &str,
+        channel: &str,
+        replaces: Option<i64>,
+        head: &StoredHead,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let (payload, signatures) = (
+            head.envelope.stored_payload(),
+            head.envelope.stored_signatures(),
+        );
+        let changed = match replaces {
+            None => {
+                tx.execute(
+                    sql("INSERT INTO channel_heads \
+                         (repo, channel, version, inputs_digest, expires_at, payload, signatures) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING")
+                    .bind(repo)
+                    .bind(channel)
+                    .bind(head.version)
+                    .bind(&head.inputs_digest)
+                    .bind(head.expires_at)
+                    .bind(&payload)
+                    .bind(&signatures),
+                )
+                .await?
+            }
+            Some(old) => {
+                tx.execute(
+                    sql(
+                        "UPDATE channel_heads SET version = $1, inputs_digest = $2, \
+                         expires_at = $3, payload = $4, signatures = $5 \
+                         WHERE repo = $6 AND channel = $7 AND version = $8 AND $1 > version",
+                    )
+                    .bind(head.version)
+                    .bind(&head.inputs_digest)
+                    .bind(head.expires_at)
+                    .bind(&payload)
+                    .bind(&signatures)
+                    .bind(repo)
+                    .bind(channel)
+                    .bind(old),
+                )
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(changed == 1)
+    }
+
+    async fn channel_inputs(&self, repo: &str, channel: &str) -> StoreResult<ChannelInputs> {
+        let sequence = self
+            .optional(
+                sql("SELECT last_sequence FROM channels WHERE repo = $1 AND channel = $2")
+                    .bind(repo)
+                    .bind(channel),
+            )
+            .await?
+            .map(|r| r.int("last_sequence"))
+            .transpose()?
+            .unwrap_or(0);
+        let rows = self
+            .all(
+                sql(
+                    "SELECT id, state, version, deprecation_reason FROM releases \
+                     WHERE repo = $1 AND channel = $2 AND state IN ('PUBLISHED', 'DEPRECATED')",
+                )
+                .bind(repo)
+                .bind(channel),
+            )
+            .await?;
+        let mut releases = rows
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.text("id")?,
+                    r.text("state")?,
+                    r.text("version")?,
+                    r.text("deprecation_reason")?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        releases.sort();
+        Ok(ChannelInputs { sequence, releases })
+    }
+
+    async fn signed_channels(&self) -> StoreResult<Vec<(String, String)>> {
+        let rows = self
+            .all(sql("SELECT DISTINCT r.repo, r.channel FROM releases r \
+                 WHERE r.state IN ('PUBLISHED', 'DEPRECATED') \
+                 AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)"))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("repo")?, r.text("channel")?)))
+            .collect()
+    }
+}

@@ -1,0 +1,496 @@
+//! Signing (issue 11): keys from files, repo roots and rotation, manifests signed once at
+//! publish (independent of the public URL), signed channel heads re-signed on change and
+//! before expiry. Every check verifies Ed25519 signatures with the public key.
+
+use std::{path::PathBuf, time::Duration};
+
+use prost::Message as _;
+use relreg::{domain::PublicKey, pb};
+use tonic::Code;
+
+use crate::{
+    cli::User,
+    common::{
+        Backend, Rel, TestServer, assert_error, audit_actions, authed, backend_tests, draft,
+        fixture, publish, released,
+    },
+};
+
+backend_tests!(
+    keys_roots_and_rotation,
+    manifests_are_signed_once_and_survive_a_new_public_url,
+    channel_heads_are_signed_and_follow_changes,
+    heads_are_resigned_before_they_expire,
+);
+
+/// Generates a key pair with `relreg key generate`; returns the private key path and key id.
+async fn generate(user: &User, dir: &std::path::Path, name: &str) -> (PathBuf, String) {
+    let out = user
+        .run(&[
+            "key",
+            "generate",
+            "--out",
+            dir.to_str().unwrap(),
+            "--name",
+            name,
+        ])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("key "))
+        .expect("key id line")
+        .to_owned();
+    (dir.join(format!("{name}.key")), id)
+}
+
+/// Verifies an envelope's signature by `key` (fails the test otherwise).
+fn verified(envelope: &pb::SignedEnvelope, key: &PublicKey) -> bool {
+    envelope
+        .signatures
+        .iter()
+        .any(|s| s.key_id == key.id() && key.verify(&envelope.payload, &s.signature).is_ok())
+}
+
+fn public(path: &std::path::Path) -> PublicKey {
+    PublicKey::from_pem(&std::fs::read_to_string(path.with_extension("pub")).unwrap()).unwrap()
+}
+
+/// A server holding two generated keys, with repo acme trusting the first.
+struct Signed {
+    server: TestServer,
+    k1: PublicKey,
+    k2: PublicKey,
+    _keys: tempfile::TempDir,
+}
+
+async fn signed_server(backend: &Backend, head_expiry: u64) -> Signed {
+    let keys = tempfile::tempdir().unwrap();
+    // `key generate` is offline: any server URL will do.
+    let bootstrap = TestServer::start(&Backend::Sqlite).await;
+    let user = User::new(&bootstrap);
+    let (p1, id1) = generate(&user, keys.path(), "one").await;
+    let (p2, id2) = generate(&user, keys.path(), "two").await;
+    bootstrap.stop().await;
+    let server = TestServer::start_with(backend, |c| {
+        c.trust.signing_keys = vec![p1.clone(), p2.clone()];
+        c.trust.head_expiry_secs = head_expiry;
+    })
+    .await;
+    let (k1, k2) = (public(&p1), public(&p2));
+    assert_eq!((k1.id(), k2.id()), (id1.as_str(), id2.as_str()));
+    fixture(&server, "generic").await;
+    let mut admin = server.admin_client().await;
+    admin
+        .set_repo_keys(authed(
+            pb::SetRepoKeysRequest {
+                repo: "acme".into(),
+                trust: vec![id1],
+                untrust: vec![],
+            },
+            &server.admin,
+        ))
+        .await
+        .expect("trust k1");
+    Signed {
+        server,
+        k1,
+        k2,
+        _keys: keys,
+    }
+}
+
+async fn keys_roots_and_rotation(backend: Backend) {
+    let s = signed_server(&backend, 86_400).await;
+    let server = &s.server;
+
+    // The private key file is 0600; `key show` prints the id of either file.
+    let dir = tempfile::tempdir().unwrap();
+    let user = User::new(server);
+    let (p3, id3) = generate(&user, dir.path(), "three").await;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&p3).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let shown = user
+        .run(&[
+            "key",
+            "show",
+            p3.to_str().unwrap(),
+            p3.with_extension("pub").to_str().unwrap(),
+        ])
+        .await;
+    let shown = String::from_utf8(shown.stdout).unwrap();
+    assert_eq!(shown.matches(&id3).count(), 2, "{shown}");
+
+    let mut catalog = server.catalog_client().await;
+    let root1 = catalog
+        .get_trust_root(pb::GetTrustRootRequest {
+            repo: "acme".into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let env1 = root1.root.unwrap();
+    assert!(verified(&env1, &s.k1));
+    let decoded1 = pb::TrustRoot::decode(env1.payload.as_ref()).unwrap();
+    assert_eq!(decoded1.version, 1);
+    assert_eq!(decoded1.keys.len(), 1);
+    assert_eq!(decoded1.keys[0].key_id, s.k1.id());
+    assert_eq!(decoded1.keys[0].public_key.as_ref(), s.k1.raw());
+
+    // Bad input changes nothing: a malformed id, a key the server does not hold.
+    let mut admin = server.admin_client().await;
+    let bad = admin
+        .set_repo_keys(authed(
+            pb::SetRepoKeysRequest {
+                repo: "acme".into(),
+                trust: vec!["nothex".into()],
+                untrust: vec![],
+            },
+            &server.admin,
+        ))
+        .await;
+    assert_error(bad, Code::InvalidArgument, "INVALID_ARGUMENT");
+    let unheld = admin
+        .set_repo_keys(authed(
+            pb::SetRepoKeysRequest {
+                repo: "acme".into(),
+                trust: vec![id3.clone()],
+                untrust: vec![],
+            },
+            &server.admin,
+        ))
+        .await;
+    assert_eq!(unheld.unwrap_err().code(), Code::FailedPrecondition);
+    // A reader may not change keys.
+    let reader = server.token("acme", pb::Role::Reader).await;
+    let denied = admin
+        .set_repo_keys(authed(
+            pb::SetRepoKeysRequest {
+                repo: "acme".into(),
+                trust: vec![s.k2.id().into()],
+                untrust: vec![],
+            },
+            &reader,
+        ))
+        .await;
+    assert_eq!(denied.unwrap_err().code(), Code::PermissionDenied);
+
+    // Rotation through the CLI: root 2 names only k2, signed by k1 (old) and k2 (new).
+    let out = user
+        .run(&["key", "rotate", "acme", "--to", s.k2.id()])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let root2 = catalog
+        .get_trust_root(pb::GetTrustRootRequest {
+            repo: "acme".into(),
+            version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .root
+        .unwrap();
+    let decoded2 = pb::TrustRoot::decode(root2.payload.as_ref()).unwrap();
+    assert_eq!(decoded2.version, 2);
+    assert_eq!(
+        decoded2
+            .keys
+            .iter()
+            .map(|k| k.key_id.as_str())
+            .collect::<Vec<_>>(),
+        [s.k2.id()]
+    );
+    // A client pinned to k1 follows the chain: root 2 carries k1's signature, then k2's.
+    assert!(verified(&root2, &s.k1), "root 2 signed by the previous key");
+    assert!(verified(&root2, &s.k2), "root 2 signed by the new key");
+    // Old roots stay readable by version.
+    let again1 = catalog
+        .get_trust_root(pb::GetTrustRootRequest {
+            repo: "acme".into(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .root
+        .unwrap();
+    assert_eq!(again1.payload, env1.payload);
+    // Rotating to the same key again changes nothing.
+    let out = user
+        .run(&["key", "rotate", "acme", "--to", s.k2.id()])
+        .await;
+    assert!(out.status.success(), "{out:?}");
+    let actions = audit_actions(server).await;
+    assert_eq!(actions.iter().filter(|a| *a == "repo.keys_set").count(), 2);
+
+    // The JSON bridge serves the root too.
+    let json: serde_json::Value = reqwest::get(server.url("/v1/repos/acme/trust/root"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["decoded"]["version"], "2", "{json}");
+    assert_eq!(json["decoded"]["keys"][0]["keyId"], s.k2.id());
+    s.server.stop().await;
+}
+
+async fn manifests_are_signed_once_and_survive_a_new_public_url(backend: Backend) {
+    let s = signed_server(&backend, 86_400).await;
+    let server = &s.server;
+    draft(server, "1.0.0", &[("a.txt", b"alpha"), ("b.bin", b"beta")]).await;
+    publish(server, "1.0.0").await;
+    let release = released(server, Rel::default()).await;
+
+    let mut catalog = server.catalog_client().await;
+    let answer = catalog
+        .get_release_manifest(pb::GetReleaseManifestRequest {
+            release_id: release.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let signed = answer.signed_manifest.clone().expect("signed at publish");
+    assert!(verified(&signed, &s.k1));
+    let m = pb::SignedManifest::decode(signed.payload.as_ref()).unwrap();
+    assert_eq!(m.release_id, release.id);
+    assert_eq!(
+        (m.repo.as_str(), m.channel.as_str(), m.version.as_str()),
+        ("acme", "stable", "1.0.0")
+    );
+    assert_eq!(m.artifacts.len(), 1);
+    let files: Vec<(String, String, i64)> = m.artifacts[0]
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), f.digest.clone(), f.size))
+        .collect();
+    assert_eq!(
+        files,
+        [
+            ("a.txt".into(), crate::common::digest(b"alpha"), 5),
+            ("b.bin".into(), crate::common::digest(b"beta"), 4)
+        ]
+    );
+    // Nothing deployment-specific is signed.
+    let text = String::from_utf8_lossy(&signed.payload);
+    assert!(!text.contains("http"), "signed bytes name a URL");
+    // A tampered payload does not verify.
+    let mut tampered = signed.clone();
+    let mut bytes = tampered.payload.to_vec();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    tampered.payload = bytes.into();
+    assert!(!verified(&tampered, &s.k1));
+
+    // A replica with another public URL serves other download links and the same signature.
+    let replica = server.start_replica().await;
+    let elsewhere = replica
+        .catalog_client()
+        .await
+        .get_release_manifest(pb::GetReleaseManifestRequest {
+            release_id: release.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let url = |m: &pb::GetReleaseManifestResponse| {
+        m.manifest.as_ref().unwrap().artifacts[0].files[0]
+            .url
+            .clone()
+    };
+    assert_ne!(url(&answer), url(&elsewhere), "the public URL moved");
+    assert_eq!(
+        elsewhere.signed_manifest.as_ref(),
+        Some(&signed),
+        "never re-signed"
+    );
+    replica.stop().await;
+
+    // Rotating keys does not re-sign published manifests.
+    let mut admin = server.admin_client().await;
+    admin
+        .set_repo_keys(authed(
+            pb::SetRepoKeysRequest {
+                repo: "acme".into(),
+                trust: vec![s.k2.id().into()],
+                untrust: vec![s.k1.id().into()],
+            },
+            &server.admin,
+        ))
+        .await
+        .unwrap();
+    let after = catalog
+        .get_release_manifest(pb::GetReleaseManifestRequest {
+            release_id: release.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.signed_manifest.as_ref(), Some(&signed));
+
+    // The JSON bridge carries the signature as base64.
+    let json: serde_json::Value =
+        reqwest::get(server.url(&format!("/v1/releases/{}/manifest", release.id)))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    use base64::Engine as _;
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(json["signedManifest"]["payload"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(payload, signed.payload.as_ref());
+    s.server.stop().await;
+}
+
+async fn head(server: &TestServer) -> (pb::SignedEnvelope, pb::ChannelHead) {
+    let answer = server
+        .catalog_client()
+        .await
+        .get_channel_head(pb::GetChannelHeadRequest {
+            repo: "acme".into(),
+            channel: "stable".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let envelope = answer.head.unwrap();
+    let decoded = pb::ChannelHead::decode(envelope.payload.as_ref()).unwrap();
+    (envelope, decoded)
+}
+
+async fn channel_heads_are_signed_and_follow_changes(backend: Backend) {
+    let s = signed_server(&backend, 86_400).await;
+    let server = &s.server;
+    draft(server, "1.0.0", &[("a.txt", b"alpha")]).await;
+    publish(server, "1.0.0").await;
+    let r1 = released(server, Rel::default()).await;
+    let (env1, h1) = head(server).await;
+    assert!(verified(&env1, &s.k1));
+    assert_eq!(
+        h1.releases
+            .iter()
+            .map(|r| r.release_id.as_str())
+            .collect::<Vec<_>>(),
+        [r1.id.as_str()]
+    );
+    assert_eq!(h1.expires_unix - h1.signed_unix, 86_400);
+    assert!(h1.releases[0].manifest_digest.starts_with("sha256:"));
+    // Reading again changes nothing (served from memory; no re-signing on reads).
+    let (again, _) = head(server).await;
+    assert_eq!(again, env1);
+
+    let r2 = released(
+        server,
+        Rel {
+            version: "1.1.0",
+            ..Rel::default()
+        },
+    )
+    .await;
+    let (env2, h2) = head(server).await;
+    assert!(verified(&env2, &s.k1));
+    assert!(h2.version > h1.version, "{} > {}", h2.version, h1.version);
+    assert!(h2.sequence > h1.sequence);
+    assert_ne!(h2.inputs_digest, h1.inputs_digest);
+    let mut listed: Vec<&str> = h2.releases.iter().map(|r| r.release_id.as_str()).collect();
+    listed.sort();
+    let mut want = vec![r1.id.as_str(), r2.id.as_str()];
+    want.sort();
+    assert_eq!(listed, want);
+
+    // Deprecating r2 removes it from the head.
+    server
+        .admin_client()
+        .await
+        .deprecate_release(authed(
+            pb::DeprecateReleaseRequest {
+                release_id: r2.id.clone(),
+                reason: "bad".into(),
+                replacement: String::new(),
+            },
+            &server.admin,
+        ))
+        .await
+        .unwrap();
+    let (_, h3) = head(server).await;
+    assert!(h3.version > h2.version);
+    assert_eq!(
+        h3.releases
+            .iter()
+            .map(|r| r.release_id.as_str())
+            .collect::<Vec<_>>(),
+        [r1.id.as_str()]
+    );
+
+    // A replica serves the same head; the JSON bridge too.
+    let replica = server.start_replica().await;
+    let from_replica = replica
+        .catalog_client()
+        .await
+        .get_channel_head(pb::GetChannelHeadRequest {
+            repo: "acme".into(),
+            channel: "stable".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decoded
+        .unwrap();
+    assert_eq!(from_replica.version, h3.version);
+    replica.stop().await;
+    let json: serde_json::Value = reqwest::get(server.url("/v1/repos/acme/channels/stable/head"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(json["decoded"]["version"], h3.version.to_string(), "{json}");
+
+    // An unknown channel has no head; a repo trusting no key neither.
+    let missing = server
+        .catalog_client()
+        .await
+        .get_channel_head(pb::GetChannelHeadRequest {
+            repo: "acme".into(),
+            channel: "nightly".into(),
+        })
+        .await;
+    assert_eq!(missing.unwrap_err().code(), Code::NotFound);
+    s.server.stop().await;
+}
+
+async fn heads_are_resigned_before_they_expire(backend: Backend) {
+    let s = signed_server(&backend, 4).await;
+    let server = &s.server;
+    draft(server, "1.0.0", &[("a.txt", b"alpha")]).await;
+    publish(server, "1.0.0").await;
+    released(server, Rel::default()).await;
+    let (_, first) = head(server).await;
+    assert_eq!(first.expires_unix - first.signed_unix, 4);
+    // The background keeper re-signs at half the lifetime; the served head never expires.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (env, now) = head(server).await;
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(now.expires_unix >= unix, "served an expired head");
+        if now.version > first.version {
+            assert!(verified(&env, &s.k1));
+            assert_eq!(now.inputs_digest, first.inputs_digest);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "head never re-signed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    s.server.stop().await;
+}
