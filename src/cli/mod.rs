@@ -21,6 +21,7 @@ mod push;
 mod release;
 mod repo;
 mod retention;
+mod rollout;
 mod serve;
 mod sync;
 mod version;
@@ -104,6 +105,9 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Staged rollouts: set (start or widen), pause, resume, halt, show; and floors.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
 }
 
 impl Cli {
@@ -144,6 +148,7 @@ impl Cli {
                     Command::Channel(c) => release::run_channel(c, conn, &out).await,
                     Command::Audit(args) => admin::audit(args, conn, &out).await,
                     Command::Token(c) => admin::run_token(c, conn, &out).await,
+                    Command::Rollout(c) => rollout::run(c, conn, &out).await,
                     _ => Err(ClientError::internal("command dispatched twice")),
                 },
                 Err(e) => Err(e),
