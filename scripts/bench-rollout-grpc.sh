@@ -104,7 +104,7 @@ failed() {
 done_reqs() { awk '/^requests:/ {for (i = 1; i <= NF; i++) if ($i ~ /^succeeded,?$/) print $(i - 1)}' "$1"; }
 CLK_TCK=$(getconf CLK_TCK)
 
-declare -a LINES=() RATIOS=() R_ROLL=() R_BASE=()
+declare -a LINES=() RATIOS=() R_ROLL=() R_BASE=() C_ROLL=() C_BASE=()
 for round in $(seq 1 "$ROUNDS"); do
     if ((round % 2)); then order=(canary stable); else order=(stable canary); fi
     declare -A R=()
@@ -119,6 +119,7 @@ for round in $(seq 1 "$ROUNDS"); do
         errs=$(failed "$out")
         cpu_us=$(awk -v a="$ticks0" -v b="$ticks1" -v hz="$CLK_TCK" -v n="$(done_reqs "$out")" \
             'BEGIN {printf "%.1f", (n > 0) ? (b - a) / hz * 1e6 / n : 0}')
+        if [[ $ch == canary ]]; then C_ROLL+=("$cpu_us"); else C_BASE+=("$cpu_us"); fi
         line=$(printf 'round %s %-7s %10s req/s  server CPU %6s us/req  failed %s  load %s' \
             "$round" "$ch" "${R[$ch]}" "$cpu_us" "$errs" "$(loadavg)")
         say "$line"
@@ -136,6 +137,7 @@ read -r med lo hi verdict < <(ratio_verdict "$BUDGET" "${RATIOS[@]}")
 echo
 echo "== warm gRPC GetLatestRelease with client_id: canary (active 50% rollout) vs stable (none), h2load -t$THREADS -c$CONNS -m$STREAMS -D$DURATION, $ROUNDS alternating rounds, $(nproc) cores, $RELREG_BIN"
 printf '%s\n' "${LINES[@]}"
-echo "with rollout median $(median "${R_ROLL[@]}") req/s; without median $(median "${R_BASE[@]}") req/s"
+echo "with rollout median $(median "${R_ROLL[@]}") req/s, $(median "${C_ROLL[@]}") us server CPU/req;" \
+    "without median $(median "${R_BASE[@]}") req/s, $(median "${C_BASE[@]}") us server CPU/req"
 echo "budget rollout >= ${BUDGET}x no rollout: median ratio ${med}x (rounds ${lo}-${hi}) => $verdict  (load $(loadavg))"
 exit 0
