@@ -573,6 +573,29 @@ async fn rollout_bad_input_changes_nothing(backend: Backend) {
         before,
         "nothing recorded"
     );
+
+    // Deprecating the rolling-out release ends its rollout: the channel is free again.
+    let token = server.admin.clone();
+    let request = pb::DeprecateReleaseRequest {
+        release_id: b.id.clone(),
+        reason: "bad build".into(),
+        replacement: String::new(),
+    };
+    admin_call(&server, async |a| {
+        a.deprecate_release(authed(request, &token)).await
+    })
+    .await
+    .unwrap();
+    let c = released(
+        &server,
+        Rel {
+            version: "4.0.0",
+            ..Rel::default()
+        },
+    )
+    .await;
+    set_rollout(&server, &c.id, 1000).await.unwrap();
+    assert_eq!(get_rollout(&server, &b.id).await.unwrap().state, "halted");
 }
 
 async fn rollout_cli_sets_pauses_halts_and_marks_floors(backend: Backend) {
