@@ -22,6 +22,7 @@ mod push;
 mod release;
 mod repo;
 mod retention;
+mod rollout;
 mod serve;
 mod sync;
 mod version;
@@ -108,6 +109,9 @@ pub enum Command {
     /// Signing keys: generate, show (offline); root, trust, untrust, rotate (a repo's keys).
     #[command(subcommand)]
     Key(key::KeyCommand),
+    /// Staged rollouts: set (start or widen), pause, resume, halt, show; and floors.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
 }
 
 impl Cli {
@@ -150,6 +154,7 @@ impl Cli {
                     Command::Audit(args) => admin::audit(args, conn, &out).await,
                     Command::Token(c) => admin::run_token(c, conn, &out).await,
                     Command::Key(c) => key::run(c, conn, &out).await,
+                    Command::Rollout(c) => rollout::run(c, conn, &out).await,
                     _ => Err(ClientError::internal("command dispatched twice")),
                 },
                 Err(e) => Err(e),

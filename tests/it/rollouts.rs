@@ -25,7 +25,9 @@ backend_tests!(
     rollout_matrix_cohorts_pause_halt_and_floors,
     rollout_race_admits_one_open_rollout_per_channel,
     rollout_waves_advance_once_across_servers,
-    rollout_bad_input_changes_nothing
+    rollout_bad_input_changes_nothing,
+    rollout_cli_sets_pauses_halts_and_marks_floors,
+    rollout_sync_sends_a_stable_client_id
 );
 
 const IDS: usize = 10_000;
@@ -217,7 +219,7 @@ fn grpc_request(i: usize, current: &str) -> pb::GetLatestReleaseRequest {
 async fn transports_agree(server: &TestServer, n: usize, want: &[String]) {
     let mut catalog = server.catalog_client().await;
     let http = reqwest::Client::new();
-    for i in 0..n {
+    for (i, want) in want.iter().enumerate().take(n) {
         let grpc = decision(
             catalog
                 .get_latest_release(grpc_request(i, ""))
@@ -258,11 +260,7 @@ async fn transports_agree(server: &TestServer, n: usize, want: &[String]) {
         let len = u32::from_be_bytes(web[1..5].try_into().unwrap()) as usize;
         let web: pb::GetLatestReleaseResponse = prost::Message::decode(&web[5..5 + len]).unwrap();
         let web = decision(web);
-        assert_eq!(
-            (&grpc, &json, &web),
-            (&want[i], &want[i], &want[i]),
-            "client {i}"
-        );
+        assert_eq!((&grpc, &json, &web), (want, want, want), "client {i}");
     }
 }
 
@@ -575,4 +573,132 @@ async fn rollout_bad_input_changes_nothing(backend: Backend) {
         before,
         "nothing recorded"
     );
+
+    // Deprecating the rolling-out release ends its rollout: the channel is free again.
+    let token = server.admin.clone();
+    let request = pb::DeprecateReleaseRequest {
+        release_id: b.id.clone(),
+        reason: "bad build".into(),
+        replacement: String::new(),
+    };
+    admin_call(&server, async |a| {
+        a.deprecate_release(authed(request, &token)).await
+    })
+    .await
+    .unwrap();
+    let c = released(
+        &server,
+        Rel {
+            version: "4.0.0",
+            ..Rel::default()
+        },
+    )
+    .await;
+    set_rollout(&server, &c.id, 1000).await.unwrap();
+    assert_eq!(get_rollout(&server, &b.id).await.unwrap().state, "halted");
+}
+
+async fn rollout_cli_sets_pauses_halts_and_marks_floors(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let (a, b) = two_releases(&server).await;
+    let user = crate::cli::User::new(&server);
+    let set = user
+        .json(&["rollout", "set", &b.id, "--percent", "12.5%"])
+        .await;
+    assert_eq!(set["rollout"]["state"], "active");
+    assert_eq!(set["rollout"]["bps"], 1250);
+    let shown = user.run(&["rollout", "show", &b.id]).await;
+    assert!(shown.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout).trim(),
+        format!("{} active 12.50%", b.id)
+    );
+    let lower = user
+        .run(&["rollout", "set", &b.id, "--percent", "5%"])
+        .await;
+    assert!(!lower.status.success(), "lowering is refused");
+    assert!(
+        String::from_utf8_lossy(&lower.stderr).contains("only widens"),
+        "{}",
+        String::from_utf8_lossy(&lower.stderr)
+    );
+    let bad = user
+        .run(&["rollout", "set", &b.id, "--percent", "150%"])
+        .await;
+    assert!(!bad.status.success(), "above 100% is refused");
+    assert_eq!(
+        user.json(&["rollout", "pause", &b.id]).await["rollout"]["state"],
+        "paused"
+    );
+    assert_eq!(
+        user.json(&["rollout", "resume", &b.id]).await["rollout"]["state"],
+        "active"
+    );
+    assert_eq!(
+        user.json(&["rollout", "halt", &b.id]).await["rollout"]["state"],
+        "halted"
+    );
+    assert!(
+        user.run(&["rollout", "floor", &a.id])
+            .await
+            .status
+            .success()
+    );
+    assert!(
+        audit_actions(&server)
+            .await
+            .iter()
+            .any(|x| x == "floor.set")
+    );
+    let none = user.run(&["rollout", "show", &a.id]).await;
+    assert_eq!(String::from_utf8_lossy(&none.stdout).trim(), "no rollout");
+}
+
+/// `relreg sync` generates a client id once, keeps it, and lands where its cohort says.
+async fn rollout_sync_sends_a_stable_client_id(backend: Backend) {
+    use crate::client_support::{publish_files, publish_rel, relreg};
+    let server = TestServer::start(&backend).await;
+    fixture(&server, "generic").await;
+    let base = server.url("");
+    publish_files(&server, "1.0.0", &[("a.txt".to_string(), b"one".to_vec())]).await;
+    let r1 = publish_rel(&server, "1.0.0", "1.0", "1.0.0").await;
+    publish_files(&server, "2.0.0", &[("a.txt".to_string(), b"two".to_vec())]).await;
+    let r2 = publish_rel(&server, "1.1.0", "1.0", "2.0.0").await;
+    set_rollout(&server, &r2, 5000).await.unwrap();
+    let salt = server.store.get_rollout(&r2).await.unwrap().unwrap().salt;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("device");
+    let d = dir.to_str().unwrap();
+    let args = [
+        "sync",
+        "--repo",
+        "acme",
+        "--channel",
+        "stable",
+        "--app-version",
+        "1.2",
+        "--dir",
+        d,
+        "--output",
+        "json",
+    ];
+    let json = relreg(&base, &args).await.expect(0).json();
+    let id = std::fs::read_to_string(dir.join("client-id")).unwrap();
+    let id = id.trim();
+    assert_eq!(id.len(), 32, "a generated id: {id:?}");
+    let want = if relreg::domain::in_cohort(&salt, 5000, id) {
+        &r2
+    } else {
+        &r1
+    };
+    assert_eq!(json["release_id"], want.as_str(), "the cohort of {id}");
+    let again = relreg(&base, &args).await.expect(10).json();
+    assert_eq!(again["release_id"], want.as_str());
+    let kept = std::fs::read_to_string(dir.join("client-id")).unwrap();
+    assert_eq!(kept.trim(), id, "the id is generated once");
+
+    set_rollout(&server, &r2, 10_000).await.unwrap();
+    let json = relreg(&base, &args).await.json();
+    assert_eq!(json["release_id"], r2.as_str(), "100% is everyone");
 }

@@ -34,11 +34,11 @@ pub async fn sync(conn: &Connection, opts: &SyncOptions) -> ClientResult<SyncRep
     let _lock = lock(dir)?;
     let mut registry = LocalRegistry::load(dir)?;
     let running = running(dir, &registry)?;
-    let client_id = super::identity::client_id(dir)?;
+    let id = super::identity::client_id(dir)?;
     let answer = opts
         .backoff
         .run("latest release", || {
-            latest(conn, origin, running.as_ref(), &client_id)
+            latest(conn, origin, running.as_ref(), &id)
         })
         .await?;
     if registry.origin.as_ref() != Some(origin) {
@@ -167,16 +167,10 @@ pub async fn status(
     let registry = LocalRegistry::load(dir)?;
     let current = running(dir, &registry)?;
     let origin = origin.or_else(|| registry.origin.clone());
+    let id = super::identity::existing_client_id(dir);
     let available = match (conn, &origin) {
-        (Some(conn), Some(origin)) => Some(
-            match latest(
-                conn,
-                origin,
-                current.as_ref(),
-                &super::identity::existing_client_id(dir),
-            )
-            .await
-            {
+        (Some(conn), Some(origin)) => {
+            Some(match latest(conn, origin, current.as_ref(), &id).await {
                 Ok(Pb::Update(u)) => {
                     let r = u.release.unwrap_or_default();
                     Available::Update {
@@ -195,8 +189,8 @@ pub async fn status(
                     error: e.to_string(),
                     exit: e.exit,
                 },
-            },
-        ),
+            })
+        }
         _ => None,
     };
     Ok(StatusReport {

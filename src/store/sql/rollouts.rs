@@ -81,6 +81,19 @@ impl<DB: Dialect> RolloutStore for SqlStore<DB> {
             tx.rollback().await?;
             return Ok(RolloutStart::Exists);
         }
+        // An open rollout whose release is no longer published (deprecated, or rolled back)
+        // ended with it: it no longer holds the channel.
+        tx.execute(
+            sql("UPDATE rollouts SET state = 'halted', updated_at = $3 \
+                 WHERE repo = $1 AND channel = $2 AND state IN ('active', 'paused') \
+                 AND NOT EXISTS (SELECT 1 FROM releases r \
+                   WHERE r.id = rollouts.release_id AND r.state = $4)")
+            .bind(r.repo.as_str())
+            .bind(r.channel.as_str())
+            .bind(r.started_at)
+            .bind(ReleaseState::OFFERED.as_str()),
+        )
+        .await?;
         let text = format!(
             "INSERT INTO rollouts ({ROLLOUT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
         );
@@ -160,9 +173,10 @@ impl<DB: Dialect> RolloutStore for SqlStore<DB> {
     async fn rollouts_with_waves(&self) -> StoreResult<Vec<Rollout>> {
         let text = format!(
             "SELECT {ROLLOUT_COLUMNS} FROM rollouts WHERE state = 'active' AND waves <> '' \
-             ORDER BY release_id"
+             AND EXISTS (SELECT 1 FROM releases r WHERE r.id = rollouts.release_id \
+               AND r.state = $1) ORDER BY release_id"
         );
-        self.all(sql(&text))
+        self.all(sql(&text).bind(ReleaseState::OFFERED.as_str()))
             .await?
             .iter()
             .map(rollout_from_row)
