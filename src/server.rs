@@ -29,7 +29,9 @@ use crate::{
 
 /// Opens the store and blob store a configuration names.
 pub async fn open_registry(config: &Config) -> anyhow::Result<Registry> {
-    let blobs = match BlobStore::from_url(&config.storage.remote).context("opening the blob store")? {
+    let blobs = match BlobStore::from_url(&config.storage.remote)
+        .context("opening the blob store")?
+    {
         Some(remote) => remote,
         None => BlobStore::local(&config.storage.blob_dir).context("opening the blob directory")?,
     };

@@ -139,7 +139,11 @@ impl BlobStore {
             return Ok(());
         }
         let Some(root) = self.root.clone() else {
-            return match self.store.delete(&object_store::path::Path::from(path)).await {
+            return match self
+                .store
+                .delete(&object_store::path::Path::from(path))
+                .await
+            {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                 Err(e) => Err(unavailable(e)),
             };
@@ -240,7 +244,8 @@ impl BlobStore {
         let mut files: Vec<BlobFile> = objects
             .into_iter()
             .map(|o| {
-                let parts: Vec<String> = o.location.parts().map(|p| p.as_ref().to_owned()).collect();
+                let parts: Vec<String> =
+                    o.location.parts().map(|p| p.as_ref().to_owned()).collect();
                 let digest = match parts.as_slice() {
                     [_, shard, name] if name.get(..2) == Some(shard.as_str()) => {
                         Digest::parse("file", &format!("sha256:{name}")).ok()

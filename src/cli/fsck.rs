@@ -96,14 +96,12 @@ async fn open(storage: StorageConfig) -> anyhow::Result<Registry> {
 pub(super) async fn fsck(args: FsckArgs, out: &Out) -> ExitCode {
     let checked = async {
         let registry = open(args.storage.clone()).await?;
-        let blobs = match BlobStore::from_url(&args.storage.remote)
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-        {
-            Some(remote) => remote,
-            None => {
-                BlobStore::local(&args.storage.blob_dir).context("opening the blob directory")?
-            }
-        };
+        let blobs =
+            match BlobStore::from_url(&args.storage.remote).map_err(|e| anyhow::anyhow!("{e}"))? {
+                Some(remote) => remote,
+                None => BlobStore::local(&args.storage.blob_dir)
+                    .context("opening the blob directory")?,
+            };
         let findings = check(&registry, &blobs, &args).await;
         registry.close().await;
         findings

@@ -81,10 +81,13 @@ impl Wakeups {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
         });
-        if let Ok(mut listener) = self.listener.lock() {
-            if let Some(old) = listener.replace(task.abort_handle()) {
-                old.abort();
-            }
+        let old = self
+            .listener
+            .lock()
+            .ok()
+            .and_then(|mut l| l.replace(task.abort_handle()));
+        if let Some(old) = old {
+            old.abort();
         }
     }
 
@@ -140,6 +143,10 @@ mod tests {
         assert!(waiter.changed_or(Duration::from_secs(5)).await);
         // Seen: the next wait times out.
         assert!(!waiter.changed_or(Duration::from_millis(20)).await);
-        assert!(!OutboxWaiter::never().changed_or(Duration::from_millis(5)).await);
+        assert!(
+            !OutboxWaiter::never()
+                .changed_or(Duration::from_millis(5))
+                .await
+        );
     }
 }

@@ -39,3 +39,4 @@ mod storage_ops;
 mod store_contract;
 mod store_rules;
 mod sync;
+mod wakeups;

@@ -130,7 +130,11 @@ async fn publish_to_visible(
         let on = round % nodes.len();
         nodes[on].release(&server.admin, &version).await;
         let published = Instant::now();
-        assert_eq!(nodes[on].latest().await, expected, "on the publishing server");
+        assert_eq!(
+            nodes[on].latest().await,
+            expected,
+            "on the publishing server"
+        );
         for (i, node) in nodes.iter_mut().enumerate() {
             if i == on {
                 continue;
@@ -180,7 +184,9 @@ async fn postgres_s3_server_three_servers_share_latest_and_blobs() {
 
     // A blob uploaded through one server downloads from the others, with ranges.
     let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let stored = upload(&server, &server.admin, "acme", &bytes).await.unwrap();
+    let stored = upload(&server, &server.admin, "acme", &bytes)
+        .await
+        .unwrap();
     assert_eq!(stored.digest, digest(&bytes));
     let http = Client::new();
     for node in &nodes[1..] {

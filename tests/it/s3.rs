@@ -61,7 +61,14 @@ impl Moto {
             .expect("a free port")
             .port();
         let mut child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -95,7 +102,10 @@ impl Moto {
 
     /// Creates a fresh bucket.
     pub(crate) async fn bucket(&self) -> Bucket {
-        let name = format!("relreg-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let name = format!(
+            "relreg-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
         let r = reqwest::Client::new()
             .put(format!("{}/{name}", self.endpoint))
             .send()

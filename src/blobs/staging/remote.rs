@@ -230,11 +230,7 @@ impl BlobStore {
             )
         };
         let path = Path::from(format!("{SESSIONS}/{id}/{start:020}"));
-        let upload = self
-            .store
-            .put_multipart(&path)
-            .await
-            .map_err(unavailable)?;
+        let upload = self.store.put_multipart(&path).await.map_err(unavailable)?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
         let mut written = 0u64;
         let mut broke_off = false;
@@ -357,9 +353,11 @@ impl BlobStore {
             let Some(id) = object.location.parts().nth(1) else {
                 continue;
             };
-            let entry = sessions
-                .entry(id.as_ref().to_owned())
-                .or_insert((SystemTime::UNIX_EPOCH, 0, Vec::new()));
+            let entry = sessions.entry(id.as_ref().to_owned()).or_insert((
+                SystemTime::UNIX_EPOCH,
+                0,
+                Vec::new(),
+            ));
             entry.0 = entry.0.max(object.last_modified.into());
             entry.1 += object.size;
             entry.2.push(object.location);

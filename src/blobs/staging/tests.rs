@@ -189,7 +189,12 @@ async fn memory_stores_keep_sessions_in_the_store() {
     assert_eq!(err.code, ErrorCode::RangeNotSatisfiable);
     assert_eq!(store.session(&session.id).await.unwrap().unwrap().offset, 3);
     let stored = store
-        .complete_session(&session.id, Some((None, body(b"def"))), Expected::default(), 100)
+        .complete_session(
+            &session.id,
+            Some((None, body(b"def"))),
+            Expected::default(),
+            100,
+        )
         .await
         .unwrap();
     assert_eq!(stored.size, 6);
@@ -202,5 +207,11 @@ async fn memory_stores_keep_sessions_in_the_store() {
         .unwrap();
     assert_eq!(read.concat(), b"abcdef");
     assert_eq!(store.session(&session.id).await.unwrap(), None);
-    assert!(store.staging_leftovers(Duration::ZERO, false).await.unwrap().is_empty());
+    assert!(
+        store
+            .staging_leftovers(Duration::ZERO, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
