@@ -81,10 +81,13 @@ impl Wakeups {
                 tokio::time::sleep(RECONNECT_AFTER).await;
             }
         });
-        if let Ok(mut listener) = self.listener.lock() {
-            if let Some(old) = listener.replace(task.abort_handle()) {
-                old.abort();
-            }
+        let old = self
+            .listener
+            .lock()
+            .ok()
+            .and_then(|mut l| l.replace(task.abort_handle()));
+        if let Some(old) = old {
+            old.abort();
         }
     }
 

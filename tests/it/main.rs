@@ -41,3 +41,4 @@ mod store_contract;
 mod store_rules;
 mod sync;
 mod trust;
+mod wakeups;

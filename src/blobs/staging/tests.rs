@@ -214,4 +214,20 @@ async fn memory_stores_keep_sessions_in_the_store() {
             .unwrap()
             .is_empty()
     );
+
+    // A session nobody writes to expires, with its chunks, in the store.
+    let idle = store.open_session("acme", 2).await.unwrap();
+    store
+        .append_session(&idle.id, None, body(b"xyz"), 100)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let found = store
+        .staging_leftovers(Duration::from_millis(1), true)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].path, format!("sessions/{}", idle.id));
+    assert!(found[0].bytes > 3, "the chunk and the metadata: {found:?}");
+    assert_eq!(store.session(&idle.id).await.unwrap(), None);
 }
