@@ -22,6 +22,7 @@ backend_tests!(
     channel_heads_are_signed_and_follow_changes,
     heads_are_resigned_before_they_expire,
     sync_with_trust_refuses_replayed_expired_and_mixed_answers,
+    concurrent_key_changes_write_one_root_each,
 );
 
 /// Generates a key pair with `relreg key generate`; returns the private key path and key id.
@@ -845,5 +846,82 @@ async fn sync_with_trust_refuses_replayed_expired_and_mixed_answers(backend: Bac
             .to_string_lossy()
             .contains(&r3.id)
     );
+    s.server.stop().await;
+}
+
+/// Concurrent rotations: the database's primary key lets one writer take each root version;
+/// the others fail ABORTED (retryable) or find their change made, and versions never repeat
+/// or skip.
+async fn concurrent_key_changes_write_one_root_each(backend: Backend) {
+    let s = signed_server(&backend, 86_400).await;
+    let server = &s.server;
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let mut admin = server.admin_client().await;
+        let token = server.admin.clone();
+        let (trust, untrust) = if i % 2 == 0 {
+            (s.k2.id().to_owned(), s.k1.id().to_owned())
+        } else {
+            (s.k1.id().to_owned(), s.k2.id().to_owned())
+        };
+        calls.push(tokio::spawn(async move {
+            admin
+                .set_repo_keys(authed(
+                    pb::SetRepoKeysRequest {
+                        repo: "acme".into(),
+                        trust: vec![trust],
+                        untrust: vec![untrust],
+                    },
+                    &token,
+                ))
+                .await
+        }));
+    }
+    for call in calls {
+        if let Err(status) = call.await.unwrap() {
+            assert_eq!(status.code(), Code::Aborted, "{status:?}");
+        }
+    }
+    let mut catalog = server.catalog_client().await;
+    let newest = catalog
+        .get_trust_root(pb::GetTrustRootRequest {
+            repo: "acme".into(),
+            root_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decoded
+        .unwrap();
+    let mut previous_keys = vec![s.k1.clone()];
+    for version in 1..=newest.version {
+        let env = catalog
+            .get_trust_root(pb::GetTrustRootRequest {
+                repo: "acme".into(),
+                root_version: version,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .root
+            .unwrap();
+        let root = pb::TrustRoot::decode(env.payload.as_ref()).unwrap();
+        assert_eq!(root.version, version);
+        assert!(
+            previous_keys.iter().any(|k| verified(&env, k)),
+            "root {version} breaks the chain"
+        );
+        previous_keys = root
+            .keys
+            .iter()
+            .map(|k| PublicKey::from_raw(&k.public_key).unwrap())
+            .collect();
+    }
+    let written = audit_actions(server)
+        .await
+        .into_iter()
+        .filter(|a| a == "repo.keys_set")
+        .count() as i64;
+    assert_eq!(written, newest.version, "one audit record per root");
     s.server.stop().await;
 }
