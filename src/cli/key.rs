@@ -159,7 +159,10 @@ pub(super) async fn run(command: KeyCommand, conn: Connection, out: &Out) -> Cli
         KeyCommand::Root { repo } => {
             let answer = conn
                 .catalog()
-                .get_trust_root(pb::GetTrustRootRequest { repo, version: 0 })
+                .get_trust_root(pb::GetTrustRootRequest {
+                    repo,
+                    root_version: 0,
+                })
                 .await?
                 .into_inner();
             return out.answer("GetTrustRootResponse", &answer, |a| {
@@ -173,7 +176,7 @@ pub(super) async fn run(command: KeyCommand, conn: Connection, out: &Out) -> Cli
                 .catalog()
                 .get_trust_root(pb::GetTrustRootRequest {
                     repo: repo.clone(),
-                    version: 0,
+                    root_version: 0,
                 })
                 .await?
                 .into_inner();

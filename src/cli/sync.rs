@@ -44,6 +44,11 @@ pub struct SyncArgs {
     /// Keeps running: a round every SECS seconds; failures wait for the next round.
     #[arg(long, value_name = "SECS")]
     pub interval: Option<u64>,
+    /// Verifies every answer against this pinned root key (a PEM public or private key
+    /// file): the repo's root chain, the channel head's signature, expiry and version, and
+    /// the manifest's signature; refuses (exit 5, `current` untouched) otherwise.
+    #[arg(long, value_name = "KEYFILE")]
+    pub trust: Option<PathBuf>,
 }
 
 /// `relreg sync` subcommands.
@@ -121,6 +126,17 @@ pub(crate) async fn run(args: SyncArgs, conn: Connection, json: bool) -> Result<
                 backoff: Backoff {
                     retries: args.retries,
                     ..Backoff::default()
+                },
+                trust: match &args.trust {
+                    Some(path) => {
+                        let pem = std::fs::read_to_string(path)
+                            .map_err(|e| ClientError::local(path, e))?;
+                        Some(
+                            crate::domain::PublicKey::from_pem(&pem)
+                                .map_err(|e| ClientError::local(path, e.message))?,
+                        )
+                    }
+                    None => None,
                 },
             };
             match args.interval {

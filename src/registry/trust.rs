@@ -46,11 +46,14 @@ pub struct SignedDoc<T> {
     pub decoded: T,
 }
 
+/// A signed channel head.
+type SignedHead = SignedDoc<pb::ChannelHead>;
+
 /// What the signing area keeps in memory.
 #[derive(Debug, Default)]
 pub(super) struct TrustState {
     /// Signed heads by `(repo, channel)`.
-    heads: RwLock<HashMap<(String, String), Arc<SignedDoc<pb::ChannelHead>>>>,
+    heads: RwLock<HashMap<(String, String), Arc<SignedHead>>>,
     /// Signed manifests by release id; `Err(at)`: none stored when last asked at `at`.
     manifests: RwLock<HashMap<ReleaseId, std::result::Result<Arc<Envelope>, i64>>>,
 }

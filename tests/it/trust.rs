@@ -21,6 +21,8 @@ backend_tests!(
     manifests_are_signed_once_and_survive_a_new_public_url,
     channel_heads_are_signed_and_follow_changes,
     heads_are_resigned_before_they_expire,
+    sync_with_trust_refuses_replayed_expired_and_mixed_answers,
+    concurrent_key_changes_write_one_root_each,
 );
 
 /// Generates a key pair with `relreg key generate`; returns the private key path and key id.
@@ -60,6 +62,8 @@ fn public(path: &std::path::Path) -> PublicKey {
 /// A server holding two generated keys, with repo acme trusting the first.
 struct Signed {
     server: TestServer,
+    /// k1's private key file (its public key sits next to it as `.pub`).
+    p1: PathBuf,
     k1: PublicKey,
     k2: PublicKey,
     _keys: tempfile::TempDir,
@@ -74,11 +78,12 @@ async fn signed_server(backend: &Backend, head_expiry: u64) -> Signed {
     let (p2, id2) = generate(&user, keys.path(), "two").await;
     bootstrap.stop().await;
     let server = TestServer::start_with(backend, |c| {
-        c.trust.signing_keys = vec![p1.clone(), p2.clone()];
+        c.trust.signing_keys = vec![p1.clone(), p2];
         c.trust.head_expiry_secs = head_expiry;
     })
     .await;
-    let (k1, k2) = (public(&p1), public(&p2));
+    let k1 = public(&p1);
+    let k2 = public(&keys.path().join("two.key"));
     assert_eq!((k1.id(), k2.id()), (id1.as_str(), id2.as_str()));
     fixture(&server, "generic").await;
     let mut admin = server.admin_client().await;
@@ -95,6 +100,7 @@ async fn signed_server(backend: &Backend, head_expiry: u64) -> Signed {
         .expect("trust k1");
     Signed {
         server,
+        p1,
         k1,
         k2,
         _keys: keys,
@@ -130,7 +136,7 @@ async fn keys_roots_and_rotation(backend: Backend) {
     let root1 = catalog
         .get_trust_root(pb::GetTrustRootRequest {
             repo: "acme".into(),
-            version: 0,
+            root_version: 0,
         })
         .await
         .unwrap()
@@ -189,7 +195,7 @@ async fn keys_roots_and_rotation(backend: Backend) {
     let root2 = catalog
         .get_trust_root(pb::GetTrustRootRequest {
             repo: "acme".into(),
-            version: 0,
+            root_version: 0,
         })
         .await
         .unwrap()
@@ -213,7 +219,7 @@ async fn keys_roots_and_rotation(backend: Backend) {
     let again1 = catalog
         .get_trust_root(pb::GetTrustRootRequest {
             repo: "acme".into(),
-            version: 1,
+            root_version: 1,
         })
         .await
         .unwrap()
@@ -492,5 +498,430 @@ async fn heads_are_resigned_before_they_expire(backend: Backend) {
         assert!(std::time::Instant::now() < deadline, "head never re-signed");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    s.server.stop().await;
+}
+
+/// What the attacking proxy changes.
+#[derive(Default)]
+struct Attack {
+    /// Serve this head instead of the server's.
+    head: Option<pb::GetChannelHeadResponse>,
+    /// Serve this signed manifest with the manifest asked for.
+    signed_manifest: Option<pb::SignedEnvelope>,
+}
+
+/// A gRPC passthrough to the real server that replays, forges or mixes answers.
+#[derive(Clone)]
+struct Proxy {
+    upstream: pb::release_catalog_client::ReleaseCatalogClient<tonic::transport::Channel>,
+    attack: std::sync::Arc<std::sync::Mutex<Attack>>,
+}
+
+type Answer<T> = Result<tonic::Response<T>, tonic::Status>;
+
+#[tonic::async_trait]
+impl pb::release_catalog_server::ReleaseCatalog for Proxy {
+    async fn get_package(
+        &self,
+        request: tonic::Request<pb::GetPackageRequest>,
+    ) -> Answer<pb::GetPackageResponse> {
+        self.upstream
+            .clone()
+            .get_package(request.into_inner())
+            .await
+    }
+
+    async fn list_versions(
+        &self,
+        request: tonic::Request<pb::ListVersionsRequest>,
+    ) -> Answer<pb::ListVersionsResponse> {
+        self.upstream
+            .clone()
+            .list_versions(request.into_inner())
+            .await
+    }
+
+    async fn get_version(
+        &self,
+        request: tonic::Request<pb::GetVersionRequest>,
+    ) -> Answer<pb::GetVersionResponse> {
+        self.upstream
+            .clone()
+            .get_version(request.into_inner())
+            .await
+    }
+
+    async fn resolve_version(
+        &self,
+        request: tonic::Request<pb::ResolveVersionRequest>,
+    ) -> Answer<pb::ResolveVersionResponse> {
+        self.upstream
+            .clone()
+            .resolve_version(request.into_inner())
+            .await
+    }
+
+    async fn get_latest_release(
+        &self,
+        request: tonic::Request<pb::GetLatestReleaseRequest>,
+    ) -> Answer<pb::GetLatestReleaseResponse> {
+        self.upstream
+            .clone()
+            .get_latest_release(request.into_inner())
+            .await
+    }
+
+    async fn get_release(
+        &self,
+        request: tonic::Request<pb::GetReleaseRequest>,
+    ) -> Answer<pb::GetReleaseResponse> {
+        self.upstream
+            .clone()
+            .get_release(request.into_inner())
+            .await
+    }
+
+    async fn list_releases(
+        &self,
+        request: tonic::Request<pb::ListReleasesRequest>,
+    ) -> Answer<pb::ListReleasesResponse> {
+        self.upstream
+            .clone()
+            .list_releases(request.into_inner())
+            .await
+    }
+
+    async fn get_trust_root(
+        &self,
+        request: tonic::Request<pb::GetTrustRootRequest>,
+    ) -> Answer<pb::GetTrustRootResponse> {
+        self.upstream
+            .clone()
+            .get_trust_root(request.into_inner())
+            .await
+    }
+
+    type DownloadBlobStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::DownloadBlobResponse, tonic::Status>> + Send>,
+    >;
+
+    async fn download_blob(
+        &self,
+        request: tonic::Request<pb::DownloadBlobRequest>,
+    ) -> Answer<Self::DownloadBlobStream> {
+        let stream = self
+            .upstream
+            .clone()
+            .download_blob(request.into_inner())
+            .await?
+            .into_inner();
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+
+    async fn get_release_manifest(
+        &self,
+        request: tonic::Request<pb::GetReleaseManifestRequest>,
+    ) -> Answer<pb::GetReleaseManifestResponse> {
+        let mut answer = self
+            .upstream
+            .clone()
+            .get_release_manifest(request.into_inner())
+            .await?
+            .into_inner();
+        if let Some(signed) = &self.attack.lock().unwrap().signed_manifest {
+            answer.signed_manifest = Some(signed.clone());
+        }
+        Ok(tonic::Response::new(answer))
+    }
+
+    async fn get_channel_head(
+        &self,
+        request: tonic::Request<pb::GetChannelHeadRequest>,
+    ) -> Answer<pb::GetChannelHeadResponse> {
+        if let Some(head) = &self.attack.lock().unwrap().head {
+            return Ok(tonic::Response::new(head.clone()));
+        }
+        self.upstream
+            .clone()
+            .get_channel_head(request.into_inner())
+            .await
+    }
+}
+
+async fn start_proxy(
+    server: &TestServer,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Attack>>,
+) {
+    let attack = std::sync::Arc::new(std::sync::Mutex::new(Attack::default()));
+    let proxy = Proxy {
+        upstream: server.catalog_client().await,
+        attack: attack.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // gRPC goes to the passthrough; plain HTTP (blob downloads) is forwarded as it is.
+    let upstream = server.url("");
+    let forward = move |request: axum::extract::Request| {
+        let upstream = upstream.clone();
+        async move {
+            let path = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let mut out = reqwest::Client::new().get(format!("{upstream}{path}"));
+            for name in ["range", "if-range", "authorization"] {
+                if let Some(v) = request.headers().get(name) {
+                    out = out.header(name, v.as_bytes());
+                }
+            }
+            let answer = out.send().await.unwrap();
+            let mut response = axum::response::Response::builder().status(answer.status().as_u16());
+            for (name, value) in answer.headers() {
+                response = response.header(name.as_str(), value.as_bytes());
+            }
+            let body = answer.bytes().await.unwrap();
+            response.body(axum::body::Body::from(body)).unwrap()
+        }
+    };
+    let app =
+        tonic::service::Routes::new(pb::release_catalog_server::ReleaseCatalogServer::new(proxy))
+            .into_axum_router()
+            .fallback(forward);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, attack)
+}
+
+/// Where `current` points, if anywhere.
+fn current(dir: &std::path::Path) -> Option<PathBuf> {
+    std::fs::read_link(dir.join("current")).ok()
+}
+
+async fn sync_with_trust_refuses_replayed_expired_and_mixed_answers(backend: Backend) {
+    let s = signed_server(&backend, 86_400).await;
+    let server = &s.server;
+    draft(server, "1.0.0", &[("a.txt", b"alpha")]).await;
+    publish(server, "1.0.0").await;
+    let r1 = released(server, Rel::default()).await;
+    let (addr, attack) = start_proxy(server).await;
+    let mut user = User::new(server);
+    user.server = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let pin = s.p1.with_extension("pub");
+    let sync = |user: &User| {
+        let (dir, pin) = (
+            dir.path().to_str().unwrap().to_owned(),
+            pin.to_str().unwrap().to_owned(),
+        );
+        let mut command = user.command(&[
+            "sync",
+            "--repo",
+            "acme",
+            "--channel",
+            "stable",
+            "--app-version",
+            "1.0",
+            "--dir",
+            &dir,
+            "--trust",
+            &pin,
+            "--retries",
+            "0",
+        ]);
+        async move {
+            let out = tokio::task::spawn_blocking(move || command.output())
+                .await
+                .unwrap()
+                .unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        }
+    };
+
+    // Happy path: verified and installed.
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(0), "{err}");
+    let first = current(dir.path()).expect("current");
+    assert!(first.to_string_lossy().contains(&r1.id));
+    let (old_head_env, old_head) = head(server).await;
+
+    // A newer release; the sync moves to it and remembers the newer head.
+    let r2 = released(
+        server,
+        Rel {
+            version: "1.1.0",
+            ..Rel::default()
+        },
+    )
+    .await;
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(0), "{err}");
+    let second = current(dir.path()).expect("current");
+    assert!(second.to_string_lossy().contains(&r2.id));
+
+    // Rollback: the proxy replays the old (validly signed, unexpired) head.
+    attack.lock().unwrap().head = Some(pb::GetChannelHeadResponse {
+        head: Some(old_head_env.clone()),
+        decoded: Some(old_head.clone()),
+    });
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("rollback"), "{err}");
+    assert_eq!(current(dir.path()), Some(second.clone()));
+
+    // Freeze: a head signed by the trusted key but expired.
+    let (_, now_head) = head(server).await;
+    let mut expired = now_head.clone();
+    expired.expires_unix = expired.signed_unix - 10;
+    let key = relreg::domain::KeyPair::load(&s.p1).unwrap();
+    let envelope = relreg::domain::Envelope::sign(expired.encode_to_vec(), [&key]);
+    attack.lock().unwrap().head = Some(pb::GetChannelHeadResponse {
+        head: Some(pb::SignedEnvelope {
+            payload: envelope.payload.clone().into(),
+            signatures: vec![pb::EnvelopeSignature {
+                key_id: key.id().into(),
+                signature: envelope.signatures[0].1.clone().into(),
+            }],
+        }),
+        decoded: Some(expired),
+    });
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("expired"), "{err}");
+    assert_eq!(current(dir.path()), Some(second.clone()));
+
+    // Mix-and-match: r3 is offered, but the proxy hands r1's signed manifest with it.
+    attack.lock().unwrap().head = None;
+    let r1_signed = server
+        .catalog_client()
+        .await
+        .get_release_manifest(pb::GetReleaseManifestRequest {
+            release_id: r1.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .signed_manifest
+        .unwrap();
+    let r3 = released(
+        server,
+        Rel {
+            version: "1.2.0",
+            ..Rel::default()
+        },
+    )
+    .await;
+    attack.lock().unwrap().signed_manifest = Some(r1_signed);
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("mix-and-match"), "{err}");
+    assert_eq!(current(dir.path()), Some(second.clone()));
+
+    // A tampered signature is refused too.
+    let mut forged = old_head_env;
+    let mut bytes = forged.payload.to_vec();
+    bytes[2] ^= 1;
+    forged.payload = bytes.into();
+    attack.lock().unwrap().signed_manifest = None;
+    attack.lock().unwrap().head = Some(pb::GetChannelHeadResponse {
+        head: Some(forged),
+        decoded: Some(old_head),
+    });
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("not signed by a trusted key"), "{err}");
+    assert_eq!(current(dir.path()), Some(second));
+
+    // Honest answers again: the sync goes on to r3.
+    attack.lock().unwrap().head = None;
+    let (code, err) = sync(&user).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        current(dir.path())
+            .unwrap()
+            .to_string_lossy()
+            .contains(&r3.id)
+    );
+    s.server.stop().await;
+}
+
+/// Concurrent rotations: the database's primary key lets one writer take each root version;
+/// the others fail ABORTED (retryable) or find their change made, and versions never repeat
+/// or skip.
+async fn concurrent_key_changes_write_one_root_each(backend: Backend) {
+    let s = signed_server(&backend, 86_400).await;
+    let server = &s.server;
+    let mut calls = Vec::new();
+    for i in 0..8 {
+        let mut admin = server.admin_client().await;
+        let token = server.admin.clone();
+        let (trust, untrust) = if i % 2 == 0 {
+            (s.k2.id().to_owned(), s.k1.id().to_owned())
+        } else {
+            (s.k1.id().to_owned(), s.k2.id().to_owned())
+        };
+        calls.push(tokio::spawn(async move {
+            admin
+                .set_repo_keys(authed(
+                    pb::SetRepoKeysRequest {
+                        repo: "acme".into(),
+                        trust: vec![trust],
+                        untrust: vec![untrust],
+                    },
+                    &token,
+                ))
+                .await
+        }));
+    }
+    for call in calls {
+        if let Err(status) = call.await.unwrap() {
+            assert_eq!(status.code(), Code::Aborted, "{status:?}");
+        }
+    }
+    let mut catalog = server.catalog_client().await;
+    let newest = catalog
+        .get_trust_root(pb::GetTrustRootRequest {
+            repo: "acme".into(),
+            root_version: 0,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .decoded
+        .unwrap();
+    let mut previous_keys = vec![s.k1.clone()];
+    for version in 1..=newest.version {
+        let env = catalog
+            .get_trust_root(pb::GetTrustRootRequest {
+                repo: "acme".into(),
+                root_version: version,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .root
+            .unwrap();
+        let root = pb::TrustRoot::decode(env.payload.as_ref()).unwrap();
+        assert_eq!(root.version, version);
+        assert!(
+            previous_keys.iter().any(|k| verified(&env, k)),
+            "root {version} breaks the chain"
+        );
+        previous_keys = root
+            .keys
+            .iter()
+            .map(|k| PublicKey::from_raw(&k.public_key).unwrap())
+            .collect();
+    }
+    let written = audit_actions(server)
+        .await
+        .into_iter()
+        .filter(|a| a == "repo.keys_set")
+        .count() as i64;
+    assert_eq!(written, newest.version, "one audit record per root");
     s.server.stop().await;
 }

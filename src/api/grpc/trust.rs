@@ -42,14 +42,14 @@ pub(super) async fn get_trust_root(
     let c = caller(&request);
     let r = request.into_inner();
     let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
-    if r.version < 0 {
+    if r.root_version < 0 {
         return Err(status(crate::domain::Error::invalid(
             "version",
             "must not be negative",
         )));
     }
     let root = registry
-        .trust_root(&c, &repo, r.version)
+        .trust_root(&c, &repo, r.root_version)
         .await
         .map_err(status)?;
     let (root, decoded) = root_answer(root);

@@ -45,6 +45,14 @@ pub async fn sync(conn: &Connection, opts: &SyncOptions) -> ClientResult<SyncRep
         registry.origin = Some(origin.clone());
         registry.save(dir)?;
     }
+    let verified = match &opts.trust {
+        Some(pinned) => {
+            let memory = registry.trust.clone().unwrap_or_default();
+            let v = super::verify::verify_head(conn, origin, pinned, &memory).await?;
+            Some(v)
+        }
+        None => None,
+    };
     let mut report = SyncReport {
         decision: Decision::UpToDate,
         release_id: running.as_ref().map(|r| r.id.clone()),
@@ -59,8 +67,18 @@ pub async fn sync(conn: &Connection, opts: &SyncOptions) -> ClientResult<SyncRep
         bytes_resumed: 0,
         objects_removed: 0,
     };
+    let remember = |registry: &mut LocalRegistry| -> ClientResult<()> {
+        if let Some(v) = &verified {
+            registry.trust = Some(v.memory.clone());
+            registry.save(dir)?;
+        }
+        Ok(())
+    };
     let release = match answer {
-        Pb::UpToDate(_) => return Ok(report),
+        Pb::UpToDate(_) => {
+            remember(&mut registry)?;
+            return Ok(report);
+        }
         Pb::AppUpdateRequired(a) => {
             report.decision = Decision::AppUpdateRequired;
             report.min_app_version = Some(a.min_app_version);
@@ -71,10 +89,13 @@ pub async fn sync(conn: &Connection, opts: &SyncOptions) -> ClientResult<SyncRep
         })?,
     };
     activate::check_id(&release.id)?;
-    let manifest = opts
+    let (manifest, signed) = opts
         .backoff
         .run("release manifest", || manifest(conn, &release.id))
         .await?;
+    if let Some(v) = &verified {
+        v.check_manifest(signed.as_ref(), &manifest)?;
+    }
     if manifest.release_id != release.id {
         return Err(ClientError::new(
             Exit::Invalid,
@@ -104,6 +125,9 @@ pub async fn sync(conn: &Connection, opts: &SyncOptions) -> ClientResult<SyncRep
     report.bytes_downloaded = fetched.bytes;
     report.bytes_resumed = fetched.resumed;
     let id = installed.id.clone();
+    if let Some(v) = &verified {
+        registry.trust = Some(v.memory.clone());
+    }
     registry.push(installed);
     registry.save(dir)?;
     activate::point_current(dir, &id)?;
@@ -254,15 +278,21 @@ async fn latest(
         .ok_or_else(|| ClientError::internal("the server answered without a decision"))
 }
 
-async fn manifest(conn: &Connection, id: &str) -> ClientResult<pb::ReleaseManifest> {
-    conn.catalog()
+async fn manifest(
+    conn: &Connection,
+    id: &str,
+) -> ClientResult<(pb::ReleaseManifest, Option<pb::SignedEnvelope>)> {
+    let answer = conn
+        .catalog()
         .get_release_manifest(pb::GetReleaseManifestRequest {
             release_id: id.to_owned(),
         })
         .await?
-        .into_inner()
+        .into_inner();
+    let manifest = answer
         .manifest
-        .ok_or_else(|| ClientError::internal("the server answered without a manifest"))
+        .ok_or_else(|| ClientError::internal("the server answered without a manifest"))?;
+    Ok((manifest, answer.signed_manifest))
 }
 
 /// Turns a manifest into the release to install and the distinct contents it needs; every

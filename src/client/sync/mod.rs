@@ -16,6 +16,7 @@ mod engine;
 mod identity;
 mod registry;
 mod store;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 pub use engine::{rollback, status, sync, sync_every};
 pub use registry::{InstalledRelease, LocalFile, LocalRegistry, Origin};
+pub use verify::TrustMemory;
 
 use super::{error::Exit, retry::Backoff};
 
@@ -39,6 +41,8 @@ pub struct SyncOptions {
     pub jobs: usize,
     /// Retries of transient failures.
     pub backoff: Backoff,
+    /// The pinned root key (`--trust`): when set, every answer is verified before use.
+    pub trust: Option<crate::domain::PublicKey>,
 }
 
 /// What the server decided for this device.

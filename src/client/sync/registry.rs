@@ -67,6 +67,9 @@ pub struct LocalRegistry {
     /// The installed releases, oldest activation first.
     #[serde(default)]
     pub releases: Vec<InstalledRelease>,
+    /// What `--trust` verified last (root and head versions), against rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<super::TrustMemory>,
 }
 
 impl LocalRegistry {

@@ -144,6 +144,10 @@ const FIELDS: &[(&str, &str, Kind, Presence)] = &[
         Required,
     ),
     ("GetReleaseRequest", "release_id", ReleaseId, Required),
+    ("GetTrustRootRequest", "repo", Name, Required),
+    ("GetChannelHeadRequest", "repo", Name, Required),
+    ("GetChannelHeadRequest", "channel", Name, Required),
+    ("SetRepoKeysRequest", "repo", Name, Required),
 ];
 
 /// Field names that always carry a value some parser checks.
