@@ -106,6 +106,9 @@ pub struct Config {
     #[command(flatten)]
     /// The HTTP edge: timeouts, connection and in-flight caps, chunk limits, TLS.
     pub edge: crate::edge::EdgeConfig,
+    /// Events: the relay, WatchReleases, webhooks, the NATS sink.
+    #[command(flatten)]
+    pub events: crate::registry::EventsConfig,
 }
 
 impl Config {
@@ -127,6 +130,7 @@ impl Config {
             gc: GcConfig::default(),
             metrics: crate::metrics::MetricsConfig::default(),
             edge: crate::edge::EdgeConfig::default(),
+            events: crate::registry::EventsConfig::default(),
         }
     }
 

@@ -48,7 +48,7 @@ pub async fn open_registry_with(config: &Config, blobs: BlobStore) -> anyhow::Re
         public_url: public_url.trim_end_matches('/').to_owned(),
         cache: !config.no_cache,
     };
-    Ok(Registry::new(store, blobs, settings))
+    Ok(Registry::new(store, blobs, settings).with_events(config.events.settings()?))
 }
 
 /// Serves relreg on `listener` until `shutdown` resolves; then health turns NOT_SERVING,
@@ -148,6 +148,15 @@ pub async fn serve(
         let registry = registry.clone();
         async move { registry.follow_changes(FOLLOW_EVERY).await }
     });
+    // Events: this process's stream feed, and its part in the one relay across servers.
+    let tailer = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.tail_events().await }
+    });
+    let relay = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.run_relay().await }
+    });
     let retention = (config.retention_interval_secs > 0).then(|| {
         let registry = registry.clone();
         let every = std::time::Duration::from_secs(config.retention_interval_secs);
@@ -180,6 +189,8 @@ pub async fn serve(
         }
     };
     follower.abort();
+    tailer.abort();
+    relay.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

@@ -12,6 +12,7 @@
 
 mod admin;
 mod backup;
+mod events;
 mod fsck;
 mod login;
 mod output;
@@ -104,6 +105,11 @@ pub enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Follows a repo's events, one JSON line each (resumes after the last id on reconnect).
+    Watch(events::WatchArgs),
+    /// Webhooks: create, list, delete, deliveries, redeliver.
+    #[command(subcommand)]
+    Webhook(events::WebhookCommand),
 }
 
 impl Cli {
@@ -144,6 +150,8 @@ impl Cli {
                     Command::Channel(c) => release::run_channel(c, conn, &out).await,
                     Command::Audit(args) => admin::audit(args, conn, &out).await,
                     Command::Token(c) => admin::run_token(c, conn, &out).await,
+                    Command::Watch(args) => events::watch(args, conn, &out).await,
+                    Command::Webhook(c) => events::run_webhook(c, conn, &out).await,
                     _ => Err(ClientError::internal("command dispatched twice")),
                 },
                 Err(e) => Err(e),

@@ -13,6 +13,7 @@ mod release;
 mod retention;
 mod text;
 mod version;
+mod webhooks;
 
 pub use error::{Error, ErrorCode, Result, Violation};
 pub use ids::{Etag, ReleaseId};
@@ -34,4 +35,7 @@ pub use text::check_text;
 pub use version::{
     Manifest, VersionFile, VersionKey, VersionRecord, VersionState, canonical_json, content_digest,
     diff_files, parse_manifest, parse_requirement, parse_semver,
+};
+pub use webhooks::{
+    DeliveryState, MAX_TOPICS, Webhook, WebhookDelivery, check_address, parse_target, parse_topics,
 };

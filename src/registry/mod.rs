@@ -7,6 +7,7 @@ mod answers;
 mod audit;
 mod blobs;
 mod cache;
+mod events;
 mod follow;
 mod gc;
 mod github;
@@ -19,6 +20,7 @@ mod retention;
 mod tokens;
 mod uploads;
 mod versions;
+mod webhooks;
 
 use std::{
     sync::Arc,
@@ -27,6 +29,7 @@ use std::{
 
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
+pub use events::{EventSettings, EventsConfig, NatsSettings, Watched, envelope};
 pub use follow::FOLLOW_EVERY;
 pub use gc::GcReport;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
@@ -67,6 +70,7 @@ pub struct Registry {
     blobs: BlobStore,
     settings: Settings,
     cache: Arc<Cache>,
+    events: Arc<events::Hub>,
 }
 
 impl Registry {
@@ -78,6 +82,7 @@ impl Registry {
             blobs,
             settings,
             cache,
+            events: Arc::new(events::Hub::new(EventSettings::default())),
         }
     }
 
@@ -99,6 +104,11 @@ impl Registry {
 }
 
 /// Returns the current time in unix microseconds.
+/// Now, in unix microseconds.
+pub fn now() -> i64 {
+    now_micros()
+}
+
 pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

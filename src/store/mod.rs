@@ -18,6 +18,7 @@ use crate::domain::{
 };
 
 mod backup;
+mod events;
 mod gc;
 mod health;
 mod postgres;
@@ -25,6 +26,7 @@ mod retention;
 mod sql;
 mod sqlite;
 
+pub use events::{Attempt, DueDelivery, EventStore, RelayLease, Relayed};
 pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
 pub use postgres::PgStore;
@@ -145,6 +147,7 @@ pub trait Store:
     + AuditStore
     + RetentionStore
     + GcStore
+    + EventStore
     + Send
     + Sync
     + 'static

@@ -5,6 +5,7 @@ mod common;
 
 mod edge;
 mod edge_requests;
+mod events;
 
 mod auth;
 mod bad_input;

@@ -197,4 +197,13 @@ impl ReleaseCatalog for CatalogService {
     ) -> Answer<pb::ListReleasesResponse> {
         super::admin::list_releases(&self.registry, request, false).await
     }
+
+    type WatchReleasesStream = super::events::WatchStream;
+
+    async fn watch_releases(
+        &self,
+        request: Request<pb::WatchReleasesRequest>,
+    ) -> Answer<super::events::WatchStream> {
+        super::events::watch_releases(&self.registry, request).await
+    }
 }

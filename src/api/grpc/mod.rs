@@ -4,6 +4,7 @@ mod admin;
 mod catalog;
 mod commands;
 mod convert;
+mod events;
 
 pub use admin::AdminService;
 pub use catalog::CatalogService;
