@@ -138,6 +138,16 @@ const FIELDS: &[(&str, &str, Kind, Presence)] = &[
         Required,
     ),
     ("GetReleaseRequest", "release_id", ReleaseId, Required),
+    ("WatchReleasesRequest", "repo", Name, Required),
+    ("WatchReleasesRequest", "channel", Name, Optional),
+    ("CreateWebhookRequest", "repo", Name, Required),
+    ("ListWebhooksRequest", "repo", Name, Required),
+    (
+        "ListWebhookDeliveriesRequest",
+        "page_size",
+        PageSize,
+        Required,
+    ),
 ];
 
 /// Field names that always carry a value some parser checks.
