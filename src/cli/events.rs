@@ -118,12 +118,12 @@ pub(super) async fn watch(args: WatchArgs, conn: Connection, out: &Out) -> Clien
                                         return Ok(());
                                     }
                                 }
-                                Some(pb::watch_releases_response::Kind::Heartbeat(h)) => {
-                                    if last.is_none() {
-                                        last = Some(h.last_event_id);
-                                    }
+                                Some(pb::watch_releases_response::Kind::Heartbeat(h))
+                                    if last.is_none() =>
+                                {
+                                    last = Some(h.last_event_id);
                                 }
-                                None => {}
+                                _ => {}
                             }
                         }
                         Ok(None) => break None,
