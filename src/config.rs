@@ -144,6 +144,9 @@ pub struct Config {
     #[command(flatten)]
     /// Signing keys and signed heads.
     pub trust: TrustConfig,
+    /// Events: the relay, WatchReleases, webhooks, the NATS sink.
+    #[command(flatten)]
+    pub events: crate::registry::EventsConfig,
 }
 
 impl Config {
@@ -168,6 +171,7 @@ impl Config {
             metrics: crate::metrics::MetricsConfig::default(),
             edge: crate::edge::EdgeConfig::default(),
             trust: TrustConfig::default(),
+            events: crate::registry::EventsConfig::default(),
         }
     }
 

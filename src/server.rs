@@ -57,7 +57,7 @@ pub async fn open_registry_with(config: &Config, blobs: BlobStore) -> anyhow::Re
             .map_err(|e| anyhow::anyhow!("loading signing keys: {}", e.message))?,
         head_expiry_secs: config.trust.head_expiry_secs,
     };
-    Ok(Registry::new(store, blobs, settings))
+    Ok(Registry::new(store, blobs, settings).with_events(config.events.settings()?))
 }
 
 /// Serves relreg on `listener` until `shutdown` resolves; then health turns NOT_SERVING,
@@ -169,6 +169,15 @@ pub async fn serve(
             std::time::Duration::from_secs((config.trust.head_expiry_secs / 4).clamp(1, 60));
         async move { registry.keep_signatures(every).await }
     });
+    // Events: this process's stream feed, and its part in the one relay across servers.
+    let tailer = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.tail_events().await }
+    });
+    let relay = tokio::spawn({
+        let registry = registry.clone();
+        async move { registry.run_relay().await }
+    });
     let retention = (config.retention_interval_secs > 0).then(|| {
         let registry = registry.clone();
         let every = std::time::Duration::from_secs(config.retention_interval_secs);
@@ -203,6 +212,8 @@ pub async fn serve(
     follower.abort();
     waves.abort();
     signer.abort();
+    tailer.abort();
+    relay.abort();
     if let Some(retention) = retention {
         retention.abort();
     }

@@ -12,6 +12,7 @@
 
 mod admin;
 mod backup;
+mod events;
 mod fsck;
 mod key;
 mod login;
@@ -112,6 +113,11 @@ pub enum Command {
     /// Staged rollouts: set (start or widen), pause, resume, halt, show; and floors.
     #[command(subcommand)]
     Rollout(rollout::RolloutCommand),
+    /// Follows a repo's events, one JSON line each (resumes after the last id on reconnect).
+    Watch(events::WatchArgs),
+    /// Webhooks: create, list, delete, deliveries, redeliver.
+    #[command(subcommand)]
+    Webhook(events::WebhookCommand),
 }
 
 impl Cli {
@@ -155,6 +161,8 @@ impl Cli {
                     Command::Token(c) => admin::run_token(c, conn, &out).await,
                     Command::Key(c) => key::run(c, conn, &out).await,
                     Command::Rollout(c) => rollout::run(c, conn, &out).await,
+                    Command::Watch(args) => events::watch(args, conn, &out).await,
+                    Command::Webhook(c) => events::run_webhook(c, conn, &out).await,
                     _ => Err(ClientError::internal("command dispatched twice")),
                 },
                 Err(e) => Err(e),

@@ -15,6 +15,7 @@ mod retention;
 mod rollout;
 mod text;
 mod version;
+mod webhooks;
 
 pub use error::{Error, ErrorCode, Result, Violation};
 pub use ids::{Etag, ReleaseId};
@@ -41,4 +42,7 @@ pub use text::check_text;
 pub use version::{
     Manifest, VersionFile, VersionKey, VersionRecord, VersionState, canonical_json, content_digest,
     diff_files, parse_manifest, parse_requirement, parse_semver,
+};
+pub use webhooks::{
+    DeliveryState, MAX_TOPICS, Webhook, WebhookDelivery, check_address, parse_target, parse_topics,
 };

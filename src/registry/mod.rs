@@ -7,6 +7,7 @@ mod answers;
 mod audit;
 mod blobs;
 mod cache;
+mod events;
 mod follow;
 mod gc;
 mod github;
@@ -21,6 +22,7 @@ mod tokens;
 mod trust;
 mod uploads;
 mod versions;
+mod webhooks;
 
 use std::{
     sync::Arc,
@@ -29,6 +31,7 @@ use std::{
 
 pub use access::{Caller, Principal};
 pub use blobs::{BlobDownload, UploadHeader};
+pub use events::{EventSettings, EventsConfig, NatsSettings, Watched, envelope};
 pub use follow::FOLLOW_EVERY;
 pub use gc::GcReport;
 pub use github::{GithubAsset, GithubDownload, GithubRelease, GithubReleasePage, GithubRepository};
@@ -78,6 +81,7 @@ pub struct Registry {
     settings: Settings,
     cache: Arc<Cache>,
     trust: Arc<trust::TrustState>,
+    events: Arc<events::Hub>,
 }
 
 impl Registry {
@@ -90,6 +94,7 @@ impl Registry {
             settings,
             cache,
             trust: Arc::default(),
+            events: Arc::new(events::Hub::new(EventSettings::default())),
         }
     }
 
@@ -111,6 +116,11 @@ impl Registry {
 }
 
 /// Returns the current time in unix microseconds.
+/// Now, in unix microseconds.
+pub fn now() -> i64 {
+    now_micros()
+}
+
 pub(crate) fn now_micros() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

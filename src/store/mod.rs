@@ -18,6 +18,7 @@ use crate::domain::{
 };
 
 mod backup;
+mod events;
 mod gc;
 mod health;
 mod postgres;
@@ -28,6 +29,7 @@ mod sqlite;
 mod trust;
 mod wakeups;
 
+pub use events::{Attempt, DueDelivery, EventStore, RelayLease, Relayed};
 pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
 
 pub use postgres::PgStore;
@@ -170,6 +172,7 @@ pub trait Store:
     + RolloutStore
     + OutboxWakeups
     + TrustStore
+    + EventStore
     + Send
     + Sync
     + 'static

@@ -23,6 +23,7 @@ pub type PgStore = SqlStore<Postgres>;
 
 impl Dialect for Postgres {
     const BEGIN_WRITE: &'static str = "BEGIN";
+    const ADVISORY_LOCKS: bool = true;
 
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()

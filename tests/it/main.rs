@@ -6,6 +6,7 @@ mod s3;
 
 mod edge;
 mod edge_requests;
+mod events;
 
 mod auth;
 mod bad_input;

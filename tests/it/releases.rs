@@ -1172,15 +1172,18 @@ async fn postgres_a_replica_applies_a_change_that_commits_late() {
     .execute(&mut *tx)
     .await
     .unwrap();
-    released(
-        &server,
-        Rel {
-            channel: "beta",
-            version: "2.0.0",
-            ..Default::default()
-        },
+    // A newer event that commits first. Since migration 0008 an outbox insert holds its
+    // repo's lock until commit (so within one repo ids become visible in order, and a publish
+    // in acme would now wait for the transaction above); across repos the gap remains, which
+    // is what the follower's window is for: the newer event is another repo's.
+    let mut other = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (at, topic, repo, payload) VALUES \
+         ((EXTRACT(EPOCH FROM now()) * 1000000)::BIGINT, 'release.published', 'other', '{\"channel\":\"beta\"}')",
     )
-    .await;
+    .execute(&mut other)
+    .await
+    .unwrap();
     // The replica's follower reads past the newer event before the older one commits.
     tokio::time::sleep(relreg::registry::FOLLOW_EVERY * 2).await;
     assert_eq!(stable_latest(&mut catalog).await, "update 1.1.0");

@@ -618,6 +618,23 @@ impl pb::release_catalog_server::ReleaseCatalog for Proxy {
         Ok(tonic::Response::new(Box::pin(stream)))
     }
 
+    type WatchReleasesStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<pb::WatchReleasesResponse, tonic::Status>> + Send>,
+    >;
+
+    async fn watch_releases(
+        &self,
+        request: tonic::Request<pb::WatchReleasesRequest>,
+    ) -> Answer<Self::WatchReleasesStream> {
+        let stream = self
+            .upstream
+            .clone()
+            .watch_releases(request.into_inner())
+            .await?
+            .into_inner();
+        Ok(tonic::Response::new(Box::pin(stream)))
+    }
+
     async fn get_release_manifest(
         &self,
         request: tonic::Request<pb::GetReleaseManifestRequest>,

@@ -27,7 +27,11 @@ async fn outbox_waiters_wake_when_an_event_commits(backend: Backend) {
         request_id: "wakeups".into(),
     };
     other
-        .publish_version(&caller, ("acme", "app", "1.0.0"), None)
+        .publish_version(
+            &caller,
+            &relreg::domain::VersionKey::parse("acme", "app", "1.0.0").unwrap(),
+            None,
+        )
         .await
         .unwrap();
     assert!(

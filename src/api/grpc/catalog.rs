@@ -223,4 +223,13 @@ impl ReleaseCatalog for CatalogService {
     ) -> Answer<pb::GetChannelHeadResponse> {
         super::trust::get_channel_head(&self.registry, request).await
     }
+
+    type WatchReleasesStream = super::events::WatchStream;
+
+    async fn watch_releases(
+        &self,
+        request: Request<pb::WatchReleasesRequest>,
+    ) -> Answer<super::events::WatchStream> {
+        super::events::watch_releases(&self.registry, request).await
+    }
 }

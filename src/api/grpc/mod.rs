@@ -4,6 +4,7 @@ mod admin;
 mod catalog;
 mod commands;
 mod convert;
+mod events;
 mod trust;
 
 pub use admin::AdminService;

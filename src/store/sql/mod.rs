@@ -30,6 +30,7 @@ use crate::domain::AuditRecord;
 
 pub(super) mod audit;
 mod db;
+mod events;
 mod gc;
 mod offers;
 pub(super) mod releases;
@@ -73,6 +74,10 @@ pub(crate) trait Dialect: Db {
     /// The statement that opens a write transaction (`BEGIN IMMEDIATE` on SQLite, so that
     /// read-then-write races wait for the single writer instead of failing on a stale snapshot).
     const BEGIN_WRITE: &'static str;
+
+    /// Whether the database has session advisory locks (PostgreSQL), which keep the events
+    /// relay to one holder across servers; without them the one process relays.
+    const ADVISORY_LOCKS: bool = false;
 
     /// Returns how many rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -122,7 +127,7 @@ impl<DB: Dialect> SqlStore<DB> {
     }
 
     /// Takes a connection from the pool; fails fast while the database is down.
-    async fn acquire(&self) -> StoreResult<PoolConnection<DB>> {
+    pub(crate) async fn acquire(&self) -> StoreResult<PoolConnection<DB>> {
         let start = Instant::now();
         let acquire = async { self.pool.acquire().await.map_err(classify) };
         let conn = self.health.guard(acquire).await?;

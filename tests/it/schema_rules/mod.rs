@@ -148,6 +148,16 @@ const FIELDS: &[(&str, &str, Kind, Presence)] = &[
     ("GetChannelHeadRequest", "repo", Name, Required),
     ("GetChannelHeadRequest", "channel", Name, Required),
     ("SetRepoKeysRequest", "repo", Name, Required),
+    ("WatchReleasesRequest", "repo", Name, Required),
+    ("WatchReleasesRequest", "channel", Name, Optional),
+    ("CreateWebhookRequest", "repo", Name, Required),
+    ("ListWebhooksRequest", "repo", Name, Required),
+    (
+        "ListWebhookDeliveriesRequest",
+        "page_size",
+        PageSize,
+        Required,
+    ),
 ];
 
 /// Field names that always carry a value some parser checks.

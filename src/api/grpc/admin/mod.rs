@@ -288,6 +288,41 @@ impl ReleaseAdmin for AdminService {
     ) -> Answer<pb::SetRepoKeysResponse> {
         super::trust::set_repo_keys(&self.registry, request).await
     }
+
+    async fn create_webhook(
+        &self,
+        request: Request<pb::CreateWebhookRequest>,
+    ) -> Answer<pb::CreateWebhookResponse> {
+        super::events::create_webhook(&self.registry, request).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<pb::ListWebhooksRequest>,
+    ) -> Answer<pb::ListWebhooksResponse> {
+        super::events::list_webhooks(&self.registry, request).await
+    }
+
+    async fn delete_webhook(
+        &self,
+        request: Request<pb::DeleteWebhookRequest>,
+    ) -> Answer<pb::DeleteWebhookResponse> {
+        super::events::delete_webhook(&self.registry, request).await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        request: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Answer<pb::ListWebhookDeliveriesResponse> {
+        super::events::list_webhook_deliveries(&self.registry, request).await
+    }
+
+    async fn redeliver_webhook(
+        &self,
+        request: Request<pb::RedeliverWebhookRequest>,
+    ) -> Answer<pb::RedeliverWebhookResponse> {
+        super::events::redeliver_webhook(&self.registry, request).await
+    }
 }
 
 /// Lists releases for either service: with drafts for the admin service, published otherwise.
