@@ -3,6 +3,11 @@
 //! (the outbox NOTIFY wakes their cache followers), and blobs, including a resumable upload
 //! whose requests land on different servers, are shared through the bucket.
 //!
+//! `three_servers_relay_watch_and_webhooks_once`: one relay between the three servers, each
+//! event delivered to a webhook once, a `WatchReleases` stream on one server following
+//! publishes on another (the lag is printed), and the relay holder stopping mid-delivery with
+//! another server taking over, losing nothing.
+//!
 //! `freshness_notify_vs_poll` (ignored; run it with `--run-ignored only`) measures
 //! publish→visible on the other servers with the wake-ups and poll-only, side by side.
 
@@ -277,5 +282,177 @@ async fn postgres_s3_server_freshness_notify_vs_poll() {
             r.stop().await;
         }
         server.stop().await;
+    }
+}
+
+/// Waits until `n` sessions hold the relay lease (a PostgreSQL advisory lock), within 10 s.
+async fn wait_for_relay_holders(db_url: &str, n: i64) {
+    let pool = sqlx::PgPool::connect(db_url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let holders: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 \
+             AND granted AND database = (SELECT oid FROM pg_database \
+             WHERE datname = current_database())",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if holders == n {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{holders} relay lease holders, not {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+}
+
+/// Reads the next event of a stream (heartbeats skipped), within 10 s.
+async fn next_event(stream: &mut tonic::Streaming<pb::WatchReleasesResponse>) -> pb::Event {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let message = tokio::time::timeout(left, stream.message())
+            .await
+            .expect("an event within 10 s")
+            .expect("the stream stays up")
+            .expect("the stream does not end");
+        if let Some(pb::watch_releases_response::Kind::Event(event)) = message.kind {
+            return event;
+        }
+    }
+}
+
+/// Counts deliveries per `webhook-id`.
+fn delivery_counts(got: &[crate::events::Received]) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in got {
+        *counts
+            .entry(r.headers.get("webhook-id").cloned().unwrap_or_default())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Three servers on one PostgreSQL database and one bucket run one relay between them: a
+/// release published on one server reaches a `WatchReleases` stream on another (the figure is
+/// printed), the webhook receives each event once although three servers run, and when the
+/// relay holder stops in the middle of delivering, another server takes over without losing
+/// an event (the delivery in flight may come twice: at least once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_s3_server_three_servers_relay_watch_and_webhooks_once() {
+    let moto = Moto::start().await;
+    let bucket = moto.bucket().await;
+    // Each delivery takes 100 ms, so that the relay holder can be stopped mid-delivery.
+    let receiver = crate::events::Receiver::start(Vec::new(), Duration::from_millis(100)).await;
+    let mut server = TestServer::start_with(&Backend::postgres(), |c| {
+        bucket.apply(c);
+        c.events.webhook_allow_private = true;
+        c.events.heartbeat_secs = 0.5;
+        c.events.webhook_timeout_secs = 2.0;
+    })
+    .await;
+    fixture(&server, "generic").await;
+    draft(&server, "1.0.0", &[("a.txt", b"shared bytes")]).await;
+    publish(&server, "1.0.0").await;
+    // Alone, the first server takes the relay lease.
+    wait_for_relay_holders(&server.db.url, 1).await;
+    let hook = server
+        .admin_client()
+        .await
+        .create_webhook(authed(
+            pb::CreateWebhookRequest {
+                repo: "acme".into(),
+                url: receiver.url.clone(),
+                topics: vec!["release.published".into()],
+            },
+            &server.admin,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(hook.secret.starts_with("whsec_"));
+    let replicas = vec![server.start_replica().await, server.start_replica().await];
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for_relay_holders(&server.db.url, 1).await;
+
+    // A stream on the third server sees what the second publishes.
+    let mut publisher = Node::connect(replicas[0].addr).await;
+    let mut stream = replicas[1]
+        .catalog_client()
+        .await
+        .watch_releases(pb::WatchReleasesRequest {
+            repo: "acme".into(),
+            channel: "stable".into(),
+            after_event_id: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut lags = Vec::new();
+    for minor in 1..=10 {
+        let started = Instant::now();
+        publisher
+            .release(&server.admin, &format!("1.{minor}.0"))
+            .await;
+        let event = next_event(&mut stream).await;
+        lags.push(started.elapsed());
+        assert_eq!(event.topic, "release.published");
+        assert!(
+            event.data_json.contains(&format!("1.{minor}.0")),
+            "{event:?}"
+        );
+    }
+    let (p50, p99) = percentiles(&mut lags);
+    println!(
+        "publish on one server -> WatchReleases on another, {} samples: p50 {p50:.1} ms, p99 {p99:.1} ms",
+        lags.len()
+    );
+    assert!(p99 < 1000.0, "p99 {p99:.1} ms");
+
+    // Three servers, one relay: each event reaches the webhook once.
+    receiver.wait_for(10, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let counts = delivery_counts(&receiver.received());
+    assert_eq!(counts.len(), 10, "{counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "delivered once each: {counts:?}"
+    );
+
+    // The relay holder stops while it delivers; another server takes over.
+    for minor in 11..=20 {
+        publisher
+            .release(&server.admin, &format!("1.{minor}.0"))
+            .await;
+    }
+    receiver.wait_for(12, Duration::from_secs(30)).await;
+    server.signal_shutdown();
+    let got = receiver.wait_for(20, Duration::from_secs(60)).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let counts = loop {
+        let counts = delivery_counts(&receiver.received());
+        if counts.len() == 20 {
+            break counts;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of 20 events delivered after the takeover ({} requests)",
+            counts.len(),
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let repeated: usize = counts.values().map(|n| n - 1).sum();
+    assert!(
+        repeated <= 1,
+        "only the delivery in flight may repeat: {counts:?}"
+    );
+    wait_for_relay_holders(&server.db.url, 1).await;
+    for replica in replicas {
+        replica.stop().await;
     }
 }
