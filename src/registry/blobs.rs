@@ -104,12 +104,13 @@ impl Registry {
         );
         // Under the GC guard, the file is still there (a blob stored before may have been
         // collected since) and the row commits before any sweep can delete the file.
-        let _guard = self.blobs.upload_guard().await?;
+        let guard = self.gc_guard(false).await?;
         self.gc_check_stored(&stored).await?;
         self.store
             .add_blob(repo, &blob, now_micros(), &record)
             .await
             .map_err(store_error)?;
+        guard.release().await;
         Ok(blob)
     }
 

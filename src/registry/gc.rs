@@ -97,7 +97,7 @@ impl Registry {
                     details: json!({ "size": size, "grace_secs": grace.as_secs() }).to_string(),
                     ..record.clone()
                 };
-                let _guard = self.blobs.sweep_guard().await?;
+                let guard = self.gc_guard(true).await?;
                 if self
                     .store
                     .collect_blob(text, cutoff, &record)
@@ -109,6 +109,7 @@ impl Registry {
                     report.collected += 1;
                     report.collected_bytes += size;
                 }
+                guard.release().await;
             }
             if (digests.len() as i64) < BATCH || !progressed {
                 break;
@@ -149,14 +150,35 @@ impl Registry {
                 continue;
             }
             // Checked again under the guard: an upload may have just made it visible.
-            let _guard = self.blobs.sweep_guard().await?;
-            if named(file.digest).await? {
-                continue;
+            let guard = self.gc_guard(true).await?;
+            if !named(file.digest).await? {
+                self.blobs.remove_stored_file(&file.path).await?;
+                removed += 1;
             }
-            self.blobs.remove_stored_file(&file.path).await?;
-            removed += 1;
+            guard.release().await;
         }
         Ok(removed)
+    }
+
+    /// Takes the blob guard: the blob store's (a lock file in a shared directory, in-process
+    /// otherwise) and, for a store without a shared file system (S3), the database's too, so
+    /// that servers sharing the bucket exclude each other. `exclusive` for a sweep.
+    pub(super) async fn gc_guard(&self, exclusive: bool) -> Result<GcGuard> {
+        let blobs = if exclusive {
+            self.blobs.sweep_guard().await?
+        } else {
+            self.blobs.upload_guard().await?
+        };
+        let db = match self.blobs.root() {
+            Some(_) => None,
+            None => Some(
+                self.store
+                    .blob_guard(exclusive)
+                    .await
+                    .map_err(store_error)?,
+            ),
+        };
+        Ok(GcGuard { _blobs: blobs, db })
     }
 
     /// Runs garbage collection every `interval` until the task is dropped; failures are logged
@@ -186,6 +208,21 @@ impl Registry {
                     stored.digest
                 ),
             )),
+        }
+    }
+}
+
+/// A held blob guard (see `Registry::gc_guard`); release it when done.
+pub(super) struct GcGuard {
+    _blobs: crate::blobs::BlobGuard,
+    db: Option<Box<dyn crate::store::HeldGuard>>,
+}
+
+impl GcGuard {
+    /// Releases the database's guard, then the blob store's.
+    pub(super) async fn release(self) {
+        if let Some(db) = self.db {
+            db.release().await;
         }
     }
 }

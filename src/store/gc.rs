@@ -44,9 +44,22 @@ pub struct Marked {
     pub cleared: u64,
 }
 
+/// The blob guard held in the database, for blob stores that servers share without a common
+/// file system (S3): an upload making a blob visible holds it shared, a sweep deleting blobs
+/// holds it exclusively (a shared blob directory has its lock file instead). Release it with
+/// `release`; dropped unreleased (an error path), its connection closes, which releases it.
+#[async_trait]
+pub trait HeldGuard: Send {
+    /// Releases the guard.
+    async fn release(self: Box<Self>);
+}
+
 /// Blob garbage collection and the reads the storage checks need.
 #[async_trait]
 pub trait GcStore: Send + Sync {
+    /// Takes the database-wide blob guard, shared or exclusive: a PostgreSQL advisory lock on
+    /// a connection of its own; on SQLite (one process serves the database) nothing.
+    async fn blob_guard(&self, exclusive: bool) -> StoreResult<Box<dyn HeldGuard>>;
     /// Stamps every unstamped blob no version file names with `at`, and clears the stamp of
     /// every stamped blob a version file names.
     async fn mark_unreferenced(&self, at: i64) -> StoreResult<Marked>;

@@ -30,7 +30,7 @@ mod trust;
 mod wakeups;
 
 pub use events::{Attempt, DueDelivery, EventStore, RelayLease, Relayed};
-pub use gc::{DanglingFile, GcStore, Marked, StoredBlob};
+pub use gc::{DanglingFile, GcStore, HeldGuard, Marked, StoredBlob};
 
 pub use postgres::PgStore;
 pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionStore};

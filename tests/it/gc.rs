@@ -12,6 +12,7 @@ use crate::common::{
 };
 
 backend_tests!(
+    blob_guard_in_the_database_keeps_sweeps_and_uploads_apart,
     gc_collects_only_blobs_unreferenced_past_the_grace_period,
     gc_races_upload_then_attach_without_losing_an_attached_blob,
 );
@@ -266,4 +267,53 @@ async fn gc_races_upload_then_attach_without_losing_an_attached_blob(backend: Ba
     );
     gc.close().await;
     Arc::into_inner(server).unwrap().stop().await;
+}
+
+/// The database's blob guard (taken when the blobs live in S3, where servers share no lock
+/// file): uploads hold it shared and together; a sweep waits for them, and they wait for it.
+/// On SQLite one process serves the database and the guard is the in-process lock alone.
+async fn blob_guard_in_the_database_keeps_sweeps_and_uploads_apart(backend: Backend) {
+    let server = TestServer::start(&backend).await;
+    let store = server.store.clone();
+    let upload_a = store.blob_guard(false).await.unwrap();
+    let upload_b = store.blob_guard(false).await.unwrap();
+    let sweeping = store.clone();
+    let mut sweep = tokio::spawn(async move { sweeping.blob_guard(true).await.unwrap() });
+    let early = tokio::time::timeout(Duration::from_millis(300), &mut sweep).await;
+    if backend.postgres_url().is_none() {
+        early
+            .expect("nothing to wait for on SQLite")
+            .unwrap()
+            .release()
+            .await;
+        upload_a.release().await;
+        upload_b.release().await;
+        server.stop().await;
+        return;
+    }
+    assert!(
+        early.is_err(),
+        "the sweep waits while uploads hold the guard"
+    );
+    upload_a.release().await;
+    let still = tokio::time::timeout(Duration::from_millis(300), &mut sweep).await;
+    assert!(still.is_err(), "one upload still holds it");
+    // Dropped without release (an error path): its session closes, which releases it.
+    drop(upload_b);
+    let sweep_guard = tokio::time::timeout(Duration::from_secs(5), sweep)
+        .await
+        .expect("the sweep gets the guard once the uploads are gone")
+        .unwrap();
+    let uploading = store.clone();
+    let mut upload = tokio::spawn(async move { uploading.blob_guard(false).await.unwrap() });
+    let waited = tokio::time::timeout(Duration::from_millis(300), &mut upload).await;
+    assert!(waited.is_err(), "an upload waits while a sweep deletes");
+    sweep_guard.release().await;
+    tokio::time::timeout(Duration::from_secs(5), upload)
+        .await
+        .expect("the upload goes on after the sweep")
+        .unwrap()
+        .release()
+        .await;
+    server.stop().await;
 }

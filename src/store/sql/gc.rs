@@ -3,18 +3,77 @@
 //! and `relreg backup` make.
 
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 
 use super::{Columns, Dialect, SqlStore, sql};
 use crate::{
     domain::AuditRecord,
     store::{
         StoreResult,
-        gc::{DanglingFile, GcStore, Marked, StoredBlob},
+        gc::{DanglingFile, GcStore, HeldGuard, Marked, StoredBlob},
     },
 };
 
+/// The advisory lock key of the blob guard.
+const BLOB_GUARD: &str = "hashtext('relreg.blob_gc')";
+
+/// A held blob guard: on PostgreSQL a session advisory lock on a pooled connection (`None` on
+/// SQLite).
+struct AdvisoryGuard<DB: sqlx::Database> {
+    conn: Option<PoolConnection<DB>>,
+    exclusive: bool,
+}
+
+#[async_trait]
+impl<DB: Dialect> HeldGuard for AdvisoryGuard<DB> {
+    async fn release(mut self: Box<Self>) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let unlock = if self.exclusive {
+            format!("SELECT pg_advisory_unlock({BLOB_GUARD})")
+        } else {
+            format!("SELECT pg_advisory_unlock_shared({BLOB_GUARD})")
+        };
+        if DB::run(&mut *conn, sql(&unlock)).await.is_err() {
+            // Closing the session releases the lock.
+            drop(conn.detach());
+        }
+    }
+}
+
+impl<DB: sqlx::Database> Drop for AdvisoryGuard<DB> {
+    fn drop(&mut self) {
+        // Not released (an error path): close the session instead of handing a connection
+        // that still holds the lock back to the pool.
+        if let Some(conn) = self.conn.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 #[async_trait]
 impl<DB: Dialect> GcStore for SqlStore<DB> {
+    async fn blob_guard(&self, exclusive: bool) -> StoreResult<Box<dyn HeldGuard>> {
+        if !DB::ADVISORY_LOCKS {
+            return Ok(Box::new(AdvisoryGuard::<DB> {
+                conn: None,
+                exclusive,
+            }));
+        }
+        let mut conn = self.acquire().await?;
+        let lock = if exclusive {
+            format!("SELECT pg_advisory_lock({BLOB_GUARD})")
+        } else {
+            format!("SELECT pg_advisory_lock_shared({BLOB_GUARD})")
+        };
+        DB::run(&mut *conn, sql(&lock)).await?;
+        Ok(Box::new(AdvisoryGuard {
+            conn: Some(conn),
+            exclusive,
+        }))
+    }
+
     async fn mark_unreferenced(&self, at: i64) -> StoreResult<Marked> {
         let mut tx = self.begin_write().await?;
         let marked = tx
