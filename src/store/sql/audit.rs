@@ -62,7 +62,11 @@ fn audit_from_row(r: &impl Columns) -> StoreResult<AuditEvent> {
     })
 }
 
-fn outbox_from_row(r: &impl Columns) -> StoreResult<OutboxEvent> {
+/// The columns `outbox_from_row` reads.
+pub(super) const OUTBOX_COLUMNS: &str = "id, at, topic, repo, payload";
+
+/// Reads an outbox row (`OUTBOX_COLUMNS`).
+pub(super) fn outbox_from_row(r: &impl Columns) -> StoreResult<OutboxEvent> {
     Ok(OutboxEvent {
         id: r.int("id")?,
         at: r.int("at")?,

@@ -4,13 +4,16 @@
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 
-use super::{Columns, Dialect, SqlStore, sql};
+use super::{
+    Columns, Dialect, SqlStore,
+    audit::{OUTBOX_COLUMNS, outbox_from_row},
+    sql,
+};
 use crate::{
     domain::{AuditRecord, DeliveryState, OutboxEvent, Webhook, WebhookDelivery},
     store::{Attempt, DueDelivery, EventStore, RelayLease, Relayed, StoreError, StoreResult},
 };
 
-const OUTBOX_COLUMNS: &str = "id, at, topic, repo, payload";
 const WEBHOOK_COLUMNS: &str = "id, repo, url, topics, secret, created_at, created_by";
 const DELIVERY_COLUMNS: &str = "d.id, d.webhook_id, d.event_id, d.topic, d.body, d.state, \
      d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, \
@@ -32,16 +35,6 @@ impl<DB: Dialect> RelayLease for SessionLease<DB> {
                 .map(|row| row.is_some()),
         }
     }
-}
-
-fn outbox_from_row(r: &impl Columns) -> StoreResult<OutboxEvent> {
-    Ok(OutboxEvent {
-        id: r.int("id")?,
-        at: r.int("at")?,
-        topic: r.text("topic")?,
-        repo: r.text("repo")?,
-        payload: r.text("payload")?,
-    })
 }
 
 fn webhook_from_row(r: &impl Columns) -> StoreResult<Webhook> {
