@@ -14,6 +14,7 @@ mod release;
 mod retention;
 mod rollout;
 mod text;
+pub mod tuf;
 mod version;
 mod webhooks;
 

@@ -41,7 +41,7 @@ pub use paging::{Listed, Page};
 pub use releases::{ArtifactEdit, NewRelease, Published, ReleaseDeprecation, Rollback, RolledBack};
 pub use rollouts::{ROLLOUT_TOPIC, RolloutAction, WAVES_EVERY};
 pub use tokens::NewToken;
-pub use trust::SignedDoc;
+pub use trust::{SignedDoc, TufTarget};
 pub(crate) use uploads::Chunk;
 pub use versions::{DiffResult, Edit, VersionDeprecation};
 

@@ -37,7 +37,7 @@ pub use retention::{Lease, PackageDeletion, Removal, RemovalRecords, RetentionSt
 pub use rollouts::{RolloutChange, RolloutStart, RolloutStore};
 pub use sql::{SqlStore, offer_sql};
 pub use sqlite::SqliteStore;
-pub use trust::{ChannelInputs, StoredHead, TrustStore};
+pub use trust::{ChannelInputs, StoredHead, StoredTuf, TrustStore};
 pub use wakeups::{OUTBOX_CHANNEL, OutboxWaiter, Wakeups};
 
 /// Why a store call failed; never a driver error.

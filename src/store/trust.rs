@@ -19,6 +19,23 @@ pub struct StoredHead {
     pub envelope: Envelope,
 }
 
+/// A repo's newest TUF targets, snapshot and timestamp, written together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredTuf {
+    /// The three roles' version; grows on every re-signing.
+    pub version: i64,
+    /// What they were computed from (the root version and the signed releases).
+    pub inputs_digest: String,
+    /// Unix seconds they expire at.
+    pub expires_at: i64,
+    /// `targets.json`, `snapshot.json` and `timestamp.json`, as served.
+    pub targets: String,
+    /// `snapshot.json`.
+    pub snapshot: String,
+    /// `timestamp.json`.
+    pub timestamp: String,
+}
+
 /// What a channel's head is computed from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ChannelInputs {
@@ -75,4 +92,27 @@ pub trait TrustStore: Send + Sync {
     async fn channel_inputs(&self, repo: &str, channel: &str) -> StoreResult<ChannelInputs>;
     /// Returns every `(repo, channel)` with a published release in a repo that has a root.
     async fn signed_channels(&self) -> StoreResult<Vec<(String, String)>>;
+    /// Returns a repo's signed release manifests (published or deprecated), by release id.
+    async fn repo_signatures(&self, repo: &str) -> StoreResult<Vec<(String, Envelope)>>;
+    /// Returns how many releases of a repo are signed and when the last was: a cheap summary
+    /// that changes whenever the set of signed releases does.
+    async fn repo_signatures_summary(&self, repo: &str) -> StoreResult<(i64, i64)>;
+    /// Returns a repo's TUF root `version` (`None`: the newest) with its version.
+    async fn tuf_root(
+        &self,
+        repo: &str,
+        version: Option<i64>,
+    ) -> StoreResult<Option<(i64, String)>>;
+    /// Inserts a repo's TUF root `version` unless it exists (it never changes).
+    async fn put_tuf_root(&self, repo: &str, version: i64, document: &str) -> StoreResult<()>;
+    /// Returns a repo's newest TUF targets, snapshot and timestamp.
+    async fn tuf_metadata(&self, repo: &str) -> StoreResult<Option<StoredTuf>>;
+    /// Writes a repo's TUF metadata if the stored set still has version `replaces` (`None`:
+    /// none stored yet); `false` when another writer got there first.
+    async fn put_tuf_metadata(
+        &self,
+        repo: &str,
+        replaces: Option<i64>,
+        metadata: &StoredTuf,
+    ) -> StoreResult<bool>;
 }

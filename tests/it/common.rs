@@ -532,3 +532,32 @@ pub(crate) fn decision(answer: pb::GetLatestReleaseResponse) -> String {
         }
     }
 }
+
+/// Runs SQL on the test server's database.
+pub(crate) async fn exec(server: &TestServer, text: &str) {
+    if server.db.url.starts_with("sqlite:") {
+        use sqlx::Connection as _;
+        let mut c = sqlx::SqliteConnection::connect(&server.db.url)
+            .await
+            .unwrap();
+        sqlx::query(text).execute(&mut c).await.unwrap();
+    } else {
+        use sqlx::Connection as _;
+        let mut c = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+        sqlx::query(text).execute(&mut c).await.unwrap();
+    }
+}
+
+/// Reads one integer with SQL from the test server's database.
+pub(crate) async fn scalar(server: &TestServer, text: &str) -> i64 {
+    use sqlx::Connection as _;
+    if server.db.url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(&server.db.url)
+            .await
+            .unwrap();
+        sqlx::query_scalar(text).fetch_one(&mut c).await.unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
+        sqlx::query_scalar(text).fetch_one(&mut c).await.unwrap()
+    }
+}

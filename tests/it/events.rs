@@ -15,7 +15,7 @@ use relreg::pb;
 use tonic::Code;
 
 use crate::common::{
-    Backend, TestServer, assert_error, authed, backend_tests, draft, fixture, publish,
+    Backend, TestServer, assert_error, authed, backend_tests, draft, exec, fixture, publish, scalar,
 };
 
 backend_tests!(
@@ -779,34 +779,6 @@ async fn nats_sink_publishes_each_event_once(backend: Backend) {
     );
     js.delete_stream(&stream).await.unwrap();
     server.stop().await;
-}
-
-/// Runs SQL on the test server's database.
-async fn exec(server: &TestServer, text: &str) {
-    if server.db.url.starts_with("sqlite:") {
-        use sqlx::Connection as _;
-        let mut c = sqlx::SqliteConnection::connect(&server.db.url)
-            .await
-            .unwrap();
-        sqlx::query(text).execute(&mut c).await.unwrap();
-    } else {
-        use sqlx::Connection as _;
-        let mut c = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
-        sqlx::query(text).execute(&mut c).await.unwrap();
-    }
-}
-
-async fn scalar(server: &TestServer, text: &str) -> i64 {
-    use sqlx::Connection as _;
-    if server.db.url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(&server.db.url)
-            .await
-            .unwrap();
-        sqlx::query_scalar(text).fetch_one(&mut c).await.unwrap()
-    } else {
-        let mut c = sqlx::PgConnection::connect(&server.db.url).await.unwrap();
-        sqlx::query_scalar(text).fetch_one(&mut c).await.unwrap()
-    }
 }
 
 async fn mark_undelivered(server: &TestServer) {

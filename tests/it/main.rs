@@ -42,4 +42,5 @@ mod store_contract;
 mod store_rules;
 mod sync;
 mod trust;
+mod tuf;
 mod wakeups;

@@ -1,10 +1,11 @@
 //! Plain HTTP routes served beside gRPC on the same port: liveness, readiness, blob
-//! downloads and uploads, GitHub-compatible releases and the HTML browser; and `/metrics`,
+//! downloads and uploads, GitHub-compatible releases, the TUF export and the HTML browser; and `/metrics`,
 //! on the same port or its own.
 
 mod blobs;
 mod browse;
 mod github;
+mod tuf;
 mod uploads;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub fn router(registry: Registry) -> Router {
         .merge(uploads::routes())
         .merge(github::routes())
         .merge(browse::routes())
+        .merge(tuf::routes())
         .with_state(registry)
 }
 

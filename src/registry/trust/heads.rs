@@ -4,8 +4,8 @@
 use super::*;
 
 impl Registry {
-    /// After a channel change committed: signs the release's manifest (a publish) and
-    /// re-signs the channel's head. Failures are logged; the background keeper retries.
+    /// After a channel change committed: signs the release's manifest (a publish), re-signs
+    /// the channel's head and, after a publish, the repo's TUF metadata. Failures are logged; the background keeper retries.
     pub(crate) async fn after_channel_change(
         &self,
         repo: &str,
@@ -19,6 +19,11 @@ impl Registry {
         }
         if let Err(e) = self.refresh_head(repo, channel, false).await {
             tracing::warn!(error = %e, %repo, %channel, "re-signing a channel head failed");
+        }
+        if published.is_some()
+            && let Err(e) = self.refresh_tuf(repo, false).await
+        {
+            tracing::warn!(error = %e, %repo, "re-signing the TUF metadata failed");
         }
     }
 

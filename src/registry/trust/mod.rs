@@ -1,5 +1,6 @@
 //! Signing (issue 11): repos' roots of trust, release manifests signed once at publish, and
-//! signed channel heads re-signed on every channel change and before they expire.
+//! signed channel heads re-signed on every channel change and before they expire; and the
+//! same metadata in TUF's format for outside TUF clients (`tuf.rs`).
 //!
 //! Canonical bytes: every signed document is the protobuf encoding of a message of
 //! `proto/relreg/v1/trust.proto` (`TrustRoot`, `SignedManifest`, `ChannelHead`). None has a
@@ -24,6 +25,9 @@ use sha2::{Digest as _, Sha256};
 
 mod heads;
 mod manifests;
+mod tuf;
+
+pub use tuf::TufTarget;
 
 use super::{Caller, Registry, audit, now_micros, store_error};
 use crate::{
@@ -286,6 +290,9 @@ impl Registry {
                 }
             }
         }
+        if let Err(e) = self.refresh_tuf(repo, true).await {
+            tracing::warn!(error = %e, %repo, "re-signing the TUF metadata failed");
+        }
         Ok(SignedDoc {
             envelope,
             decoded: root,
@@ -293,8 +300,8 @@ impl Registry {
     }
 
     /// Keeps signatures current until the future is dropped: signs pending manifests and
-    /// re-signs heads whose inputs changed or that are past half their lifetime, now
-    /// (catch-up at startup) and then every `every`.
+    /// re-signs heads and TUF metadata whose inputs changed or that are past half their
+    /// lifetime, now (catch-up at startup) and then every `every`.
     pub async fn keep_signatures(&self, every: Duration) {
         if self.settings.keyring.keys().is_empty() {
             return;
@@ -303,9 +310,15 @@ impl Registry {
             self.sign_pending().await;
             match self.store.signed_channels().await {
                 Ok(channels) => {
-                    for (repo, channel) in channels {
-                        if let Err(e) = self.refresh_head(&repo, &channel, false).await {
+                    for (repo, channel) in &channels {
+                        if let Err(e) = self.refresh_head(repo, channel, false).await {
                             tracing::warn!(error = %e, %repo, %channel, "re-signing a head failed");
+                        }
+                    }
+                    let repos: BTreeSet<&String> = channels.iter().map(|(r, _)| r).collect();
+                    for repo in repos {
+                        if let Err(e) = self.refresh_tuf(repo, false).await {
+                            tracing::warn!(error = %e, %repo, "re-signing the TUF metadata failed");
                         }
                     }
                 }

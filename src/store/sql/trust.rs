@@ -1,5 +1,5 @@
-//! The signing area: the `trust_roots`, `release_signatures` and `channel_heads` tables,
-//! behind `TrustStore`. Envelopes are stored as base64 payload text and a JSON signature list
+//! The signing area: the `trust_roots`, `release_signatures`, `channel_heads`, `tuf_roots` and
+//! `tuf_metadata` tables, behind `TrustStore`. Envelopes are stored as base64 payload text and a JSON signature list
 //! (`Envelope::stored_*`).
 
 use async_trait::async_trait;
@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::{Columns, Dialect, SqlStore, sql};
 use crate::{
     domain::{AuditRecord, Envelope},
-    store::{ChannelInputs, StoreError, StoreResult, StoredHead, TrustStore},
+    store::{ChannelInputs, StoreError, StoreResult, StoredHead, StoredTuf, TrustStore},
 };
 
 fn envelope(row: &impl Columns) -> StoreResult<Envelope> {
@@ -249,5 +249,147 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
         rows.iter()
             .map(|r| Ok((r.text("repo")?, r.text("channel")?)))
             .collect()
+    }
+
+    async fn repo_signatures(&self, repo: &str) -> StoreResult<Vec<(String, Envelope)>> {
+        let rows = self
+            .all(
+                sql(
+                    "SELECT s.release_id, s.payload, s.signatures FROM release_signatures s \
+                     JOIN releases r ON r.id = s.release_id \
+                     WHERE r.repo = $1 ORDER BY s.release_id",
+                )
+                .bind(repo),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.text("release_id")?, envelope(r)?)))
+            .collect()
+    }
+
+    async fn repo_signatures_summary(&self, repo: &str) -> StoreResult<(i64, i64)> {
+        let row = self
+            .one(
+                sql(
+                    "SELECT COUNT(*) AS n, COALESCE(MAX(s.signed_at), 0) AS last \
+                     FROM release_signatures s JOIN releases r ON r.id = s.release_id \
+                     WHERE r.repo = $1",
+                )
+                .bind(repo),
+            )
+            .await?;
+        Ok((row.int("n")?, row.int("last")?))
+    }
+
+    async fn tuf_root(
+        &self,
+        repo: &str,
+        version: Option<i64>,
+    ) -> StoreResult<Option<(i64, String)>> {
+        let row = match version {
+            Some(v) => {
+                self.optional(
+                    sql("SELECT version, document FROM tuf_roots WHERE repo = $1 AND version = $2")
+                        .bind(repo)
+                        .bind(v),
+                )
+                .await?
+            }
+            None => {
+                self.optional(
+                    sql("SELECT version, document FROM tuf_roots \
+                         WHERE repo = $1 ORDER BY version DESC LIMIT 1")
+                    .bind(repo),
+                )
+                .await?
+            }
+        };
+        row.map(|r| Ok((r.int("version")?, r.text("document")?)))
+            .transpose()
+    }
+
+    async fn put_tuf_root(&self, repo: &str, version: i64, document: &str) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        tx.execute(
+            sql(
+                "INSERT INTO tuf_roots (repo, version, document) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(repo)
+            .bind(version)
+            .bind(document),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tuf_metadata(&self, repo: &str) -> StoreResult<Option<StoredTuf>> {
+        let row = self
+            .optional(
+                sql(
+                    "SELECT version, inputs_digest, expires_at, targets_json, snapshot_json, \
+                     timestamp_json FROM tuf_metadata WHERE repo = $1",
+                )
+                .bind(repo),
+            )
+            .await?;
+        row.map(|r| {
+            Ok(StoredTuf {
+                version: r.int("version")?,
+                inputs_digest: r.text("inputs_digest")?,
+                expires_at: r.int("expires_at")?,
+                targets: r.text("targets_json")?,
+                snapshot: r.text("snapshot_json")?,
+                timestamp: r.text("timestamp_json")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_tuf_metadata(
+        &self,
+        repo: &str,
+        replaces: Option<i64>,
+        m: &StoredTuf,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let changed = match replaces {
+            None => {
+                tx.execute(
+                    sql(
+                        "INSERT INTO tuf_metadata (repo, version, inputs_digest, expires_at, \
+                         targets_json, snapshot_json, timestamp_json) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(repo)
+                    .bind(m.version)
+                    .bind(&m.inputs_digest)
+                    .bind(m.expires_at)
+                    .bind(&m.targets)
+                    .bind(&m.snapshot)
+                    .bind(&m.timestamp),
+                )
+                .await?
+            }
+            Some(old) => {
+                tx.execute(
+                    sql("UPDATE tuf_metadata SET version = $1, inputs_digest = $2, \
+                         expires_at = $3, targets_json = $4, snapshot_json = $5, \
+                         timestamp_json = $6 WHERE repo = $7 AND version = $8 AND $1 > version")
+                    .bind(m.version)
+                    .bind(&m.inputs_digest)
+                    .bind(m.expires_at)
+                    .bind(&m.targets)
+                    .bind(&m.snapshot)
+                    .bind(&m.timestamp)
+                    .bind(repo)
+                    .bind(old),
+                )
+                .await?
+            }
+        };
+        tx.commit().await?;
+        Ok(changed == 1)
     }
 }
