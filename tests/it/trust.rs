@@ -26,7 +26,7 @@ backend_tests!(
 );
 
 /// Generates a key pair with `relreg key generate`; returns the private key path and key id.
-async fn generate(user: &User, dir: &std::path::Path, name: &str) -> (PathBuf, String) {
+pub(crate) async fn generate(user: &User, dir: &std::path::Path, name: &str) -> (PathBuf, String) {
     let out = user
         .run(&[
             "key",
@@ -55,21 +55,21 @@ fn verified(envelope: &pb::SignedEnvelope, key: &PublicKey) -> bool {
         .any(|s| s.key_id == key.id() && key.verify(&envelope.payload, &s.signature).is_ok())
 }
 
-fn public(path: &std::path::Path) -> PublicKey {
+pub(crate) fn public(path: &std::path::Path) -> PublicKey {
     PublicKey::from_pem(&std::fs::read_to_string(path.with_extension("pub")).unwrap()).unwrap()
 }
 
 /// A server holding two generated keys, with repo acme trusting the first.
-struct Signed {
-    server: TestServer,
+pub(crate) struct Signed {
+    pub(crate) server: TestServer,
     /// k1's private key file (its public key sits next to it as `.pub`).
     p1: PathBuf,
-    k1: PublicKey,
-    k2: PublicKey,
+    pub(crate) k1: PublicKey,
+    pub(crate) k2: PublicKey,
     _keys: tempfile::TempDir,
 }
 
-async fn signed_server(backend: &Backend, head_expiry: u64) -> Signed {
+pub(crate) async fn signed_server(backend: &Backend, head_expiry: u64) -> Signed {
     let keys = tempfile::tempdir().unwrap();
     // `key generate` is offline: any server URL will do.
     let bootstrap = TestServer::start(&Backend::Sqlite).await;
@@ -260,10 +260,20 @@ async fn manifests_are_signed_once_and_survive_a_new_public_url(backend: Backend
             release_id: release.id.clone(),
         })
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
+    let grpc_header = answer
+        .metadata()
+        .get("relreg-manifest-signature")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let answer = answer.into_inner();
     let signed = answer.signed_manifest.clone().expect("signed at publish");
     assert!(verified(&signed, &s.k1));
+    // The same signatures travel as a header: `<key id>=<base64 signature>`.
+    let grpc_header = grpc_header.expect("gRPC metadata relreg-manifest-signature");
+    assert!(
+        header_verifies(&grpc_header, &signed.payload, &s.k1),
+        "{grpc_header}"
+    );
     let m = pb::SignedManifest::decode(signed.payload.as_ref()).unwrap();
     assert_eq!(m.release_id, release.id);
     assert_eq!(
@@ -340,20 +350,37 @@ async fn manifests_are_signed_once_and_survive_a_new_public_url(backend: Backend
         .into_inner();
     assert_eq!(after.signed_manifest.as_ref(), Some(&signed));
 
-    // The JSON bridge carries the signature as base64.
-    let json: serde_json::Value =
-        reqwest::get(server.url(&format!("/v1/releases/{}/manifest", release.id)))
-            .await
-            .unwrap()
-            .json()
+    // The JSON bridge carries the signature as base64, and in the header (also when the
+    // answer comes from its cache).
+    for _ in 0..2 {
+        let answer = reqwest::get(server.url(&format!("/v1/releases/{}/manifest", release.id)))
             .await
             .unwrap();
-    use base64::Engine as _;
-    let payload = base64::engine::general_purpose::STANDARD
-        .decode(json["signedManifest"]["payload"].as_str().unwrap())
-        .unwrap();
-    assert_eq!(payload, signed.payload.as_ref());
+        let header = answer.headers()["relreg-manifest-signature"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let json: serde_json::Value = answer.json().await.unwrap();
+        use base64::Engine as _;
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(json["signedManifest"]["payload"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(payload, signed.payload.as_ref());
+        assert!(header_verifies(&header, &payload, &s.k1), "{header}");
+    }
     s.server.stop().await;
+}
+
+/// Whether a `relreg-manifest-signature` value holds a signature by `key` over `payload`.
+fn header_verifies(header: &str, payload: &[u8], key: &PublicKey) -> bool {
+    use base64::Engine as _;
+    header.split(", ").any(|entry| {
+        let (id, sig) = entry.split_once('=').unwrap();
+        let sig = base64::engine::general_purpose::STANDARD
+            .decode(sig)
+            .unwrap();
+        id == key.id() && key.verify(payload, &sig).is_ok()
+    })
 }
 
 async fn head(server: &TestServer) -> (pb::SignedEnvelope, pb::ChannelHead) {

@@ -56,6 +56,8 @@ struct Answer {
     /// The channels epoch it was computed at, for answers kept until a channel changes;
     /// `None` for immutable ones.
     generation: Option<u64>,
+    /// Headers of the gRPC answer it carries (`transcode::FORWARDED`).
+    headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// Returns a router whose fallback serves every annotated RPC as JSON, plus `/openapi.json`.
@@ -193,13 +195,14 @@ async fn render(
     generation: Option<u64>,
 ) -> Result<Answer, Error> {
     let message = transcode::request_message(rule, bound, query, headers, body)?;
-    let reply = transcode::call(&gateway.grpc, rule, &message, headers).await?;
+    let (reply, forwarded) = transcode::call(&gateway.grpc, rule, &message, headers).await?;
     let json = transcode::response_json(rule.output(), reply)?;
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&json)[..16]));
     Ok(Answer {
         json: Bytes::from(json),
         etag,
         generation,
+        headers: forwarded,
     })
 }
 
@@ -212,6 +215,9 @@ fn respond(rule: &Rule, headers: &HeaderMap, answer: &Answer) -> Response {
             rule.policy
                 .cache_control(headers.contains_key(header::AUTHORIZATION)),
         );
+    for (name, value) in &answer.headers {
+        response = response.header(name, value);
+    }
     if rule.method != Method::GET {
         return response
             .body(Body::from(answer.json.clone()))

@@ -6,7 +6,7 @@
 use axum::body::Body;
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::{
-    HeaderMap, HeaderValue, Request,
+    HeaderMap, HeaderName, HeaderValue, Request,
     header::{self, AUTHORIZATION},
 };
 use http_body_util::BodyExt as _;
@@ -148,14 +148,17 @@ fn scalar(field: &FieldDescriptor, text: &str) -> Result<serde_json::Value, Erro
     })
 }
 
+/// Response headers of the gRPC answer that the JSON answer carries too.
+const FORWARDED: [&str; 1] = [crate::api::grpc::MANIFEST_SIGNATURE];
+
 /// Sends the request message through the gRPC service and returns the response message's
-/// protobuf bytes, or the error it answered.
+/// protobuf bytes with the `FORWARDED` headers it came with, or the error it answered.
 pub(super) async fn call(
     grpc: &axum::Router,
     rule: &Rule,
     message: &DynamicMessage,
     headers: &HeaderMap,
-) -> Result<Bytes, Error> {
+) -> Result<(Bytes, Vec<(HeaderName, HeaderValue)>), Error> {
     let mut frame = BytesMut::with_capacity(message.encoded_len() + 5);
     frame.put_u8(0);
     frame.put_u32(message.encoded_len() as u32);
@@ -192,9 +195,18 @@ pub(super) async fn call(
                 return Err(Error::internal("gRPC answer without a message"));
             }
             let len = u32::from_be_bytes([data[1], data[2], data[3], data[4]]) as usize;
-            data.get(5..5 + len)
+            let message = data
+                .get(5..5 + len)
                 .map(|m| data.slice_ref(m))
-                .ok_or_else(|| Error::internal("truncated gRPC answer"))
+                .ok_or_else(|| Error::internal("truncated gRPC answer"))?;
+            let forwarded = FORWARDED
+                .iter()
+                .filter_map(|name| {
+                    let value = parts.headers.get(*name)?;
+                    Some((HeaderName::from_static(name), value.clone()))
+                })
+                .collect();
+            Ok((message, forwarded))
         }
     }
 }

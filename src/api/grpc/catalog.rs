@@ -185,10 +185,17 @@ impl ReleaseCatalog for CatalogService {
             .manifest_signature(&id)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::GetReleaseManifestResponse {
+        let header = signed.as_deref().and_then(super::trust::signature_header);
+        let mut response = Response::new(pb::GetReleaseManifestResponse {
             manifest: Some(manifest.as_ref().into()),
             signed_manifest: signed.map(|s| s.as_ref().into()),
-        }))
+        });
+        if let Some(value) = header {
+            response
+                .metadata_mut()
+                .insert(super::trust::MANIFEST_SIGNATURE, value);
+        }
+        Ok(response)
     }
 
     async fn get_release(

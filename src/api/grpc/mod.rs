@@ -7,6 +7,8 @@ mod convert;
 mod events;
 mod trust;
 
+pub(crate) use trust::MANIFEST_SIGNATURE;
+
 pub use admin::AdminService;
 pub use catalog::CatalogService;
 

@@ -27,6 +27,23 @@ impl From<&Envelope> for pb::SignedEnvelope {
     }
 }
 
+/// The response header (gRPC metadata, and HTTP on the JSON bridge) carrying a release
+/// manifest's signatures: `<key id>=<base64 signature>`, comma-separated, each over the
+/// `signedManifest.payload` bytes.
+pub(crate) const MANIFEST_SIGNATURE: &str = "relreg-manifest-signature";
+
+/// Returns the `relreg-manifest-signature` value of a signed manifest.
+pub(super) fn signature_header(e: &Envelope) -> Option<tonic::metadata::AsciiMetadataValue> {
+    use base64::Engine as _;
+    let b64 = &base64::engine::general_purpose::STANDARD;
+    let value: Vec<String> = e
+        .signatures
+        .iter()
+        .map(|(key_id, sig)| format!("{key_id}={}", b64.encode(sig)))
+        .collect();
+    value.join(", ").parse().ok()
+}
+
 type Answer<T> = Result<Response<T>, Status>;
 
 fn root_answer(
