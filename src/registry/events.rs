@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 
 use super::{Caller, Registry, now_micros, store_error};
 use crate::{
-    domain::{Error, OutboxEvent, Result},
+    domain::{Error, Name, OutboxEvent, Result},
     store::{RelayLease, Relayed, StoreResult},
 };
 
@@ -205,23 +205,19 @@ impl Registry {
     pub async fn watch_releases(
         &self,
         caller: &Caller,
-        repo: &str,
-        channel: Option<&str>,
+        repo: &Name,
+        channel: Option<&Name>,
         after_event_id: Option<i64>,
     ) -> Result<impl Stream<Item = Result<Watched>> + Send + 'static> {
-        let repo_name = crate::domain::parse_name("repo", repo)?;
-        if let Some(c) = channel {
-            crate::domain::parse_name("channel", c)?;
-        }
         if after_event_id.is_some_and(|a| a < 0) {
             return Err(Error::invalid("after_event_id", "must not be negative"));
         }
-        self.readable_repo(caller, &repo_name).await?;
+        self.readable_repo(caller, repo).await?;
         // Subscribe before the replay reads, so nothing committed in between is missed.
         let mut live = self.events.feed.subscribe();
         let registry = self.clone();
-        let repo = repo.to_owned();
-        let channel = channel.map(str::to_owned);
+        let repo = repo.to_string();
+        let channel = channel.map(Name::to_string);
         let heartbeat = self.events.settings.heartbeat;
         let replay = after_event_id.is_some();
         // From now on: after the repo's newest visible event. Within a repo ids become

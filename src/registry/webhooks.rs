@@ -18,7 +18,7 @@ use sha2::Sha256;
 use super::{Caller, Registry, audit, now_micros, store_error};
 use crate::{
     domain::{
-        Error, ErrorCode, Result, Role, Webhook, WebhookDelivery, check_address, parse_name,
+        Error, ErrorCode, Name, Result, Role, Webhook, WebhookDelivery, check_address,
         parse_target, parse_topics,
     },
     store::{Attempt, DueDelivery},
@@ -78,20 +78,19 @@ impl Registry {
     pub async fn create_webhook(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         url: &str,
         topics: &[String],
     ) -> Result<(Webhook, String)> {
-        let repo_name = parse_name("repo", repo)?;
         let topics = parse_topics(topics)?;
         parse_target(url)?;
-        let (principal, _) = self.writable_repo(caller, &repo_name, Role::Admin).await?;
+        let (principal, _) = self.writable_repo(caller, repo, Role::Admin).await?;
         self.check_target(url).await?;
         let key: [u8; 24] = rand::rng().random();
         let secret = B64.encode(key);
         let hook = Webhook {
             id: format!("wh_{}", uuid::Uuid::new_v4().simple()),
-            repo: repo.to_owned(),
+            repo: repo.to_string(),
             url: url.to_owned(),
             topics,
             secret: secret.clone(),
@@ -114,9 +113,8 @@ impl Registry {
     }
 
     /// Lists a repo's webhooks. Repo admins only.
-    pub async fn list_webhooks(&self, caller: &Caller, repo: &str) -> Result<Vec<Webhook>> {
-        let repo_name = parse_name("repo", repo)?;
-        self.writable_repo(caller, &repo_name, Role::Admin).await?;
+    pub async fn list_webhooks(&self, caller: &Caller, repo: &Name) -> Result<Vec<Webhook>> {
+        self.writable_repo(caller, repo, Role::Admin).await?;
         self.store.list_webhooks(repo).await.map_err(store_error)
     }
 

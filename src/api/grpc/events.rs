@@ -9,7 +9,7 @@ use tonic::{Request, Response, Status};
 use super::{caller, convert::timestamp};
 use crate::{
     api::error::status,
-    domain::{DeliveryState, Error, OutboxEvent, Webhook, WebhookDelivery},
+    domain::{DeliveryState, Error, Name, OutboxEvent, Webhook, WebhookDelivery},
     pb,
     registry::{Registry, Watched},
 };
@@ -70,9 +70,13 @@ pub(super) async fn watch_releases(
 ) -> Answer<WatchStream> {
     let c = caller(&request);
     let r = request.into_inner();
-    let channel = (!r.channel.is_empty()).then_some(r.channel.as_str());
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+    let channel = (!r.channel.is_empty())
+        .then(|| Name::parse_owned("channel", r.channel))
+        .transpose()
+        .map_err(status)?;
     let stream = registry
-        .watch_releases(&c, &r.repo, channel, r.after_event_id)
+        .watch_releases(&c, &repo, channel.as_ref(), r.after_event_id)
         .await
         .map_err(status)?;
     let stream = stream.map(|item| {
@@ -98,8 +102,9 @@ pub(super) async fn create_webhook(
 ) -> Answer<pb::CreateWebhookResponse> {
     let c = caller(&request);
     let r = request.into_inner();
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
     let (hook, secret) = registry
-        .create_webhook(&c, &r.repo, &r.url, &r.topics)
+        .create_webhook(&c, &repo, &r.url, &r.topics)
         .await
         .map_err(status)?;
     Ok(Response::new(pb::CreateWebhookResponse {
@@ -115,7 +120,8 @@ pub(super) async fn list_webhooks(
 ) -> Answer<pb::ListWebhooksResponse> {
     let c = caller(&request);
     let r = request.into_inner();
-    let hooks = registry.list_webhooks(&c, &r.repo).await.map_err(status)?;
+    let repo = Name::parse_owned("repo", r.repo).map_err(status)?;
+    let hooks = registry.list_webhooks(&c, &repo).await.map_err(status)?;
     Ok(Response::new(pb::ListWebhooksResponse {
         webhooks: hooks.into_iter().map(webhook).collect(),
     }))

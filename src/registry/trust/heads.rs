@@ -123,11 +123,11 @@ impl Registry {
     pub async fn channel_head(
         &self,
         caller: &Caller,
-        repo: &str,
-        channel: &str,
+        repo: &Name,
+        channel: &Name,
     ) -> Result<Arc<SignedDoc<pb::ChannelHead>>> {
-        self.readable_repo(caller, &Name::parse("repo", repo)?)
-            .await?;
+        self.readable_repo(caller, repo).await?;
+        let (repo, channel) = (repo.as_str(), channel.as_str());
         let key = (repo.to_owned(), channel.to_owned());
         let half = (self.settings.head_expiry_secs.max(1) / 2) as i64;
         if let Some(head) = self.trust.heads.read().expect("heads lock").get(&key)

@@ -121,11 +121,11 @@ impl Registry {
     pub async fn trust_root(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         version: i64,
     ) -> Result<SignedDoc<pb::TrustRoot>> {
-        self.readable_repo(caller, &Name::parse("repo", repo)?)
-            .await?;
+        self.readable_repo(caller, repo).await?;
+        let repo = repo.as_str();
         let found = self
             .store
             .trust_root(repo, (version > 0).then_some(version))
@@ -148,13 +148,12 @@ impl Registry {
     pub async fn set_repo_keys(
         &self,
         caller: &Caller,
-        repo: &str,
+        repo: &Name,
         trust: &[String],
         untrust: &[String],
     ) -> Result<SignedDoc<pb::TrustRoot>> {
-        let (principal, _) = self
-            .writable_repo(caller, &Name::parse("repo", repo)?, Role::Admin)
-            .await?;
+        let (principal, _) = self.writable_repo(caller, repo, Role::Admin).await?;
+        let repo = repo.as_str();
         for (i, id) in trust.iter().chain(untrust).enumerate() {
             if id.len() != 64 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
                 let field = if i < trust.len() {

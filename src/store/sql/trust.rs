@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{Columns, Dialect, SqlStore, sql};
 use crate::{
-    domain::{AuditRecord, Envelope},
+    domain::{AuditRecord, Envelope, ReleaseState},
     store::{ChannelInputs, StoreError, StoreResult, StoredHead, StoredTuf, TrustStore},
 };
 
@@ -121,11 +121,12 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
         let rows = self
             .all(
                 sql("SELECT r.id FROM releases r \
-                     WHERE r.state IN ('PUBLISHED', 'DEPRECATED') \
+                     WHERE r.state <> $2 \
                      AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo) \
                      AND NOT EXISTS (SELECT 1 FROM release_signatures s WHERE s.release_id = r.id) \
                      ORDER BY r.seq LIMIT $1")
-                .bind(limit),
+                .bind(limit)
+                .bind(ReleaseState::Draft.as_str()),
             )
             .await?;
         rows.iter().map(|r| r.text("id")).collect()
@@ -219,10 +220,11 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
             .all(
                 sql(
                     "SELECT id, state, version, deprecation_reason FROM releases \
-                     WHERE repo = $1 AND channel = $2 AND state IN ('PUBLISHED', 'DEPRECATED')",
+                     WHERE repo = $1 AND channel = $2 AND state <> $3",
                 )
                 .bind(repo)
-                .bind(channel),
+                .bind(channel)
+                .bind(ReleaseState::Draft.as_str()),
             )
             .await?;
         let mut releases = rows
@@ -242,9 +244,11 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
 
     async fn signed_channels(&self) -> StoreResult<Vec<(String, String)>> {
         let rows = self
-            .all(sql("SELECT DISTINCT r.repo, r.channel FROM releases r \
-                 WHERE r.state IN ('PUBLISHED', 'DEPRECATED') \
-                 AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)"))
+            .all(
+                sql("SELECT DISTINCT r.repo, r.channel FROM releases r WHERE r.state <> $1 \
+                     AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)")
+                .bind(ReleaseState::Draft.as_str()),
+            )
             .await?;
         rows.iter()
             .map(|r| Ok((r.text("repo")?, r.text("channel")?)))
