@@ -24,3 +24,7 @@ CREATE TABLE tuf_metadata (
     snapshot_json TEXT NOT NULL,
     timestamp_json TEXT NOT NULL
 );
+
+-- Finds the manifests signed since a time, so re-signing a repo's targets reads only the new
+-- ones.
+CREATE INDEX release_signatures_by_time ON release_signatures (signed_at);

@@ -86,6 +86,14 @@ impl Registry {
             if !removals.is_empty() {
                 tracing::info!(repo = %repo.key, removed = removals.len(), "retention removed");
             }
+            // Removed releases leave the repo's TUF targets now, not at the next keeper round.
+            if removals
+                .iter()
+                .any(|r| matches!(r, Removal::Release { .. }))
+                && let Err(e) = self.refresh_tuf(&repo.key, false).await
+            {
+                tracing::warn!(error = %e, repo = %repo.key, "re-signing the TUF metadata failed");
+            }
         }
         Ok(removals)
     }

@@ -74,8 +74,8 @@ pub trait TrustStore: Send + Sync {
         manifest: &Envelope,
         at: i64,
     ) -> StoreResult<Envelope>;
-    /// Returns ids of published or deprecated releases without a signature, in repos with a
-    /// root (at most `limit`).
+    /// Returns ids of published or deprecated releases (not removed) without a signature, in
+    /// repos with a root (at most `limit`).
     async fn unsigned_releases(&self, limit: i64) -> StoreResult<Vec<String>>;
     /// Returns a channel's stored head.
     async fn channel_head(&self, repo: &str, channel: &str) -> StoreResult<Option<StoredHead>>;
@@ -92,10 +92,15 @@ pub trait TrustStore: Send + Sync {
     async fn channel_inputs(&self, repo: &str, channel: &str) -> StoreResult<ChannelInputs>;
     /// Returns every `(repo, channel)` with a published release in a repo that has a root.
     async fn signed_channels(&self) -> StoreResult<Vec<(String, String)>>;
-    /// Returns a repo's signed release manifests (published or deprecated), by release id.
-    async fn repo_signatures(&self, repo: &str) -> StoreResult<Vec<(String, Envelope)>>;
-    /// Returns how many releases of a repo are signed and when the last was: a cheap summary
-    /// that changes whenever the set of signed releases does.
+    /// Returns the signed manifests of a repo's releases (removed ones left out) signed at or
+    /// after `since` (unix microseconds; 0: all), as `(release id, signed at, manifest)`.
+    async fn repo_signatures(
+        &self,
+        repo: &str,
+        since: i64,
+    ) -> StoreResult<Vec<(String, i64, Envelope)>>;
+    /// Returns how many releases of a repo (removed ones left out) are signed and when the
+    /// last was: a cheap summary that changes whenever that set does.
     async fn repo_signatures_summary(&self, repo: &str) -> StoreResult<(i64, i64)>;
     /// Returns a repo's TUF root `version` (`None`: the newest) with its version.
     async fn tuf_root(

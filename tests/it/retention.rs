@@ -28,7 +28,12 @@ backend_tests!(
 );
 
 /// Sets acme's retention policy (no required roles) through gRPC.
-async fn set_retention(server: &TestServer, keep_versions: u32, keep_for: u64, keep_releases: u32) {
+pub(crate) async fn set_retention(
+    server: &TestServer,
+    keep_versions: u32,
+    keep_for: u64,
+    keep_releases: u32,
+) {
     let mut admin = server.admin_client().await;
     let answer = admin
         .update_repo_policy(authed(
@@ -59,7 +64,10 @@ async fn set_retention(server: &TestServer, keep_versions: u32, keep_for: u64, k
     );
 }
 
-async fn run(server: &TestServer, dry_run: bool) -> Result<BTreeSet<String>, tonic::Status> {
+pub(crate) async fn run(
+    server: &TestServer,
+    dry_run: bool,
+) -> Result<BTreeSet<String>, tonic::Status> {
     let mut admin = server.admin_client().await;
     let answer = admin
         .run_retention(authed(
@@ -112,7 +120,7 @@ async fn deprecate(server: &TestServer, version: &str) -> Result<(), tonic::Stat
         .map(drop)
 }
 
-async fn deprecate_release(server: &TestServer, id: &str) {
+pub(crate) async fn deprecate_release(server: &TestServer, id: &str) {
     let mut admin = server.admin_client().await;
     admin
         .deprecate_release(authed(

@@ -1,7 +1,7 @@
 //! The TUF export checked by a TUF client no one here wrote: python-tuf's `ngclient` (PyPI
 //! `tuf`) bootstraps from root 1, verifies timestamp, snapshot and targets, downloads release
-//! documents and the files they name, follows a key rotation, and refuses metadata changed
-//! after signing.
+//! documents and the files they name, follows a key rotation, loses releases retention
+//! removed, and refuses metadata changed after signing.
 
 use std::path::Path;
 
@@ -14,6 +14,7 @@ use crate::{
         Backend, Rel, TestServer, attach, backend_tests, create, draft, exec, publish,
         publish_release, released,
     },
+    retention,
     trust::signed_server,
 };
 
@@ -189,6 +190,23 @@ async fn tuf_client_verifies_downloads_and_follows_rotation(backend: Backend) {
     let (_, root2) = get(server, "/v1/repos/acme/tuf/root.json").await;
     assert!(root2.contains(&hex::encode(s.k2.raw())));
     assert!(!root2.contains(&hex::encode(s.k1.raw())));
+
+    // Retention removes release 1 (deprecated, no longer offered): its document leaves the
+    // targets at once, and the device, refreshing, no longer finds it; release 2 stays.
+    retention::deprecate_release(server, &r1.id).await;
+    retention::set_retention(server, 1, 0, 1).await;
+    let removed = retention::run(server, false).await.unwrap();
+    assert!(removed.iter().any(|r| r.contains(&r1.id)), "{removed:?}");
+    let (_, targets) = get(server, "/v1/repos/acme/tuf/targets.json").await;
+    assert!(!targets.contains(&format!("releases/{}.json", r1.id)));
+    assert!(targets.contains(&format!("releases/{}.json", r2.id)));
+    let got = tuf_client(server, device.path(), None, &[&r2.id]).await;
+    assert!(got.get("error").is_none(), "{got}");
+    let got = tuf_client(server, device.path(), None, &[&r1.id]).await;
+    assert_eq!(
+        got["error"],
+        format!("LookupError: no target for release {}", r1.id)
+    );
 
     // Metadata changed after signing (a file's hash swapped in the stored targets): a new
     // device, starting from root 1, refuses it.

@@ -63,6 +63,8 @@ pub(super) struct TrustState {
     heads: RwLock<HashMap<(String, String), Arc<SignedHead>>>,
     /// Signed manifests by release id; `Err(at)`: none stored when last asked at `at`.
     manifests: RwLock<HashMap<ReleaseId, std::result::Result<Arc<Envelope>, i64>>>,
+    /// Per repo, the TUF targets last built, so a re-signing reads only new manifests.
+    tuf_targets: RwLock<HashMap<String, Arc<tuf::Targets>>>,
 }
 
 impl TrustState {

@@ -10,7 +10,7 @@
 //! - Targets list every signed release (published or deprecated) as a release document and
 //!   every file its artifacts hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::*;
 use crate::{
@@ -20,6 +20,47 @@ use crate::{
     },
     store::StoredTuf,
 };
+
+/// A repo's TUF targets with the signed releases they were built from.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Targets {
+    files: BTreeMap<String, TargetFile>,
+    releases: HashSet<String>,
+    /// When the newest of those releases was signed (unix microseconds).
+    last_signed_at: i64,
+}
+
+impl Targets {
+    /// Adds a signed release's document and files.
+    fn add(&mut self, id: String, signed_at: i64, envelope: &Envelope) -> Result<()> {
+        self.last_signed_at = self.last_signed_at.max(signed_at);
+        if self.releases.contains(&id) {
+            return Ok(());
+        }
+        let m: pb::SignedManifest = decode(envelope)?;
+        let document = release_document(&m);
+        self.files.insert(
+            tuf::release_target(&id),
+            TargetFile {
+                length: document.len() as u64,
+                sha256: hex::encode(Sha256::digest(&document)),
+            },
+        );
+        for a in &m.artifacts {
+            for f in &a.files {
+                self.files.insert(
+                    tuf::file_target(&a.package, &a.version, &f.path),
+                    TargetFile {
+                        length: f.size.max(0) as u64,
+                        sha256: f.digest.trim_start_matches("sha256:").to_owned(),
+                    },
+                );
+            }
+        }
+        self.releases.insert(id);
+        Ok(())
+    }
+}
 
 /// What a TUF target resolves to.
 #[derive(Debug)]
@@ -130,36 +171,42 @@ impl Registry {
             .transpose()
     }
 
-    /// Every target of a repo: its signed releases' documents and their files.
-    async fn tuf_targets(&self, repo: &str) -> Result<BTreeMap<String, TargetFile>> {
-        let signed = self
-            .store
-            .repo_signatures(repo)
-            .await
-            .map_err(store_error)?;
-        let mut targets = BTreeMap::new();
-        for (id, envelope) in signed {
-            let m: pb::SignedManifest = decode(&envelope)?;
-            let document = release_document(&m);
-            targets.insert(
-                tuf::release_target(&id),
-                TargetFile {
-                    length: document.len() as u64,
-                    sha256: hex::encode(Sha256::digest(&document)),
-                },
-            );
-            for a in &m.artifacts {
-                for f in &a.files {
-                    targets.insert(
-                        tuf::file_target(&a.package, &a.version, &f.path),
-                        TargetFile {
-                            length: f.size.max(0) as u64,
-                            sha256: f.digest.trim_start_matches("sha256:").to_owned(),
-                        },
-                    );
-                }
+    /// Every target of a repo whose `count` signed releases were last signed at `last`: its
+    /// signed releases' documents and their files. Reads only the manifests signed since the
+    /// targets last built; reads them all when a release went away meanwhile.
+    async fn tuf_targets(&self, repo: &str, count: i64, last: i64) -> Result<Arc<Targets>> {
+        let cached = self
+            .trust
+            .tuf_targets
+            .read()
+            .expect("tuf targets lock")
+            .get(repo)
+            .cloned();
+        if let Some(c) = &cached
+            && c.releases.len() as i64 == count
+            && c.last_signed_at == last
+        {
+            return Ok(c.clone());
+        }
+        let mut targets = cached.map(Arc::unwrap_or_clone).unwrap_or_default();
+        for since in [targets.last_signed_at, 0] {
+            if since == 0 {
+                targets = Targets::default();
+            }
+            let signed = self.store.repo_signatures(repo, since).await;
+            for (id, signed_at, envelope) in signed.map_err(store_error)? {
+                targets.add(id, signed_at, &envelope)?;
+            }
+            if targets.releases.len() as i64 == count || since == 0 {
+                break;
             }
         }
+        let targets = Arc::new(targets);
+        self.trust
+            .tuf_targets
+            .write()
+            .expect("tuf targets lock")
+            .insert(repo.to_owned(), targets.clone());
         Ok(targets)
     }
 
@@ -192,7 +239,7 @@ impl Registry {
             {
                 return Ok(());
             }
-            let targets = self.tuf_targets(repo).await?;
+            let targets = self.tuf_targets(repo, count, last).await?;
             let version = stored.as_ref().map_or(1, |s| s.version + 1);
             let expires = now + expiry;
             let sign = |signed| text(tuf::sign(signed, signers.iter().copied()));
@@ -201,7 +248,7 @@ impl Registry {
                 version,
                 inputs_digest: digest,
                 expires_at: expires,
-                targets: sign(tuf::targets(version, expires, &targets)),
+                targets: sign(tuf::targets(version, expires, &targets.files)),
                 timestamp: sign(tuf::timestamp(
                     version,
                     expires,

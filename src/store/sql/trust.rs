@@ -121,7 +121,7 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
         let rows = self
             .all(
                 sql("SELECT r.id FROM releases r \
-                     WHERE r.state <> $2 \
+                     WHERE r.state <> $2 AND r.removed_at IS NULL \
                      AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo) \
                      AND NOT EXISTS (SELECT 1 FROM release_signatures s WHERE s.release_id = r.id) \
                      ORDER BY r.seq LIMIT $1")
@@ -245,8 +245,10 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
     async fn signed_channels(&self) -> StoreResult<Vec<(String, String)>> {
         let rows = self
             .all(
-                sql("SELECT DISTINCT r.repo, r.channel FROM releases r WHERE r.state <> $1 \
-                     AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)")
+                sql(
+                    "SELECT DISTINCT r.repo, r.channel FROM releases r WHERE r.state <> $1 \
+                     AND EXISTS (SELECT 1 FROM trust_roots t WHERE t.repo = r.repo)",
+                )
                 .bind(ReleaseState::Draft.as_str()),
             )
             .await?;
@@ -255,19 +257,23 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
             .collect()
     }
 
-    async fn repo_signatures(&self, repo: &str) -> StoreResult<Vec<(String, Envelope)>> {
+    async fn repo_signatures(
+        &self,
+        repo: &str,
+        since: i64,
+    ) -> StoreResult<Vec<(String, i64, Envelope)>> {
         let rows = self
             .all(
-                sql(
-                    "SELECT s.release_id, s.payload, s.signatures FROM release_signatures s \
-                     JOIN releases r ON r.id = s.release_id \
-                     WHERE r.repo = $1 ORDER BY s.release_id",
-                )
-                .bind(repo),
+                sql("SELECT s.release_id, s.signed_at, s.payload, s.signatures \
+                     FROM release_signatures s JOIN releases r ON r.id = s.release_id \
+                     WHERE r.repo = $1 AND r.removed_at IS NULL AND s.signed_at >= $2 \
+                     ORDER BY s.release_id")
+                .bind(repo)
+                .bind(since),
             )
             .await?;
         rows.iter()
-            .map(|r| Ok((r.text("release_id")?, envelope(r)?)))
+            .map(|r| Ok((r.text("release_id")?, r.int("signed_at")?, envelope(r)?)))
             .collect()
     }
 
@@ -277,7 +283,7 @@ impl<DB: Dialect> TrustStore for SqlStore<DB> {
                 sql(
                     "SELECT COUNT(*) AS n, COALESCE(MAX(s.signed_at), 0) AS last \
                      FROM release_signatures s JOIN releases r ON r.id = s.release_id \
-                     WHERE r.repo = $1",
+                     WHERE r.repo = $1 AND r.removed_at IS NULL",
                 )
                 .bind(repo),
             )
