@@ -124,24 +124,27 @@ pub struct TargetFile {
     pub sha256: String,
 }
 
-/// The `signed` part of the targets role.
-pub fn targets(version: i64, expires_unix: i64, files: &BTreeMap<String, TargetFile>) -> Value {
-    let listed: serde_json::Map<String, Value> = files
-        .iter()
-        .map(|(path, f)| {
-            (
-                path.clone(),
-                json!({ "length": f.length, "hashes": { "sha256": f.sha256 } }),
-            )
-        })
-        .collect();
-    json!({
-        "_type": "targets",
-        "spec_version": SPEC_VERSION,
-        "version": version,
-        "expires": expires(expires_unix),
-        "targets": listed,
-    })
+/// The `signed` part of the targets role, as canonical JSON. Written directly rather than
+/// through a `Value`: a repo's targets are its largest document, re-signed on every publish.
+pub fn targets(version: i64, expires_unix: i64, files: &BTreeMap<String, TargetFile>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + files.len() * 140);
+    out.extend_from_slice(b"{\"_type\":\"targets\",\"expires\":");
+    write_string(&expires(expires_unix), &mut out);
+    out.extend_from_slice(b",\"spec_version\":");
+    write_string(SPEC_VERSION, &mut out);
+    out.extend_from_slice(b",\"targets\":{");
+    // BTreeMap order is byte order, as canonical JSON sorts keys.
+    for (i, (path, f)) in files.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_string(path, &mut out);
+        out.extend_from_slice(b":{\"hashes\":{\"sha256\":");
+        write_string(&f.sha256, &mut out);
+        out.extend_from_slice(format!("}},\"length\":{}}}", f.length).as_bytes());
+    }
+    out.extend_from_slice(format!("}},\"version\":{version}}}").as_bytes());
+    out
 }
 
 /// The `signed` part of the snapshot role: the version of `targets.json`.
@@ -171,20 +174,30 @@ pub fn timestamp(version: i64, expires_unix: i64, snapshot_version: i64, snapsho
 }
 
 /// Signs a `signed` part with every key given: the metadata file, as canonical JSON.
-pub fn sign<'k>(signed: Value, keys: impl IntoIterator<Item = &'k KeyPair>) -> Vec<u8> {
-    let bytes = canonical_json(&signed);
+pub fn sign<'k>(signed: &Value, keys: impl IntoIterator<Item = &'k KeyPair>) -> Vec<u8> {
+    sign_canonical(canonical_json(signed), keys)
+}
+
+/// Signs the canonical JSON of a `signed` part with every key given: the metadata file. The
+/// signed bytes are placed as they are ("signatures" sorts before "signed").
+pub fn sign_canonical<'k>(signed: Vec<u8>, keys: impl IntoIterator<Item = &'k KeyPair>) -> Vec<u8> {
     let mut signatures: Vec<Value> = keys
         .into_iter()
         .map(|k| {
             json!({
                 "keyid": key_id(&k.public_key()),
-                "sig": hex::encode(k.sign(&bytes)),
+                "sig": hex::encode(k.sign(&signed)),
             })
         })
         .collect();
     signatures.sort_by(|a, b| a["keyid"].as_str().cmp(&b["keyid"].as_str()));
     signatures.dedup();
-    canonical_json(&json!({ "signatures": signatures, "signed": signed }))
+    let mut out = b"{\"signatures\":".to_vec();
+    out.extend(canonical_json(&Value::Array(signatures)));
+    out.extend_from_slice(b",\"signed\":");
+    out.extend(signed);
+    out.push(b'}');
+    out
 }
 
 /// A metadata file a TUF client asks for.
@@ -303,6 +316,39 @@ mod tests {
             String::from_utf8(canonical_json(&v)).unwrap(),
             "{\"_\":{},\"a\":\"x\\\"y\\\\z\né\",\"b\":[1,true,null]}"
         );
+    }
+
+    #[test]
+    fn signed_files_are_canonical_json_of_signatures_and_signed() {
+        let key = KeyPair::generate();
+        let signed = root(1, 0, &[key.public_key()], 1);
+        let file = sign(&signed, [&key, &key]);
+        let parsed: Value = serde_json::from_slice(&file).unwrap();
+        assert_eq!(canonical_json(&parsed), file);
+        assert_eq!(parsed["signed"], signed);
+        assert_eq!(parsed["signatures"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn targets_are_written_as_canonical_json() {
+        let mut files = BTreeMap::new();
+        for (path, length) in [("b/é x", 7), ("a\"q", 0), ("releases/r.json", 123)] {
+            let sha256 = "0f".repeat(32);
+            files.insert(path.to_owned(), TargetFile { length, sha256 });
+        }
+        let bytes = targets(3, 86_400, &files);
+        let parsed: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(canonical_json(&parsed), bytes);
+        assert_eq!(parsed["_type"], "targets");
+        assert_eq!(parsed["version"], 3);
+        assert_eq!(parsed["expires"], "1970-01-02T00:00:00Z");
+        assert_eq!(parsed["spec_version"], SPEC_VERSION);
+        assert_eq!(parsed["targets"]["b/é x"]["length"], 7);
+        assert_eq!(
+            parsed["targets"]["a\"q"]["hashes"]["sha256"],
+            "0f".repeat(32)
+        );
+        assert_eq!(parsed["targets"].as_object().unwrap().len(), 3);
     }
 
     #[test]

@@ -52,7 +52,7 @@ impl Targets {
                     tuf::file_target(&a.package, &a.version, &f.path),
                     TargetFile {
                         length: f.size.max(0) as u64,
-                        sha256: f.digest.trim_start_matches("sha256:").to_owned(),
+                        sha256: hex_of(&f.digest).to_owned(),
                     },
                 );
             }
@@ -87,7 +87,7 @@ fn release_document(m: &pb::SignedManifest) -> Vec<u8> {
                         "path": f.path,
                         "target": tuf::file_target(&a.package, &a.version, &f.path),
                         "length": f.size,
-                        "sha256": f.digest.strip_prefix("sha256:").unwrap_or(&f.digest),
+                        "sha256": hex_of(&f.digest),
                     })
                 })
                 .collect();
@@ -103,6 +103,11 @@ fn release_document(m: &pb::SignedManifest) -> Vec<u8> {
         "max_app_version": m.max_app_version, "platforms": m.platforms,
         "mandatory": m.mandatory, "artifacts": artifacts,
     }))
+}
+
+/// The hex part of a signed file's `sha256:` digest.
+fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
 fn raw_keys(root: &pb::TrustRoot) -> Result<Vec<[u8; 32]>> {
@@ -153,7 +158,7 @@ impl Registry {
                 &raw_keys(&root)?,
                 root.threshold.max(1) as u32,
             );
-            let document = text(tuf::sign(signed, signers));
+            let document = text(tuf::sign(&signed, signers));
             self.store
                 .put_tuf_root(repo, version, &document)
                 .await
@@ -242,19 +247,21 @@ impl Registry {
             let targets = self.tuf_targets(repo, count, last).await?;
             let version = stored.as_ref().map_or(1, |s| s.version + 1);
             let expires = now + expiry;
-            let sign = |signed| text(tuf::sign(signed, signers.iter().copied()));
-            let snapshot = sign(tuf::snapshot(version, expires, version));
+            let sign = |signed: Vec<u8>| text(tuf::sign_canonical(signed, signers.iter().copied()));
+            let snapshot = sign(tuf::canonical_json(&tuf::snapshot(
+                version, expires, version,
+            )));
             let new = StoredTuf {
                 version,
                 inputs_digest: digest,
                 expires_at: expires,
                 targets: sign(tuf::targets(version, expires, &targets.files)),
-                timestamp: sign(tuf::timestamp(
+                timestamp: sign(tuf::canonical_json(&tuf::timestamp(
                     version,
                     expires,
                     version,
                     snapshot.as_bytes(),
-                )),
+                ))),
                 snapshot,
             };
             let written = self
