@@ -561,3 +561,35 @@ pub(crate) async fn scalar(server: &TestServer, text: &str) -> i64 {
         sqlx::query_scalar(text).fetch_one(&mut c).await.unwrap()
     }
 }
+
+/// Fails when python3 cannot import `module`, saying which PyPI package to install.
+pub(crate) fn require_python(module: &str, package: &str) {
+    let ok = std::process::Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "this test needs python3 with the {package} package: python3 -m pip install {package}"
+    );
+}
+
+/// Runs a python3 script with `input` as JSON on its stdin; returns its stdout as JSON.
+pub(crate) fn python_json(script: &str, input: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.to_string().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -15,7 +15,8 @@ use relreg::pb;
 use tonic::Code;
 
 use crate::common::{
-    Backend, TestServer, assert_error, authed, backend_tests, draft, exec, fixture, publish, scalar,
+    Backend, TestServer, assert_error, authed, backend_tests, draft, exec, fixture, publish,
+    python_json, require_python, scalar,
 };
 
 backend_tests!(
@@ -616,19 +617,6 @@ async fn webhooks_retry_fail_and_redeliver(backend: Backend) {
     server.stop().await;
 }
 
-/// Fails when python3 or the `standardwebhooks` package is missing, saying what to install.
-fn require_standardwebhooks() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import standardwebhooks"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "this test needs python3 with the standardwebhooks package: \
-         python3 -m pip install standardwebhooks"
-    );
-}
-
 /// Verifies deliveries with the `standardwebhooks` library; returns its verdict per delivery.
 fn verify_with_library(secret: &str, got: &[Received]) -> Vec<bool> {
     let script = r#"
@@ -656,26 +644,11 @@ print(json.dumps(out))
             },
         })).collect::<Vec<_>>(),
     });
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("python3")
-        .args(["-c", script])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(cases.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
+    serde_json::from_value(python_json(script, &cases)).unwrap()
 }
 
 async fn standard_webhooks_library_verifies_deliveries(backend: Backend) {
-    require_standardwebhooks();
+    require_python("standardwebhooks", "standardwebhooks");
     let server = start(&backend).await;
     fixture(&server, "generic").await;
     let receiver = Receiver::start(vec![], Duration::ZERO).await;

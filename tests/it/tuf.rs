@@ -12,7 +12,7 @@ use crate::{
     cli::User,
     common::{
         Backend, Rel, TestServer, attach, backend_tests, create, draft, exec, publish,
-        publish_release, released,
+        publish_release, python_json, released, require_python,
     },
     retention,
     trust::signed_server,
@@ -51,18 +51,6 @@ except Exception as e:
 print(json.dumps(out))
 "#;
 
-/// Fails when python3 or the `tuf` package is missing, saying what to install.
-fn require_python_tuf() {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import tuf.ngclient"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "this test needs python3 with python-tuf: python3 -m pip install tuf"
-    );
-}
-
 /// Runs the client with its metadata in `dir`; `bootstrap`: the trusted root to start from
 /// (`None`: the one `dir` holds from an earlier run).
 async fn tuf_client(
@@ -80,26 +68,9 @@ async fn tuf_client(
         "metadata_dir": metadata, "target_dir": targets,
         "bootstrap": bootstrap, "releases": releases,
     });
-    tokio::task::spawn_blocking(move || {
-        use std::io::Write as _;
-        let mut child = std::process::Command::new("python3")
-            .args(["-c", CLIENT])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("python3");
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(args.to_string().as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        serde_json::from_slice(&out.stdout).unwrap()
-    })
-    .await
-    .unwrap()
+    tokio::task::spawn_blocking(move || python_json(CLIENT, &args))
+        .await
+        .unwrap()
 }
 
 /// The `signed.version` of a metadata file the client keeps.
@@ -119,7 +90,7 @@ async fn get(server: &TestServer, path: &str) -> (u16, String) {
 }
 
 async fn tuf_client_verifies_downloads_and_follows_rotation(backend: Backend) {
-    require_python_tuf();
+    require_python("tuf.ngclient", "tuf");
     let s = signed_server(&backend, 86_400).await;
     let server = &s.server;
     let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
