@@ -5,7 +5,8 @@ use super::*;
 
 impl Registry {
     /// After a channel change committed: signs the release's manifest (a publish), re-signs
-    /// the channel's head and, after a publish, the repo's TUF metadata. Failures are logged; the background keeper retries.
+    /// the channel's head and, after a publish, the repo's TUF metadata. Failures are logged;
+    /// the background keeper retries.
     pub(crate) async fn after_channel_change(
         &self,
         repo: &str,

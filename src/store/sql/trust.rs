@@ -1,6 +1,6 @@
 //! The signing area: the `trust_roots`, `release_signatures`, `channel_heads`, `tuf_roots` and
-//! `tuf_metadata` tables, behind `TrustStore`. Envelopes are stored as base64 payload text and a JSON signature list
-//! (`Envelope::stored_*`).
+//! `tuf_metadata` tables, behind `TrustStore`. Envelopes are stored as base64 payload text and
+//! a JSON signature list (`Envelope::stored_*`); TUF documents as the JSON text served.
 
 use async_trait::async_trait;
 
