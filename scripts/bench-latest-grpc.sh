@@ -35,14 +35,7 @@ for tool in h2load curl jq python3 getconf; do
 done
 build_relreg
 
-DIR=$(mktemp -d /tmp/bench-latest-grpc.XXXXXX)
-RELREG_PID=
-cleanup() {
-    stop_pids "$RELREG_PID"
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir bench-latest-grpc
 
 start_relreg "$DIR"
 seed_latest

@@ -81,6 +81,15 @@ build_relreg() {
     [[ -x $RELREG_BIN ]] || die "$RELREG_BIN is not executable"
 }
 
+# work_dir NAME: makes DIR (/tmp/NAME.XXXXXX); on exit, stops the server start_relreg started
+# (RELREG_PID) and removes DIR.
+work_dir() {
+    DIR=$(mktemp -d "/tmp/$1.XXXXXX")
+    RELREG_PID=
+    trap 'stop_pids "$RELREG_PID"; rm -rf "$DIR"' EXIT
+    trap 'exit 130' INT TERM
+}
+
 # start_relreg DIR [FLAG...]: an admin token and `relreg serve` on a free port over SQLite
 # in DIR, ready; sets RELREG_PID, RELREG_PORT, BASE and TOKEN (never printed).
 start_relreg() {

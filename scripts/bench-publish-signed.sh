@@ -31,14 +31,7 @@ done
 ((N >= 2 * WINDOW)) || die "BENCH_RELEASES must be at least $((2 * WINDOW))"
 build_relreg
 
-DIR=$(mktemp -d /tmp/bench-publish-signed.XXXXXX)
-RELREG_PID=
-cleanup() {
-    stop_pids "$RELREG_PID"
-    rm -rf "$DIR"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+work_dir bench-publish-signed
 
 KEY_ID=$("$RELREG_BIN" key generate --out "$DIR/keys" | awk '/^key / {print $2}')
 [[ -n $KEY_ID ]] || die "relreg key generate printed no key id"
